@@ -1,0 +1,61 @@
+using System.Security.Cryptography;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authorization;
+using ShopAstro.Silo;
+using ShopAstro.Silo.Storage;
+
+namespace ShopAstro.EdgeApi.Auth;
+
+public static class AuthExtensions
+{
+    public static WebApplicationBuilder AddEdgeAuth(this WebApplicationBuilder builder)
+    {
+        var registry = TokenRegistry.FromConfiguration(builder.Configuration);
+        if (registry.Count == 0 && ClusterSettings.RedisConnectionString(builder.Configuration) is null)
+        {
+            registry = new TokenRegistry([(EmbeddedAdminToken(builder.Configuration), new TokenGrant(EdgeRoles.Admin, [EdgePolicies.AllStores]))]);
+        }
+
+        builder.Services.AddSingleton(registry);
+        builder.Services.AddAuthentication(BearerTokenHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, BearerTokenHandler>(BearerTokenHandler.SchemeName, null);
+        builder.Services.AddSingleton<IAuthorizationHandler, StoreScopeHandler>();
+        builder.Services.AddAuthorizationBuilder()
+            .AddPolicy(EdgePolicies.Storefront, policy => policy
+                .RequireAuthenticatedUser()
+                .RequireRole(EdgeRoles.Storefront, EdgeRoles.Seller, EdgeRoles.Admin)
+                .AddRequirements(new StoreScopeRequirement()))
+            .AddPolicy(EdgePolicies.Seller, policy => policy
+                .RequireAuthenticatedUser()
+                .RequireRole(EdgeRoles.Seller, EdgeRoles.Admin)
+                .AddRequirements(new StoreScopeRequirement()));
+        return builder;
+    }
+
+    /// <summary>
+    /// The embedded default with no configured token: one admin token, created once, kept beside the
+    /// SQLite data and printed when created.
+    /// </summary>
+    private static string EmbeddedAdminToken(IConfiguration configuration)
+    {
+        var dataFolder = Path.GetDirectoryName(ConsentStore.FromConfiguration(configuration).SqliteFile)
+            ?? Path.Combine(Directory.GetCurrentDirectory(), "data");
+        var file = Path.Combine(dataFolder, "admin-token");
+        if (File.Exists(file))
+        {
+            Console.WriteLine($"Admin token: see {file}");
+            return File.ReadAllText(file).Trim();
+        }
+
+        Directory.CreateDirectory(dataFolder);
+        var token = "sa_admin_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
+        File.WriteAllText(file, token);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
+        Console.WriteLine($"Created the admin token (kept in {file}): {token}");
+        return token;
+    }
+}

@@ -1,0 +1,79 @@
+using System.Security.Claims;
+using System.Text.Encodings.Web;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.Extensions.Options;
+using ShopAstro.EdgeApi.Http;
+
+namespace ShopAstro.EdgeApi.Auth;
+
+/// <summary>
+/// <c>Authorization: Bearer &lt;token&gt;</c>, or the <c>access_token</c> query parameter on the SignalR hub,
+/// where browsers cannot set headers on WebSockets.
+/// </summary>
+public sealed class BearerTokenHandler(
+    IOptionsMonitor<AuthenticationSchemeOptions> options,
+    ILoggerFactory logger,
+    UrlEncoder encoder,
+    TokenRegistry tokens) : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+{
+    public const string SchemeName = "Bearer";
+    public const string HubPathPrefix = "/hubs/";
+
+    protected override Task<AuthenticateResult> HandleAuthenticateAsync()
+    {
+        var token = ReadToken();
+        if (token.IsEmpty)
+        {
+            return Task.FromResult(AuthenticateResult.NoResult());
+        }
+
+        if (tokens.Find(token) is not { } grant)
+        {
+            return Task.FromResult(AuthenticateResult.Fail("Unknown bearer token."));
+        }
+
+        var claims = new List<Claim>(grant.Stores.Count + 1) { new(ClaimTypes.Role, grant.Role) };
+        foreach (var store in grant.Stores)
+        {
+            claims.Add(new Claim(EdgePolicies.StoreClaim, store));
+        }
+
+        var principal = new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName));
+        return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName)));
+    }
+
+    protected override Task HandleChallengeAsync(AuthenticationProperties properties)
+    {
+        Response.Headers.WWWAuthenticate = "Bearer";
+        return WriteProblem(StatusCodes.Status401Unauthorized, "unauthorized", "A valid bearer token is required.");
+    }
+
+    protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
+        WriteProblem(StatusCodes.Status403Forbidden, "forbidden", "This token does not cover this store or operation.");
+
+    private ReadOnlySpan<char> ReadToken()
+    {
+        var header = Request.Headers.Authorization;
+        if (header.Count == 1 && header[0] is { } value && value.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            return value.AsSpan(7).Trim();
+        }
+
+        if (Request.Path.StartsWithSegments(HubPathPrefix.TrimEnd('/')) && Request.Query["access_token"] is { Count: 1 } query)
+        {
+            return query[0].AsSpan();
+        }
+
+        return [];
+    }
+
+    private Task WriteProblem(int status, string code, string title)
+    {
+        Response.StatusCode = status;
+        return Response.WriteAsJsonAsync(
+            EdgeProblems.Details(status, code, title),
+            EdgeJsonContext.Default.ProblemDetails,
+            contentType: "application/problem+json",
+            cancellationToken: Context.RequestAborted);
+    }
+}

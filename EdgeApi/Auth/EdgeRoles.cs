@@ -1,0 +1,23 @@
+namespace ShopAstro.EdgeApi.Auth;
+
+public static class EdgeRoles
+{
+    public const string Storefront = "storefront";
+    public const string Seller = "seller";
+    public const string Admin = "admin";
+
+    public static bool IsKnown(string? role) => role is Storefront or Seller or Admin;
+}
+
+/// <summary>Authorization policies named by the routes.</summary>
+public static class EdgePolicies
+{
+    /// <summary>Decisions, batch, consent writes, link, age and reading the policy: storefronts and up.</summary>
+    public const string Storefront = "storefront";
+
+    /// <summary>Every route of a store: its sellers and admins.</summary>
+    public const string Seller = "seller";
+
+    public const string StoreClaim = "shopastro:store";
+    public const string AllStores = "*";
+}

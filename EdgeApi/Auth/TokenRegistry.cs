@@ -1,0 +1,78 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace ShopAstro.EdgeApi.Auth;
+
+public sealed record TokenGrant(string Role, IReadOnlyList<string> Stores);
+
+/// <summary>
+/// The configured bearer tokens (<c>Auth:Tokens:N:Token</c>, <c>:Role</c>, <c>:Stores:M</c>). Only their
+/// SHA-256 digests are kept; a presented token is compared against every digest in constant time.
+/// </summary>
+public sealed class TokenRegistry
+{
+    private readonly (byte[] Digest, TokenGrant Grant)[] _tokens;
+
+    public TokenRegistry(IEnumerable<(string Token, TokenGrant Grant)> tokens)
+    {
+        _tokens = tokens.Select(t => (Digest(t.Token), t.Grant)).ToArray();
+    }
+
+    public int Count => _tokens.Length;
+
+    public TokenGrant? Find(ReadOnlySpan<char> token)
+    {
+        Span<byte> presented = stackalloc byte[SHA256.HashSizeInBytes];
+        Span<byte> utf8 = token.Length <= 512 ? stackalloc byte[Encoding.UTF8.GetMaxByteCount(token.Length)] : new byte[Encoding.UTF8.GetMaxByteCount(token.Length)];
+        var written = Encoding.UTF8.GetBytes(token, utf8);
+        SHA256.HashData(utf8[..written], presented);
+
+        TokenGrant? found = null;
+        foreach (var (digest, grant) in _tokens)
+        {
+            // No early exit: the time taken does not tell which token, or how much of one, matched.
+            if (CryptographicOperations.FixedTimeEquals(digest, presented))
+            {
+                found = grant;
+            }
+        }
+
+        return found;
+    }
+
+    public static TokenRegistry FromConfiguration(IConfiguration configuration)
+    {
+        var tokens = new List<(string, TokenGrant)>();
+        foreach (var entry in configuration.GetSection("Auth:Tokens").GetChildren())
+        {
+            var token = entry["Token"];
+            var role = entry["Role"];
+            if (string.IsNullOrWhiteSpace(token))
+            {
+                throw new InvalidOperationException($"Auth:Tokens:{entry.Key}:Token is empty.");
+            }
+
+            if (!EdgeRoles.IsKnown(role))
+            {
+                throw new InvalidOperationException(
+                    $"Auth:Tokens:{entry.Key}:Role must be storefront, seller or admin, not '{role}'.");
+            }
+
+            var stores = entry.GetSection("Stores").GetChildren().Select(s => s.Value).OfType<string>().ToList();
+            if (role == EdgeRoles.Admin)
+            {
+                stores = [EdgePolicies.AllStores];
+            }
+            else if (stores.Count == 0)
+            {
+                throw new InvalidOperationException($"Auth:Tokens:{entry.Key}:Stores names no store (use * for all).");
+            }
+
+            tokens.Add((token, new TokenGrant(role!, stores)));
+        }
+
+        return new TokenRegistry(tokens);
+    }
+
+    private static byte[] Digest(string token) => SHA256.HashData(Encoding.UTF8.GetBytes(token));
+}

@@ -1,0 +1,47 @@
+using ShopAstro.EdgeApi.Auth;
+using ShopAstro.EdgeApi.Endpoints;
+using ShopAstro.EdgeApi.Hosting;
+using ShopAstro.EdgeApi.Http;
+
+namespace ShopAstro.EdgeApi;
+
+public static class EdgeApplication
+{
+    /// <summary>Where the edge API listens unless ASPNETCORE_URLS or --urls say otherwise.</summary>
+    public const string DefaultUrl = "http://localhost:5080";
+
+    public static WebApplicationBuilder AddEdgeApi(this WebApplicationBuilder builder)
+    {
+        if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["http_ports"]))
+        {
+            builder.WebHost.UseUrls(DefaultUrl);
+        }
+
+        // Orleans is chatty at Information; configuration can still lower these per category.
+        builder.Logging.AddFilter("Orleans", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = JsonBody.MaxBytes);
+        builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, EdgeJsonContext.Default));
+        builder.Services.AddProblemDetails();
+        builder.Services.AddExceptionHandler<EdgeExceptionHandler>();
+        builder.Services.AddOpenApi();
+        builder.AddEdgeAuth();
+        builder.AddConsentCluster();
+        return builder;
+    }
+
+    public static WebApplication MapEdgeApi(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseAuthentication();
+        app.UseAuthorization();
+
+        app.MapOperationsEndpoints();
+        var store = app.MapGroup("/v1/stores/{storeId}").WithTags("Stores");
+        store.MapDecisionEndpoints();
+        store.MapConsentEndpoints();
+        store.MapPolicyEndpoints();
+        return app;
+    }
+}

@@ -1,0 +1,144 @@
+using Microsoft.Extensions.Primitives;
+using ShopAstro.EdgeApi.Auth;
+using ShopAstro.EdgeApi.Http;
+using ShopAstro.Grains.Interfaces;
+
+namespace ShopAstro.EdgeApi.Endpoints;
+
+/// <summary>The hot path: permission checks for storefronts and the recommendation pipeline.</summary>
+public static class DecisionEndpoints
+{
+    public const int MaxBatchItems = 10_000;
+    private const int MaxPurposesPerCheck = 32;
+
+    public static RouteGroupBuilder MapDecisionEndpoints(this RouteGroupBuilder store)
+    {
+        store.MapGet("/subjects/{subjectId}/decisions", Check)
+            .RequireAuthorization(EdgePolicies.Storefront)
+            .WithName("CheckDecisions")
+            .WithSummary("Decides each named purpose for one subject, reading DNT and Sec-GPC.");
+        store.MapPost("/decisions/batch", Batch)
+            .RequireAuthorization(EdgePolicies.Storefront)
+            .WithName("CheckDecisionsBatch")
+            .WithSummary("Decides up to 10,000 (subject, purpose) items; the body's signals apply to all.");
+        return store;
+    }
+
+    private static async Task<IResult> Check(string storeId, string subjectId, HttpRequest request, IGrainFactory grains)
+    {
+        if (!Ids.IsValid(storeId))
+        {
+            return EdgeProblems.InvalidId("storeId");
+        }
+
+        if (!Ids.IsValid(subjectId))
+        {
+            return EdgeProblems.InvalidId("subjectId");
+        }
+
+        var requested = request.Query["purpose"];
+        if (requested.Count == 0)
+        {
+            return EdgeProblems.BadRequest("purpose_required", "Name at least one purpose: ?purpose=analytics&purpose=cart.");
+        }
+
+        if (requested.Count > MaxPurposesPerCheck)
+        {
+            return EdgeProblems.BadRequest("too_many_purposes", $"At most {MaxPurposesPerCheck} purposes per check.");
+        }
+
+        if (!TryParsePurposes(requested, out var purposes, out var unknown))
+        {
+            return EdgeProblems.UnknownPurpose(unknown);
+        }
+
+        var result = await grains.GetGrain<ISubjectGrain>(SubjectKey.Of(storeId, subjectId))
+            .Decide(purposes, PrivacySignals.From(request));
+        var items = new DecisionItem[result.Decisions.Length];
+        for (var i = 0; i < items.Length; i++)
+        {
+            items[i] = result.Decisions[i].ToItem();
+        }
+
+        return TypedResults.Ok(new DecisionResponse(storeId, subjectId, result.PolicyVersion, items));
+    }
+
+    private static async Task<IResult> Batch(string storeId, HttpRequest request, IGrainFactory grains)
+    {
+        if (!Ids.IsValid(storeId))
+        {
+            return EdgeProblems.InvalidId("storeId");
+        }
+
+        var body = await JsonBody.ReadAsync(request, EdgeJsonContext.Default.BatchRequest);
+        if (body.Problem is not null)
+        {
+            return body.Problem;
+        }
+
+        var items = body.Value!.Items;
+        if (items is null)
+        {
+            return EdgeProblems.BadRequest("items_required", "The body needs an 'items' array.");
+        }
+
+        if (items.Count > MaxBatchItems)
+        {
+            return EdgeProblems.BadRequest("batch_too_large", $"At most {MaxBatchItems} items per batch; got {items.Count}.");
+        }
+
+        // One grain call per distinct subject, all in flight at once; results go back in item order.
+        var bySubject = new Dictionary<string, List<(int Index, Purpose Purpose)>>(StringComparer.Ordinal);
+        for (var i = 0; i < items.Count; i++)
+        {
+            var item = items[i];
+            if (item is null || !Ids.IsValid(item.SubjectId))
+            {
+                return EdgeProblems.BadRequest("invalid_id", $"items[{i}].subjectId must be 1 to 128 characters of A-Z a-z 0-9 . _ : -");
+            }
+
+            if (!Purposes.TryParse(item.Purpose, out var purpose))
+            {
+                return EdgeProblems.BadRequest("unknown_purpose", $"items[{i}].purpose '{item.Purpose}' is not a purpose.");
+            }
+
+            if (!bySubject.TryGetValue(item.SubjectId!, out var wanted))
+            {
+                bySubject[item.SubjectId!] = wanted = [];
+            }
+
+            wanted.Add((i, purpose));
+        }
+
+        var signals = body.Value.Signals is { } s ? new RequestSignals(s.Dnt, s.Gpc) : RequestSignals.None;
+        var results = new BatchResult[items.Count];
+        await Task.WhenAll(bySubject.Select(async subject =>
+        {
+            var purposes = subject.Value.Select(w => w.Purpose).ToArray();
+            var decided = await grains.GetGrain<ISubjectGrain>(SubjectKey.Of(storeId, subject.Key)).Decide(purposes, signals);
+            for (var j = 0; j < purposes.Length; j++)
+            {
+                var decision = decided.Decisions[j];
+                results[subject.Value[j].Index] = new BatchResult(subject.Key, decision.Purpose.ToId(), decision.Allowed, decision.Reason.ToCode());
+            }
+        }));
+
+        return TypedResults.Ok(new BatchResponse(results));
+    }
+
+    private static bool TryParsePurposes(StringValues requested, out Purpose[] purposes, out string? unknown)
+    {
+        purposes = new Purpose[requested.Count];
+        for (var i = 0; i < requested.Count; i++)
+        {
+            if (!Purposes.TryParse(requested[i], out purposes[i]))
+            {
+                unknown = requested[i];
+                return false;
+            }
+        }
+
+        unknown = null;
+        return true;
+    }
+}

@@ -1,0 +1,22 @@
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using ShopAstro.EdgeApi.Hosting;
+using ShopAstro.EdgeApi.Http;
+
+namespace ShopAstro.EdgeApi.Endpoints;
+
+/// <summary>Health, OpenAPI and the GPC support file: no token needed.</summary>
+public static class OperationsEndpoints
+{
+    public static WebApplication MapOperationsEndpoints(this WebApplication app)
+    {
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains(ClusterReadiness.Tag) });
+        app.MapOpenApi("/openapi/{documentName}.json");
+
+        // The GPC specification's support resource: this site honours Sec-GPC.
+        var lastUpdate = app.Configuration["Gpc:LastUpdate"] ?? "2026-11-27";
+        app.MapGet("/.well-known/gpc.json", () => TypedResults.Json(new GpcSupport(true, lastUpdate), EdgeJsonContext.Default.GpcSupport))
+            .ExcludeFromDescription();
+        return app;
+    }
+}

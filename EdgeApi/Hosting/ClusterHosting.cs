@@ -1,0 +1,52 @@
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Orleans.Configuration;
+using ShopAstro.Grains.Interfaces;
+using ShopAstro.Silo;
+
+namespace ShopAstro.EdgeApi.Hosting;
+
+public static class ClusterHosting
+{
+    /// <summary>
+    /// With <c>ConnectionStrings:Redis</c>: an Orleans client of the silo processes found through Redis
+    /// membership. Without: the embedded default, one silo in this process.
+    /// </summary>
+    public static WebApplicationBuilder AddConsentCluster(this WebApplicationBuilder builder)
+    {
+        if (ClusterSettings.RedisConnectionString(builder.Configuration) is { } redis)
+        {
+            builder.UseOrleansClient(client =>
+            {
+                client.UseRedisClustering(redis);
+                client.Configure<ClusterOptions>(ClusterSettings.ConfigureCluster);
+            });
+        }
+        else
+        {
+            builder.UseOrleans(silo => silo.AddConsentSilo(builder.Configuration));
+        }
+
+        builder.Services.AddHealthChecks()
+            .AddCheck<ClusterReadiness>("cluster", tags: [ClusterReadiness.Tag]);
+        return builder;
+    }
+}
+
+/// <summary>Ready when a silo answers and reaches the consent store.</summary>
+internal sealed class ClusterReadiness(IGrainFactory grains) : IHealthCheck
+{
+    public const string Tag = "ready";
+
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await grains.GetGrain<IClusterHealthGrain>(0).CheckStorage().WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
+            return HealthCheckResult.Healthy();
+        }
+        catch (Exception exception)
+        {
+            return HealthCheckResult.Unhealthy("The cluster or its storage does not answer.", exception);
+        }
+    }
+}

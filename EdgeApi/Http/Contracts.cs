@@ -1,0 +1,67 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace ShopAstro.EdgeApi.Http;
+
+// The wire format of api-contract.md. Times are UTC DateTimes so that they serialise as RFC 3339 with Z.
+// Requests use nullable members so that a missing field is a 400
+// with a clear message rather than a silent default.
+
+public sealed record DecisionResponse(string StoreId, string SubjectId, int? PolicyVersion, IReadOnlyList<DecisionItem> Decisions);
+
+public sealed record DecisionItem(string Purpose, bool Allowed, string Reason);
+
+public sealed record BatchRequest(List<BatchItem?>? Items, BatchSignals? Signals);
+
+public sealed record BatchItem(string? SubjectId, string? Purpose);
+
+public sealed record BatchSignals(bool Dnt, bool Gpc);
+
+public sealed record BatchResponse(IReadOnlyList<BatchResult> Results);
+
+public sealed record BatchResult(string SubjectId, string Purpose, bool Allowed, string Reason);
+
+public sealed record ConsentRequest(Dictionary<string, bool>? Purposes, int? PolicyVersion, string? Source);
+
+public sealed record SubjectRecordResponse(
+    string StoreId,
+    string SubjectId,
+    string Status,
+    IReadOnlyDictionary<string, ConsentState> Consents,
+    IReadOnlyList<ReceiptResponse> Receipts);
+
+public sealed record ConsentState(bool Granted, int PolicyVersion, DateTime At, string Source, bool Dnt, bool Gpc);
+
+public sealed record ReceiptResponse(
+    string ReceiptId, string Purpose, bool Granted, int PolicyVersion, string Source, bool Dnt, bool Gpc, DateTime At);
+
+public sealed record PolicyRequest(int? Version, string? Status, bool? SellerAttestation, Dictionary<string, PurposeSettingRequest?>? Purposes);
+
+public sealed record PurposeSettingRequest(bool? Enabled, bool? MaterialChange);
+
+public sealed record PolicyResponse(
+    string StoreId,
+    int Version,
+    string Status,
+    bool SellerAttestation,
+    IReadOnlyDictionary<string, PurposeSettingResponse> Purposes,
+    DateTime PublishedAt);
+
+/// <param name="ReconsentSinceVersion">Grants given under an older version answer <c>reconsent_required</c>.</param>
+public sealed record PurposeSettingResponse(bool Enabled, bool MaterialChange, int? ReconsentSinceVersion);
+
+public sealed record GpcSupport(bool Gpc, string LastUpdate);
+
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web,
+    DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+    AllowDuplicateProperties = false)]
+[JsonSerializable(typeof(DecisionResponse))]
+[JsonSerializable(typeof(BatchRequest))]
+[JsonSerializable(typeof(BatchResponse))]
+[JsonSerializable(typeof(ConsentRequest))]
+[JsonSerializable(typeof(SubjectRecordResponse))]
+[JsonSerializable(typeof(PolicyRequest))]
+[JsonSerializable(typeof(PolicyResponse))]
+[JsonSerializable(typeof(GpcSupport))]
+[JsonSerializable(typeof(Microsoft.AspNetCore.Mvc.ProblemDetails))]
+public sealed partial class EdgeJsonContext : JsonSerializerContext;

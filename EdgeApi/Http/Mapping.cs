@@ -1,0 +1,37 @@
+using System.Collections.Immutable;
+using ShopAstro.Grains.Interfaces;
+
+namespace ShopAstro.EdgeApi.Http;
+
+/// <summary>From the cluster's model to the contract's wire format.</summary>
+public static class Mapping
+{
+    public static DecisionItem ToItem(this Decision decision) =>
+        new(decision.Purpose.ToId(), decision.Allowed, decision.Reason.ToCode());
+
+    public static SubjectRecordResponse ToResponse(this SubjectRecord record, string storeId, string subjectId) => new(
+        storeId,
+        subjectId,
+        record.Status.ToId(),
+        record.Consents.OrderBy(c => c.Key).ToDictionary(
+            c => c.Key.ToId(),
+            c => new ConsentState(c.Value.Granted, c.Value.PolicyVersion, c.Value.At.UtcDateTime, c.Value.Source.ToId(), c.Value.Dnt, c.Value.Gpc)),
+        record.Receipts.Select(r => new ReceiptResponse(
+            r.ReceiptId, r.Purpose.ToId(), r.Granted, r.PolicyVersion, r.Source.ToId(), r.Dnt, r.Gpc, r.At.UtcDateTime)).ToList());
+
+    public static PolicyResponse ToResponse(this StorePolicy policy, string storeId) => new(
+        storeId,
+        policy.Version,
+        policy.Status == StoreStatus.Active ? "active" : "suspended",
+        policy.SellerAttestation,
+        policy.Purposes.OrderBy(p => p.Key).ToDictionary(
+            p => p.Key.ToId(),
+            p => new PurposeSettingResponse(
+                p.Value.Enabled,
+                p.Value.MaterialChange,
+                policy.MaterialChangeVersions.TryGetValue(p.Key, out var since) ? since : null)),
+        policy.PublishedAt.UtcDateTime);
+
+    public static ImmutableDictionary<Purpose, TValue> ToPurposeMap<TValue>(this IEnumerable<KeyValuePair<Purpose, TValue>> pairs) =>
+        pairs.ToImmutableDictionary();
+}

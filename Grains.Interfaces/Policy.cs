@@ -1,0 +1,63 @@
+using System.Collections.Immutable;
+
+namespace ShopAstro.Grains.Interfaces;
+
+[GenerateSerializer]
+public enum StoreStatus
+{
+    Active = 0,
+    Suspended = 1,
+}
+
+[GenerateSerializer, Immutable, Alias("shopastro.PurposeSetting")]
+public sealed record PurposeSetting(
+    [property: Id(0)] bool Enabled,
+    [property: Id(1)] bool MaterialChange);
+
+/// <summary>A store's current policy as every decision sees it.</summary>
+/// <param name="MaterialChangeVersions">
+/// Per purpose, the latest policy version that changed its meaning materially: grants given under an
+/// older version need to be renewed (rule 9).
+/// </param>
+[GenerateSerializer, Immutable, Alias("shopastro.StorePolicy")]
+public sealed record StorePolicy(
+    [property: Id(0)] int Version,
+    [property: Id(1)] StoreStatus Status,
+    [property: Id(2)] bool SellerAttestation,
+    [property: Id(3)] ImmutableDictionary<Purpose, PurposeSetting> Purposes,
+    [property: Id(4)] ImmutableDictionary<Purpose, int> MaterialChangeVersions,
+    [property: Id(5)] DateTimeOffset PublishedAt)
+{
+    public bool Uses(Purpose purpose) => Purposes.TryGetValue(purpose, out var setting) && setting.Enabled;
+
+    public int MaterialChangeVersionOf(Purpose purpose) =>
+        MaterialChangeVersions.TryGetValue(purpose, out var version) ? version : 0;
+}
+
+/// <summary>A new policy version as the seller publishes it.</summary>
+[GenerateSerializer, Immutable, Alias("shopastro.PolicyUpdate")]
+public sealed record PolicyUpdate(
+    [property: Id(0)] int Version,
+    [property: Id(1)] StoreStatus Status,
+    [property: Id(2)] bool SellerAttestation,
+    [property: Id(3)] ImmutableDictionary<Purpose, PurposeSetting> Purposes);
+
+[GenerateSerializer]
+public enum PolicyPublishStatus
+{
+    Published = 0,
+    VersionNotIncreasing = 1,
+    SellerAttestationRequired = 2,
+}
+
+[GenerateSerializer, Immutable, Alias("shopastro.PolicyPublishResult")]
+public sealed record PolicyPublishResult(
+    [property: Id(0)] PolicyPublishStatus Status,
+    [property: Id(1)] StorePolicy? Policy);
+
+/// <summary>The store's policy as a subject grain holds it, valid until the lease runs out.</summary>
+/// <param name="Duration">How long the holder may rely on <paramref name="Policy"/> without hearing from the store.</param>
+[GenerateSerializer, Immutable, Alias("shopastro.PolicyLease")]
+public sealed record PolicyLease(
+    [property: Id(0)] StorePolicy? Policy,
+    [property: Id(1)] TimeSpan Duration);

@@ -1,0 +1,21 @@
+namespace ShopAstro.Grains;
+
+public sealed class ConsentClusterOptions
+{
+    public const string Section = "Consent";
+
+    /// <summary>
+    /// How long a subject grain may answer from its copy of the store policy without hearing from the
+    /// store grain. Bounds how long a policy publish can wait on a holder it cannot reach.
+    /// </summary>
+    public TimeSpan PolicyLease { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long the store grain waits for one holder to take a new policy before relying on lease expiry.</summary>
+    public TimeSpan PolicyPushTimeout { get; set; } = TimeSpan.FromSeconds(5);
+}
+
+public static class StorageNames
+{
+    /// <summary>The ADO.NET grain storage that holds consent and policy state.</summary>
+    public const string Consent = "consent";
+}

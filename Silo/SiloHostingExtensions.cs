@@ -1,0 +1,73 @@
+using System.Net;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Orleans.Configuration;
+using Orleans.Serialization;
+using Orleans.Storage;
+using ShopAstro.Grains;
+using ShopAstro.Silo.Storage;
+
+namespace ShopAstro.Silo;
+
+/// <summary>Configuration keys of the cluster, shared by silos and edge clients.</summary>
+public static class ClusterSettings
+{
+    public const string RedisConnectionStringName = "Redis";
+    public const string ClusterId = "shopastro";
+    public const string ServiceId = "shopastro-consent";
+
+    public static string? RedisConnectionString(IConfiguration configuration) =>
+        configuration.GetConnectionString(RedisConnectionStringName) is { Length: > 0 } redis ? redis : null;
+
+    public static void ConfigureCluster(ClusterOptions options)
+    {
+        options.ClusterId = ClusterId;
+        options.ServiceId = ServiceId;
+    }
+}
+
+public static class SiloHostingExtensions
+{
+    /// <summary>
+    /// A consent silo: grains, ADO.NET storage (schema applied at start-up) and clustering. With
+    /// <c>ConnectionStrings:Redis</c> it joins the cluster through Redis membership; without, it is the
+    /// one local silo of the embedded default.
+    /// </summary>
+    public static ISiloBuilder AddConsentSilo(this ISiloBuilder silo, IConfiguration configuration)
+    {
+        var store = ConsentStore.FromConfiguration(configuration);
+        var services = silo.Services;
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton(store);
+        services.AddSingleton<IStorageProbe, ConsentStorageProbe>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, ConsentSchemaSetup>();
+        services.AddOptions<ConsentClusterOptions>().Bind(configuration.GetSection(ConsentClusterOptions.Section));
+        services.Configure<ClusterOptions>(ClusterSettings.ConfigureCluster);
+
+        silo.AddAdoNetGrainStorage(StorageNames.Consent, options =>
+        {
+            options.Invariant = store.Invariant;
+            options.ConnectionString = store.ConnectionString;
+        });
+        // Orleans' own binary format: version-tolerant through the [Id] attributes of the state records.
+        services.AddOptions<AdoNetGrainStorageOptions>(StorageNames.Consent)
+            .Configure<Serializer>((options, serializer) => options.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer));
+
+        var siloPort = configuration.GetValue("Orleans:SiloPort", EndpointOptions.DEFAULT_SILO_PORT);
+        var gatewayPort = configuration.GetValue("Orleans:GatewayPort", EndpointOptions.DEFAULT_GATEWAY_PORT);
+        if (ClusterSettings.RedisConnectionString(configuration) is { } redis)
+        {
+            silo.UseRedisClustering(redis);
+            silo.ConfigureEndpoints(
+                IPAddress.Parse(configuration["Orleans:AdvertisedIP"] ?? "127.0.0.1"), siloPort, gatewayPort, listenOnAnyHostAddress: false);
+        }
+        else
+        {
+            silo.UseLocalhostClustering(siloPort, gatewayPort, serviceId: ClusterSettings.ServiceId, clusterId: ClusterSettings.ClusterId);
+        }
+
+        return silo;
+    }
+}

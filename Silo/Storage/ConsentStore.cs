@@ -1,0 +1,85 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Configuration;
+using Npgsql;
+
+namespace ShopAstro.Silo.Storage;
+
+public enum ConsentStoreKind
+{
+    Sqlite,
+    PostgreSql,
+}
+
+/// <summary>
+/// The ADO.NET store named by <c>ConnectionStrings:Consent</c>: PostgreSQL for <c>Host=...</c>, otherwise
+/// SQLite, by default the file <c>data/consent.db</c> under the working folder.
+/// </summary>
+public sealed record ConsentStore(ConsentStoreKind Kind, string ConnectionString)
+{
+    public const string ConnectionStringName = "Consent";
+    public const string DefaultSqlitePath = "data/consent.db";
+
+    /// <summary>The invariant names Orleans' ADO.NET provider maps to Npgsql and Microsoft.Data.Sqlite.</summary>
+    public string Invariant => Kind == ConsentStoreKind.PostgreSql ? "Npgsql" : "System.Data.SQLite";
+
+    public DbProviderFactory Factory => Kind == ConsentStoreKind.PostgreSql ? NpgsqlFactory.Instance : SqliteFactory.Instance;
+
+    public static ConsentStore FromConfiguration(IConfiguration configuration)
+    {
+        var configured = configuration.GetConnectionString(ConnectionStringName);
+        if (string.IsNullOrWhiteSpace(configured))
+        {
+            configured = $"Data Source={Path.Combine(Directory.GetCurrentDirectory(), DefaultSqlitePath)}";
+        }
+
+        return Parse(configured);
+    }
+
+    public static ConsentStore Parse(string connectionString)
+    {
+        var builder = new DbConnectionStringBuilder { ConnectionString = connectionString };
+        if (builder.ContainsKey("Host") || builder.ContainsKey("Server"))
+        {
+            return new ConsentStore(ConsentStoreKind.PostgreSql, connectionString);
+        }
+
+        if (!builder.ContainsKey("Data Source") && !builder.ContainsKey("DataSource") && !builder.ContainsKey("Filename"))
+        {
+            throw new InvalidOperationException(
+                "ConnectionStrings:Consent names neither PostgreSQL (Host=...) nor SQLite (Data Source=...).");
+        }
+
+        var sqlite = new SqliteConnectionStringBuilder(connectionString);
+        if (!builder.ContainsKey("Default Timeout") && !builder.ContainsKey("DefaultTimeout") && !builder.ContainsKey("Command Timeout"))
+        {
+            // Writers queue for SQLite's single write lock instead of failing with "database is locked".
+            sqlite.DefaultTimeout = 30;
+        }
+
+        return new ConsentStore(ConsentStoreKind.Sqlite, sqlite.ToString());
+    }
+
+    /// <summary>The SQLite file, so that its folder can be created; null for PostgreSQL or in-memory databases.</summary>
+    public string? SqliteFile
+    {
+        get
+        {
+            if (Kind != ConsentStoreKind.Sqlite)
+            {
+                return null;
+            }
+
+            var source = new SqliteConnectionStringBuilder(ConnectionString).DataSource;
+            return string.IsNullOrEmpty(source) || source == ":memory:" ? null : Path.GetFullPath(source);
+        }
+    }
+
+    public async Task<DbConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        var connection = Factory.CreateConnection()!;
+        connection.ConnectionString = ConnectionString;
+        await connection.OpenAsync(cancellationToken);
+        return connection;
+    }
+}
