@@ -1,4 +1,5 @@
 using Orleans.Runtime;
+using Orleans.Storage;
 using System.Collections.Immutable;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -87,11 +88,17 @@ internal sealed partial class StoreGrain(
         {
             await state.WriteStateAsync();
         }
-        catch
+        catch (Exception exception)
         {
             state.State = previous;
+            // The ETag may now be stale too: the next activation reads the truth from storage.
             DeactivateOnIdle();
-            throw;
+            if (exception is InconsistentStateException)
+            {
+                throw;
+            }
+
+            throw new StorageUnavailableException($"The store change could not be stored: {exception.GetType().Name}.");
         }
 
         await PushToLeaseHolders(policy);

@@ -1,4 +1,5 @@
 using Orleans.Runtime;
+using Orleans.Storage;
 using System.Collections.Immutable;
 using Microsoft.Extensions.Options;
 using ShopAstro.Grains.Interfaces;
@@ -29,8 +30,13 @@ internal sealed class SubjectGrain(
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        // One-way: a store grain that cannot be reached lets the lease expire instead.
-        _store.ReleasePolicyLease(_subjectId).Ignore();
+        // One-way: a store grain that cannot be reached lets the lease expire instead. A silo that is
+        // shutting down takes its store grains with it, or leaves their leases to expire.
+        if (reason.ReasonCode != DeactivationReasonCode.ShuttingDown)
+        {
+            _store.ReleasePolicyLease(_subjectId).Ignore();
+        }
+
         return Task.CompletedTask;
     }
 
@@ -161,11 +167,17 @@ internal sealed class SubjectGrain(
         {
             await state.WriteStateAsync();
         }
-        catch
+        catch (Exception exception)
         {
             state.State = previous;
+            // The ETag may now be stale too: the next activation reads the truth from storage.
             DeactivateOnIdle();
-            throw;
+            if (exception is InconsistentStateException)
+            {
+                throw;
+            }
+
+            throw new StorageUnavailableException($"The subject change could not be stored: {exception.GetType().Name}.");
         }
     }
 }

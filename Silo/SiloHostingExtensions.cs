@@ -21,11 +21,12 @@ public static class ClusterSettings
     public static string? RedisConnectionString(IConfiguration configuration) =>
         configuration.GetConnectionString(RedisConnectionStringName) is { Length: > 0 } redis ? redis : null;
 
-    public static void ConfigureCluster(ClusterOptions options)
+    /// <summary>Silos and clients meet under one cluster id (<c>Orleans:ClusterId</c>, default <c>shopastro</c>).</summary>
+    public static Action<ClusterOptions> ConfigureCluster(IConfiguration configuration) => options =>
     {
-        options.ClusterId = ClusterId;
+        options.ClusterId = configuration["Orleans:ClusterId"] is { Length: > 0 } clusterId ? clusterId : ClusterId;
         options.ServiceId = ServiceId;
-    }
+    };
 }
 
 public static class SiloHostingExtensions
@@ -44,7 +45,7 @@ public static class SiloHostingExtensions
         services.AddSingleton<IStorageProbe, ConsentStorageProbe>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, ConsentSchemaSetup>();
         services.AddOptions<ConsentClusterOptions>().Bind(configuration.GetSection(ConsentClusterOptions.Section));
-        services.Configure<ClusterOptions>(ClusterSettings.ConfigureCluster);
+        services.Configure(ClusterSettings.ConfigureCluster(configuration));
 
         silo.AddAdoNetGrainStorage(StorageNames.Consent, options =>
         {
@@ -65,7 +66,7 @@ public static class SiloHostingExtensions
         }
         else
         {
-            silo.UseLocalhostClustering(siloPort, gatewayPort, serviceId: ClusterSettings.ServiceId, clusterId: ClusterSettings.ClusterId);
+            silo.UseLocalhostClustering(siloPort, gatewayPort);
         }
 
         return silo;

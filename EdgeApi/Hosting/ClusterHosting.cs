@@ -18,7 +18,7 @@ public static class ClusterHosting
             builder.UseOrleansClient(client =>
             {
                 client.UseRedisClustering(redis);
-                client.Configure<ClusterOptions>(ClusterSettings.ConfigureCluster);
+                client.Configure(ClusterSettings.ConfigureCluster(builder.Configuration));
             });
         }
         else

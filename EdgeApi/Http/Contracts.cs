@@ -54,6 +54,7 @@ public sealed record GpcSupport(bool Gpc, string LastUpdate);
 
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web,
     DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+    NumberHandling = JsonNumberHandling.Strict,
     AllowDuplicateProperties = false)]
 [JsonSerializable(typeof(DecisionResponse))]
 [JsonSerializable(typeof(BatchRequest))]

@@ -2,6 +2,7 @@ using System.Data.Common;
 using Microsoft.AspNetCore.Diagnostics;
 using Orleans.Runtime;
 using Orleans.Storage;
+using ShopAstro.Grains.Interfaces;
 
 namespace ShopAstro.EdgeApi.Http;
 
@@ -37,7 +38,7 @@ internal sealed partial class EdgeExceptionHandler(ILogger<EdgeExceptionHandler>
         BadHttpRequestException bad => (bad.StatusCode, "bad_request", "The request is not valid."),
         InconsistentStateException => (StatusCodes.Status409Conflict, "concurrent_modification",
             "The record changed concurrently; read it again and retry."),
-        DbException or TimeoutException or SiloUnavailableException or OrleansMessageRejectionException
+        StorageUnavailableException or DbException or TimeoutException or SiloUnavailableException or OrleansMessageRejectionException
             or GatewayTooBusyException or Orleans.Runtime.Messaging.ConnectionFailedException or OperationCanceledException =>
             (StatusCodes.Status503ServiceUnavailable, "unavailable", "The consent store is unavailable; retry shortly."),
         OrleansException { InnerException: { } inner } => Classify(inner),

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every test of the solution. Provisions what the tests need first: PostgreSQL and Redis on
+# loopback (scripts/test-services.sh; SHOPASTRO_TEST_PG / SHOPASTRO_TEST_REDIS point at your own
+# servers instead), then builds and runs the xunit suites. Exit code: non-zero on any failure.
+set -euo pipefail
+repo=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
+cd "$repo"
+
+eval "$(scripts/test-services.sh start)"
+echo "PostgreSQL: ${SHOPASTRO_TEST_PG%%;Password*}  Redis: $SHOPASTRO_TEST_REDIS" >&2
+
+results="$repo/artifacts/test-results"
+rm -rf "$results"
+mkdir -p "$results"
+
+status=0
+dotnet test ShopAstro.Actors.sln --configuration Release \
+  --logger "trx;LogFileName=results.trx" --logger "console;verbosity=normal" \
+  --results-directory "$results" "$@" || status=$?
+
+# One plain closing line with the totals of every test run.
+python3 - "$results" <<'PY' || true
+import sys, glob, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+passed = failed = skipped = 0
+for path in glob.glob(f"{sys.argv[1]}/**/*.trx", recursive=True):
+    counters = ET.parse(path).getroot().find("t:ResultSummary/t:Counters", ns)
+    passed += int(counters.get("passed", 0))
+    failed += int(counters.get("failed", 0)) + int(counters.get("error", 0)) + int(counters.get("timeout", 0))
+    skipped += int(counters.get("notExecuted", 0))
+print(f"Tests: {passed} passed, {failed} failed, {skipped} skipped")
+PY
+exit $status

@@ -1,0 +1,86 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using ShopAstro.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace ShopAstro.Tests.Consistency;
+
+/// <summary>
+/// policy-rules: a withdrawal takes effect for every check that starts after it was acknowledged. Checkers
+/// hammer one subject while a writer alternates grant and withdraw; no check that started after a
+/// withdrawal's 200 (and before the next grant was sent) may answer allowed.
+/// </summary>
+public sealed class RevocationTests(SqliteEdgeFixture fixture, ITestOutputHelper output) : IClassFixture<SqliteEdgeFixture>
+{
+    private const int Checkers = 16;
+    private const int Toggles = 200;
+
+    private sealed record Write(bool Granted, long SentAt, long AckedAt);
+
+    private sealed record Check(long StartedAt, long EndedAt, bool Allowed);
+
+    [Fact]
+    public async Task No_allow_is_served_after_a_withdrawal_is_acknowledged()
+    {
+        var store = "rev-" + Guid.NewGuid().ToString("N")[..8];
+        var client = fixture.Factory.ClientWith(EdgeApiFactory.AdminToken);
+        await (await client.PublishPolicyAsync(store, 1)).ShouldBeOkAsync();
+
+        var writes = new List<Write>();
+        var checks = new ConcurrentBag<Check>();
+        using var stop = new CancellationTokenSource();
+
+        var checkers = Enumerable.Range(0, Checkers).Select(_ => Task.Run(async () =>
+        {
+            var checker = fixture.Factory.ClientWith(EdgeApiFactory.AdminToken);
+            while (!stop.IsCancelled())
+            {
+                var startedAt = Stopwatch.GetTimestamp();
+                using var response = await checker.GetAsync($"/v1/stores/{store}/subjects/u1/decisions?purpose=analytics");
+                await response.ShouldBeOkAsync();
+                var allowed = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["decisions"]![0]!["allowed"]!.GetValue<bool>();
+                checks.Add(new Check(startedAt, Stopwatch.GetTimestamp(), allowed));
+            }
+        })).ToArray();
+
+        for (var i = 0; i < Toggles; i++)
+        {
+            var granted = i % 2 == 0;
+            var sentAt = Stopwatch.GetTimestamp();
+            await (await client.SetConsentAsync(store, "u1", "analytics", granted)).ShouldBeOkAsync();
+            writes.Add(new Write(granted, sentAt, Stopwatch.GetTimestamp()));
+            if (!granted)
+            {
+                // Leave the checkers a window in which only the acknowledged withdrawal is in effect.
+                await Task.Delay(3);
+            }
+        }
+
+        await stop.CancelAsync();
+        await Task.WhenAll(checkers);
+
+        var violations = checks.Where(check => check.Allowed && MustBeDenied(check, writes)).ToList();
+        var mustBeDenied = checks.Count(check => MustBeDenied(check, writes));
+        output.WriteLine($"{checks.Count} checks, {mustBeDenied} ran entirely while only an acknowledged withdrawal was in effect, {violations.Count} violations");
+        Assert.True(mustBeDenied > Toggles / 4, $"the test must exercise the window it guards ({mustBeDenied} checks did)");
+        Assert.Empty(violations);
+    }
+
+    /// <summary>
+    /// The last write sent before the check started was a withdrawal already acknowledged, and the next
+    /// grant was not sent before the check ended (a check that overlaps a grant may see it).
+    /// </summary>
+    private static bool MustBeDenied(Check check, List<Write> writes)
+    {
+        var last = writes.FindLastIndex(w => w.SentAt < check.StartedAt);
+        return last >= 0
+            && writes[last] is { Granted: false } withdrawal && withdrawal.AckedAt < check.StartedAt
+            && (last + 1 == writes.Count || writes[last + 1].SentAt > check.EndedAt);
+    }
+}
+
+internal static class CancellationExtensions
+{
+    public static bool IsCancelled(this CancellationTokenSource source) => source.IsCancellationRequested;
+}

@@ -1,0 +1,146 @@
+using System.Net;
+using ShopAstro.Tests.Infrastructure;
+
+namespace ShopAstro.Tests.Durability;
+
+/// <summary>
+/// What is acknowledged is in the store: it survives the host, a lost version race is an error and not an
+/// overwrite, and a failed write leaves nothing behind in memory. Run on SQLite and on PostgreSQL.
+/// </summary>
+public abstract class DurabilityTests : IAsyncLifetime
+{
+    private TestDatabase _database = null!;
+
+    protected abstract Task<TestDatabase> CreateDatabaseAsync();
+
+    /// <summary>SQL that makes every update of an existing state row fail, as a full disk or a lost connection would.</summary>
+    protected abstract string BlockUpdatesSql { get; }
+
+    protected abstract string UnblockUpdatesSql { get; }
+
+    public async Task InitializeAsync() => _database = await CreateDatabaseAsync();
+
+    public async Task DisposeAsync() => await _database.DisposeAsync();
+
+    [Fact]
+    public async Task A_grant_survives_stopping_the_host_and_starting_a_new_one()
+    {
+        await using (var first = new EdgeApiFactory(_database.ConnectionString))
+        {
+            var client = first.ClientWith(EdgeApiFactory.AdminToken);
+            await (await client.PublishPolicyAsync("s1", 1)).ShouldBeOkAsync();
+            await (await client.SetConsentAsync("s1", "u1", "analytics", true)).ShouldBeOkAsync();
+            await (await client.SetConsentAsync("s1", "u1", "recommendation", true)).ShouldBeOkAsync();
+            await (await client.SetConsentAsync("s1", "u1", "recommendation", false)).ShouldBeOkAsync();
+            Assert.Equal((true, "granted"), await client.DecideAsync("s1", "u1", "analytics"));
+        }
+
+        await using var second = new EdgeApiFactory(_database.ConnectionString);
+        var again = second.ClientWith(EdgeApiFactory.AdminToken);
+        Assert.Equal((true, "granted"), await again.DecideAsync("s1", "u1", "analytics"));
+        Assert.Equal((false, "withdrawn"), await again.DecideAsync("s1", "u1", "recommendation"));
+        var record = await (await again.GetAsync("/v1/stores/s1/subjects/u1")).ReadJsonAsync();
+        Assert.Equal(3, record["receipts"]!.AsArray().Count);
+        var policy = await (await again.GetAsync("/v1/stores/s1/policy")).ReadJsonAsync();
+        Assert.Equal(1, policy["version"]!.GetValue<int>());
+        // The schema is applied again at start-up without harm, and the version check still holds.
+        await (await again.PublishPolicyAsync("s1", 1)).ShouldBeProblemAsync(HttpStatusCode.Conflict, "policy_version_conflict");
+    }
+
+    [Fact]
+    public async Task The_schema_keeps_one_row_per_grain()
+    {
+        await using var factory = new EdgeApiFactory(_database.ConnectionString);
+        var client = factory.ClientWith(EdgeApiFactory.AdminToken);
+        await (await client.PublishPolicyAsync("s1", 1)).ShouldBeOkAsync();
+        await (await client.SetConsentAsync("s1", "u1", "analytics", true)).ShouldBeOkAsync();
+        await (await client.SetConsentAsync("s1", "u1", "analytics", false)).ShouldBeOkAsync();
+
+        Assert.Equal(1L, Convert.ToInt64(await _database.ExecuteAsync(
+            "SELECT COUNT(*) FROM ConsentGrainState WHERE GrainTypeString = 'subject'")));
+        Assert.Equal(3L, Convert.ToInt64(await _database.ExecuteAsync(
+            "SELECT COUNT(*) FROM OrleansQuery WHERE QueryKey IN ('ReadFromStorageKey', 'WriteToStorageKey', 'ClearStorageKey')")));
+        await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => _database.ExecuteAsync("""
+            INSERT INTO ConsentGrainState (ServiceId, GrainTypeString, GrainIdN0, GrainIdN1, GrainIdExtensionString,
+                GrainIdHash, GrainTypeHash, PayloadBinary, Version, ModifiedOn)
+            SELECT ServiceId, GrainTypeString, GrainIdN0, GrainIdN1, GrainIdExtensionString,
+                GrainIdHash, GrainTypeHash, PayloadBinary, Version, ModifiedOn
+            FROM ConsentGrainState WHERE GrainTypeString = 'subject'
+            """));
+    }
+
+    [Fact]
+    public async Task A_write_that_loses_the_version_race_is_an_error_not_an_overwrite()
+    {
+        await using var factory = new EdgeApiFactory(_database.ConnectionString);
+        var client = factory.ClientWith(EdgeApiFactory.AdminToken);
+        await (await client.PublishPolicyAsync("s1", 1)).ShouldBeOkAsync();
+        await (await client.SetConsentAsync("s1", "u1", "analytics", true)).ShouldBeOkAsync();
+
+        // Another writer (a second activation, an operator) moved the row on behind this activation's back.
+        await _database.ExecuteAsync("UPDATE ConsentGrainState SET Version = Version + 1 WHERE GrainTypeString = 'subject'");
+
+        var lost = await client.SetConsentAsync("s1", "u1", "analytics", false);
+        await lost.ShouldBeProblemAsync(HttpStatusCode.Conflict, "concurrent_modification");
+
+        // The next attempt reads the row afresh and succeeds; nothing was silently overwritten before it.
+        await (await client.SetConsentAsync("s1", "u1", "analytics", false)).ShouldBeOkAsync();
+        Assert.Equal((false, "withdrawn"), await client.DecideAsync("s1", "u1", "analytics"));
+        var record = await (await client.GetAsync("/v1/stores/s1/subjects/u1")).ReadJsonAsync();
+        Assert.Equal(2, record["receipts"]!.AsArray().Count);
+    }
+
+    [Fact]
+    public async Task A_failed_write_is_not_acknowledged_and_leaves_no_trace_in_memory()
+    {
+        await using (var factory = new EdgeApiFactory(_database.ConnectionString))
+        {
+            var client = factory.ClientWith(EdgeApiFactory.AdminToken);
+            await (await client.PublishPolicyAsync("s1", 1)).ShouldBeOkAsync();
+            await (await client.SetConsentAsync("s1", "u1", "analytics", true)).ShouldBeOkAsync();
+
+            await _database.ExecuteAsync(BlockUpdatesSql);
+            var failed = await client.SetConsentAsync("s1", "u1", "analytics", false);
+            await failed.ShouldBeProblemAsync(HttpStatusCode.ServiceUnavailable, "unavailable");
+            Assert.True(failed.Headers.RetryAfter is not null, "503 carries Retry-After");
+            var failedPolicy = await client.PublishPolicyAsync("s1", 2, """{"analytics":{"enabled":false,"materialChange":false}}""");
+            await failedPolicy.ShouldBeProblemAsync(HttpStatusCode.ServiceUnavailable, "unavailable");
+
+            // Neither the withdrawal nor the policy that was never stored is in effect.
+            Assert.Equal((true, "granted"), await client.DecideAsync("s1", "u1", "analytics"));
+            var record = await (await client.GetAsync("/v1/stores/s1/subjects/u1")).ReadJsonAsync();
+            Assert.Single(record["receipts"]!.AsArray());
+            var policy = await (await client.GetAsync("/v1/stores/s1/policy")).ReadJsonAsync();
+            Assert.Equal(1, policy["version"]!.GetValue<int>());
+
+            await _database.ExecuteAsync(UnblockUpdatesSql);
+            await (await client.PublishPolicyAsync("s1", 2)).ShouldBeOkAsync();
+        }
+
+        await using var restarted = new EdgeApiFactory(_database.ConnectionString);
+        Assert.Equal((true, "granted"), await restarted.ClientWith(EdgeApiFactory.AdminToken).DecideAsync("s1", "u1", "analytics"));
+    }
+}
+
+public sealed class SqliteDurabilityTests : DurabilityTests
+{
+    protected override Task<TestDatabase> CreateDatabaseAsync() => Task.FromResult(TestDatabase.Sqlite());
+
+    protected override string BlockUpdatesSql =>
+        "CREATE TRIGGER block_updates BEFORE UPDATE ON ConsentGrainState BEGIN SELECT RAISE(ABORT, 'writes blocked by the test'); END;";
+
+    protected override string UnblockUpdatesSql => "DROP TRIGGER block_updates;";
+}
+
+public sealed class PostgresDurabilityTests : DurabilityTests
+{
+    protected override Task<TestDatabase> CreateDatabaseAsync() => TestDatabase.PostgresAsync();
+
+    protected override string BlockUpdatesSql => """
+        CREATE FUNCTION block_updates() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'writes blocked by the test'; END $$;
+        CREATE TRIGGER block_updates BEFORE UPDATE ON ConsentGrainState FOR EACH ROW EXECUTE FUNCTION block_updates();
+        """;
+
+    protected override string UnblockUpdatesSql => "DROP TRIGGER block_updates ON ConsentGrainState; DROP FUNCTION block_updates();";
+}

@@ -1,0 +1,61 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+
+namespace ShopAstro.Tests.Infrastructure;
+
+/// <summary>
+/// The edge API on the embedded default (one co-hosted silo) over a given consent store, with test
+/// tokens: an admin, a seller and a storefront of store s1, and a seller of store s2.
+/// </summary>
+public sealed class EdgeApiFactory(string consentConnectionString, IReadOnlyDictionary<string, string?>? settings = null)
+    : WebApplicationFactory<Program>
+{
+    public const string AdminToken = "test-admin-token-0001";
+    public const string SellerS1Token = "test-seller-s1-token";
+    public const string StorefrontS1Token = "test-storefront-s1-token";
+    public const string SellerS2Token = "test-seller-s2-token";
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseSetting("ConnectionStrings:Consent", consentConnectionString);
+        builder.UseSetting("Orleans:SiloPort", FreePort().ToString());
+        builder.UseSetting("Orleans:GatewayPort", FreePort().ToString());
+        // Short leases keep the wait after a store grain's re-activation (see StoreGrain) short in tests.
+        builder.UseSetting("Consent:PolicyLease", "00:00:03");
+        builder.UseSetting("Auth:Tokens:0:Token", AdminToken);
+        builder.UseSetting("Auth:Tokens:0:Role", "admin");
+        builder.UseSetting("Auth:Tokens:1:Token", SellerS1Token);
+        builder.UseSetting("Auth:Tokens:1:Role", "seller");
+        builder.UseSetting("Auth:Tokens:1:Stores:0", "s1");
+        builder.UseSetting("Auth:Tokens:2:Token", StorefrontS1Token);
+        builder.UseSetting("Auth:Tokens:2:Role", "storefront");
+        builder.UseSetting("Auth:Tokens:2:Stores:0", "s1");
+        builder.UseSetting("Auth:Tokens:3:Token", SellerS2Token);
+        builder.UseSetting("Auth:Tokens:3:Role", "seller");
+        builder.UseSetting("Auth:Tokens:3:Stores:0", "s2");
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+        {
+            builder.UseSetting(key, value);
+        }
+    }
+
+    public HttpClient ClientWith(string? token)
+    {
+        var client = CreateClient();
+        if (token is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        }
+
+        return client;
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

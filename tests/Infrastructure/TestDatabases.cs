@@ -1,0 +1,99 @@
+using Microsoft.Data.Sqlite;
+using Npgsql;
+
+namespace ShopAstro.Tests.Infrastructure;
+
+/// <summary>A consent store for one test fixture: a fresh SQLite file or a fresh PostgreSQL database.</summary>
+public sealed class TestDatabase : IAsyncDisposable
+{
+    private readonly string? _directory;
+    private readonly string? _postgresAdmin;
+    private readonly string? _postgresName;
+
+    private TestDatabase(string connectionString, string? directory, string? postgresAdmin, string? postgresName)
+    {
+        ConnectionString = connectionString;
+        _directory = directory;
+        _postgresAdmin = postgresAdmin;
+        _postgresName = postgresName;
+    }
+
+    public string ConnectionString { get; }
+
+    public bool IsPostgres => _postgresName is not null;
+
+    public static TestDatabase Sqlite()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "shopastro-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(directory);
+        return new TestDatabase($"Data Source={Path.Combine(directory, "consent.db")}", directory, null, null);
+    }
+
+    /// <summary>
+    /// A new database on the server named by SHOPASTRO_TEST_PG (scripts/test-services.sh provides one).
+    /// Without it the test fails: PostgreSQL tests never skip.
+    /// </summary>
+    public static async Task<TestDatabase> PostgresAsync()
+    {
+        var admin = Environment.GetEnvironmentVariable("SHOPASTRO_TEST_PG");
+        if (string.IsNullOrWhiteSpace(admin))
+        {
+            throw new InvalidOperationException(
+                "SHOPASTRO_TEST_PG is not set. Run the tests with scripts/test.sh, which starts PostgreSQL, or point SHOPASTRO_TEST_PG at a server.");
+        }
+
+        var name = "shopastro_" + Guid.NewGuid().ToString("N")[..12];
+        await using (var connection = new NpgsqlConnection(admin))
+        {
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand($"CREATE DATABASE {name}", connection);
+            await command.ExecuteNonQueryAsync();
+        }
+
+        var builder = new NpgsqlConnectionStringBuilder(admin) { Database = name };
+        return new TestDatabase(builder.ConnectionString, null, admin, name);
+    }
+
+    /// <summary>Runs SQL against the store directly, as an operator or an attacker with database access would.</summary>
+    public async Task<object?> ExecuteAsync(string sql)
+    {
+        if (IsPostgres)
+        {
+            await using var connection = new NpgsqlConnection(ConnectionString);
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand(sql, connection);
+            return await command.ExecuteScalarAsync();
+        }
+
+        await using var sqlite = new SqliteConnection(ConnectionString);
+        await sqlite.OpenAsync();
+        await using var sqliteCommand = sqlite.CreateCommand();
+        sqliteCommand.CommandText = sql;
+        return await sqliteCommand.ExecuteScalarAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        SqliteConnection.ClearAllPools();
+        if (_directory is not null)
+        {
+            try
+            {
+                Directory.Delete(_directory, recursive: true);
+            }
+            catch (IOException)
+            {
+                // A file still open by a host that is shutting down; the temp folder is cleaned by the OS.
+            }
+        }
+
+        if (_postgresAdmin is not null)
+        {
+            NpgsqlConnection.ClearAllPools();
+            await using var connection = new NpgsqlConnection(_postgresAdmin);
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS {_postgresName} WITH (FORCE)", connection);
+            await command.ExecuteNonQueryAsync();
+        }
+    }
+}
