@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using ShopAstro.EdgeApi.Auth;
 using ShopAstro.EdgeApi.Endpoints;
 using ShopAstro.EdgeApi.Hosting;
@@ -25,6 +26,7 @@ public static class EdgeApplication
         builder.Services.AddProblemDetails();
         builder.Services.AddExceptionHandler<EdgeExceptionHandler>();
         builder.Services.AddOpenApi();
+        builder.Services.TryAddSingleton(TimeProvider.System);
         builder.AddEdgeAuth();
         builder.AddConsentCluster();
         return builder;
@@ -40,8 +42,9 @@ public static class EdgeApplication
         app.MapOperationsEndpoints();
         var store = app.MapGroup("/v1/stores/{storeId}").WithTags("Stores");
         store.MapDecisionEndpoints();
-        store.MapConsentEndpoints();
+        store.MapSubjectEndpoints();
         store.MapPolicyEndpoints();
+        store.MapRequestEndpoints();
         return app;
     }
 }

@@ -58,3 +58,21 @@ public readonly record struct Decision(
 public sealed record DecisionSet(
     [property: Id(0)] int? PolicyVersion,
     [property: Id(1)] Decision[] Decisions);
+
+/// <summary>One rule of the precedence table as it was tried for a decision.</summary>
+[GenerateSerializer, Immutable, Alias("shopastro.RuleStep")]
+public sealed record RuleStep(
+    [property: Id(0)] int Rule,
+    [property: Id(1)] string Description,
+    [property: Id(2)] bool Applied);
+
+/// <summary>A decision with its rule trace: every rule tried, the last one decided.</summary>
+[GenerateSerializer, Immutable, Alias("shopastro.ExplainedDecision")]
+public sealed record ExplainedDecision(
+    [property: Id(0)] Decision Decision,
+    [property: Id(1)] RuleStep[] Trace);
+
+[GenerateSerializer, Immutable, Alias("shopastro.ExplainedSet")]
+public sealed record ExplainedSet(
+    [property: Id(0)] int? PolicyVersion,
+    [property: Id(1)] ExplainedDecision[] Decisions);

@@ -37,9 +37,48 @@ public interface ISubjectGrain : IGrainWithStringKey
     [Alias("GetRecord"), ReadOnly]
     Task<SubjectRecord?> GetRecord();
 
+    /// <summary>The decisions with their rule traces (policy clause 4(4)).</summary>
+    [Alias("Explain"), ReadOnly]
+    Task<ExplainedSet> Explain(Purpose[] purposes, RequestSignals signals);
+
+    /// <summary>Deletion (§4(2)): the data is removed, receipts kept only anonymised. The shopper may consent again.</summary>
+    [Alias("Erase")]
+    Task Erase();
+
+    /// <summary>Account cancellation (§4(3)): irreversible; data removed as for deletion, later writes refused.</summary>
+    [Alias("Cancel")]
+    Task Cancel();
+
+    /// <summary>§6: a minor's data is removed and every check but necessary answers minor.</summary>
+    [Alias("SetMinor")]
+    Task<ConsentWriteStatus> SetMinor(bool minor);
+
+    /// <summary>Carries an anonymous visitor's choices over where this account has none, then deletes the visitor.</summary>
+    [Alias("Link")]
+    Task<ConsentWriteResult> Link(string anonymousSubjectId);
+
+    /// <summary>Called by the account this anonymous subject was linked to: its data is removed.</summary>
+    [Alias("EraseAfterLink")]
+    Task EraseAfterLink(string accountSubjectId);
+
     /// <summary>Pushed by the store grain; completes once later checks see <paramref name="policy"/>.</summary>
     [Alias("OnPolicyChanged")]
     Task OnPolicyChanged(StorePolicy policy);
+}
+
+/// <summary>
+/// Receipts of erased subjects, kept as proof of consent under a keyed, irreversible token instead of the
+/// subject id (key: <c>{storeId}/{token}</c>).
+/// </summary>
+[Alias("shopastro.IReceiptArchiveGrain")]
+public interface IReceiptArchiveGrain : IGrainWithStringKey
+{
+    /// <summary>Idempotent by receipt id, so that a retried erasure never duplicates a receipt.</summary>
+    [Alias("Archive")]
+    Task Archive(ConsentReceipt[] receipts);
+
+    [Alias("GetReceipts"), ReadOnly]
+    Task<ConsentReceipt[]> GetReceipts();
 }
 
 /// <summary>Readiness of the cluster and its storage, for <c>/health/ready</c>.</summary>

@@ -66,7 +66,12 @@ public sealed record ConsentChoice(
     [property: Id(4)] bool Dnt,
     [property: Id(5)] bool Gpc);
 
-/// <summary>Proof of one choice. Receipts are append-only.</summary>
+/// <summary>
+/// Proof of one choice. Receipts are append-only and form a hash chain: each carries the hash of the one
+/// before it (<see cref="PreviousHash"/>) and its own (<see cref="Hash"/>), so an edited, removed or
+/// re-ordered receipt is detectable.
+/// </summary>
+/// <param name="LinkedFrom">The anonymous subject the choice was carried over from at login, if any.</param>
 [GenerateSerializer, Immutable, Alias("shopastro.ConsentReceipt")]
 public sealed record ConsentReceipt(
     [property: Id(0)] string ReceiptId,
@@ -76,7 +81,10 @@ public sealed record ConsentReceipt(
     [property: Id(4)] ConsentSource Source,
     [property: Id(5)] bool Dnt,
     [property: Id(6)] bool Gpc,
-    [property: Id(7)] DateTimeOffset At);
+    [property: Id(7)] DateTimeOffset At,
+    [property: Id(8)] string? LinkedFrom = null,
+    [property: Id(9)] string PreviousHash = "",
+    [property: Id(10)] string Hash = "");
 
 /// <summary>What is known of one shopper at one store: the decision input and the access export.</summary>
 [GenerateSerializer, Immutable, Alias("shopastro.SubjectRecord")]
@@ -105,6 +113,7 @@ public enum ConsentWriteStatus
     PolicyVersionAhead = 2,
     SubjectCancelled = 3,
     SubjectMinor = 4,
+    NotLinkable = 5,
 }
 
 [GenerateSerializer, Immutable, Alias("shopastro.ConsentWriteResult")]

@@ -12,6 +12,18 @@ public sealed class ConsentClusterOptions
 
     /// <summary>How long the store grain waits for one holder to take a new policy before relying on lease expiry.</summary>
     public TimeSpan PolicyPushTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>§2(3): anonymous visitors' data is deleted at most this long after it was last written.</summary>
+    public TimeSpan AnonymousRetention { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>
+    /// How often the retention reminder looks; data goes between <see cref="AnonymousRetention"/> minus
+    /// this and <see cref="AnonymousRetention"/> after the last write, never later.
+    /// </summary>
+    public TimeSpan AnonymousRetentionCheck { get; set; } = TimeSpan.FromDays(1);
+
+    /// <summary>Base64 key of the HMAC that turns erased subjects' ids into tokens; the same on every silo.</summary>
+    public string? AnonymisationKey { get; set; }
 }
 
 public static class StorageNames

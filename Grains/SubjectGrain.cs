@@ -1,25 +1,34 @@
-using Orleans.Runtime;
-using Orleans.Storage;
 using System.Collections.Immutable;
 using Microsoft.Extensions.Options;
+using Orleans.Runtime;
+using Orleans.Storage;
 using ShopAstro.Grains.Interfaces;
 
 namespace ShopAstro.Grains;
 
 /// <summary>
 /// One shopper at one store. Decisions come from memory: the persisted record and a leased copy of the
-/// store policy that the store grain refreshes by push on every publish.
+/// store policy that the store grain refreshes by push on every publish. Every change is durable before
+/// it is acknowledged.
 /// </summary>
 internal sealed class SubjectGrain(
     [PersistentState("subject", StorageNames.Consent)] IPersistentState<SubjectRecord> state,
-    TimeProvider time) : Grain, ISubjectGrain
+    TimeProvider time,
+    IOptions<ConsentClusterOptions> options,
+    SubjectAnonymiser anonymiser) : Grain, ISubjectGrain, IRemindable
 {
+    private const string AnonymousPrefix = "anon:";
+    private const string RetentionReminder = "anonymous-retention";
+
     private string _storeId = "";
     private string _subjectId = "";
     private IStoreGrain _store = null!;
     private StorePolicy? _policy;
     private long _leaseExpiresAt;
     private Task? _leaseRefresh;
+    private bool _retentionReminderRegistered;
+
+    private bool IsAnonymous => _subjectId.StartsWith(AnonymousPrefix, StringComparison.Ordinal);
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -50,22 +59,23 @@ internal sealed class SubjectGrain(
         return ValueTask.FromResult(DecideNow(purposes, signals));
     }
 
+    public async Task<ExplainedSet> Explain(Purpose[] purposes, RequestSignals signals)
+    {
+        await EnsureLease();
+        var record = state.State;
+        return new ExplainedSet(
+            _policy?.Version,
+            purposes.Select(purpose => DecisionEngine.Explain(_policy, record, purpose, signals)).ToArray());
+    }
+
     public async Task<ConsentWriteResult> SetConsents(ConsentUpdate update)
     {
-        var current = state.State;
-        switch (current.Status)
+        if (Refusal(state.State.Status) is { } refused)
         {
-            case SubjectStatus.Cancelled:
-                return new ConsentWriteResult(ConsentWriteStatus.SubjectCancelled, null);
-            case SubjectStatus.Minor:
-                return new ConsentWriteResult(ConsentWriteStatus.SubjectMinor, null);
+            return new ConsentWriteResult(refused, null);
         }
 
-        if (LeaseExpired)
-        {
-            await RefreshLease();
-        }
-
+        await EnsureLease();
         if (_policy is null)
         {
             return new ConsentWriteResult(ConsentWriteStatus.StoreUnknown, null);
@@ -76,35 +86,209 @@ internal sealed class SubjectGrain(
             return new ConsentWriteResult(ConsentWriteStatus.PolicyVersionAhead, null);
         }
 
-        var at = time.GetUtcNow();
-        var consents = current.Consents.ToBuilder();
-        var receipts = current.Receipts.ToBuilder();
-        foreach (var (purpose, granted) in update.Purposes.OrderBy(p => p.Key))
-        {
-            consents[purpose] = new ConsentChoice(granted, update.PolicyVersion, at, update.Source, update.Signals.Dnt, update.Signals.Gpc);
-            receipts.Add(new ConsentReceipt(
-                Guid.CreateVersion7(at).ToString("N"), purpose, granted, update.PolicyVersion, update.Source,
-                update.Signals.Dnt, update.Signals.Gpc, at));
-        }
-
-        var next = current with
-        {
-            // A shopper whose data was erased may consent again (policy-rules: deletion).
-            Status = SubjectStatus.Active,
-            Consents = consents.ToImmutable(),
-            Receipts = receipts.ToImmutable(),
-            LastWrittenAt = at,
-        };
+        var at = Now();
+        var choices = update.Purposes.OrderBy(p => p.Key)
+            .Select(p => (p.Key, new ConsentChoice(p.Value, update.PolicyVersion, at, update.Source, update.Signals.Dnt, update.Signals.Gpc)));
+        var next = WithChoices(state.State, choices, at, linkedFrom: null);
         await Persist(next);
+        await KeepRetention();
         return new ConsentWriteResult(ConsentWriteStatus.Recorded, next);
     }
 
     public Task<SubjectRecord?> GetRecord() => Task.FromResult(state.RecordExists ? state.State : null);
 
+    public async Task Erase()
+    {
+        if (!state.RecordExists)
+        {
+            return;
+        }
+
+        // Cancellation and minority outlive a deletion request: their data is already gone.
+        var status = state.State.Status is SubjectStatus.Cancelled or SubjectStatus.Minor ? state.State.Status : SubjectStatus.Erased;
+        await Tombstone(status);
+    }
+
+    public Task Cancel() => Tombstone(SubjectStatus.Cancelled);
+
+    public async Task<ConsentWriteStatus> SetMinor(bool minor)
+    {
+        var status = state.State.Status;
+        if (status == SubjectStatus.Cancelled)
+        {
+            return ConsentWriteStatus.SubjectCancelled;
+        }
+
+        if (minor)
+        {
+            await Tombstone(SubjectStatus.Minor);
+        }
+        else if (status == SubjectStatus.Minor)
+        {
+            // Known now to be of age: the data deleted while a minor stays deleted.
+            await Persist(state.State with { Status = SubjectStatus.Active, LastWrittenAt = Now() });
+        }
+
+        return ConsentWriteStatus.Recorded;
+    }
+
+    public async Task<ConsentWriteResult> Link(string anonymousSubjectId)
+    {
+        if (IsAnonymous || !anonymousSubjectId.StartsWith(AnonymousPrefix, StringComparison.Ordinal))
+        {
+            return new ConsentWriteResult(ConsentWriteStatus.NotLinkable, null);
+        }
+
+        if (Refusal(state.State.Status) is { } refused)
+        {
+            return new ConsentWriteResult(refused, null);
+        }
+
+        var visitor = GrainFactory.GetGrain<ISubjectGrain>(SubjectKey.Of(_storeId, anonymousSubjectId));
+        var anonymous = await visitor.GetRecord();
+        var account = state.State;
+        if (anonymous is { Status: SubjectStatus.Active })
+        {
+            // The account's own choices win; the visitor's fill the purposes the account has none for.
+            var carried = anonymous.Consents.Where(c => !account.Consents.ContainsKey(c.Key)).OrderBy(c => c.Key)
+                .Select(c => (c.Key, c.Value)).ToList();
+            if (carried.Count > 0)
+            {
+                account = WithChoices(account, carried, Now(), linkedFrom: anonymousSubjectId);
+                await Persist(account);
+            }
+
+            // After the account holds what it carries over, never before: a failure here leaves the
+            // visitor's data to its retention reminder, never loses a choice.
+            await visitor.EraseAfterLink(_subjectId);
+        }
+
+        return new ConsentWriteResult(ConsentWriteStatus.Recorded, account);
+    }
+
+    public async Task EraseAfterLink(string accountSubjectId)
+    {
+        if (state.RecordExists)
+        {
+            await ClearAll();
+        }
+    }
+
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (reminderName != RetentionReminder)
+        {
+            return;
+        }
+
+        var settings = options.Value;
+        var lastWritten = state.State.LastWrittenAt;
+        // Deleting one check early keeps the promise "at most N days": the next tick might come too late.
+        if (!state.RecordExists || lastWritten is null || lastWritten + settings.AnonymousRetention <= Now() + settings.AnonymousRetentionCheck)
+        {
+            if (state.RecordExists)
+            {
+                await ClearAll();
+            }
+
+            await this.UnregisterReminder(await this.GetReminder(RetentionReminder) ?? throw new InvalidOperationException("Reminder vanished."));
+            _retentionReminderRegistered = false;
+        }
+    }
+
     public Task OnPolicyChanged(StorePolicy policy)
     {
         AcceptPolicy(policy);
         return Task.CompletedTask;
+    }
+
+    private static ConsentWriteStatus? Refusal(SubjectStatus status) => status switch
+    {
+        SubjectStatus.Cancelled => ConsentWriteStatus.SubjectCancelled,
+        SubjectStatus.Minor => ConsentWriteStatus.SubjectMinor,
+        _ => null,
+    };
+
+    private SubjectRecord WithChoices(
+        SubjectRecord current, IEnumerable<(Purpose Purpose, ConsentChoice Choice)> choices, DateTimeOffset at, string? linkedFrom)
+    {
+        var consents = current.Consents.ToBuilder();
+        var receipts = current.Receipts.ToBuilder();
+        var head = ReceiptChain.Head(current.Receipts);
+        foreach (var (purpose, choice) in choices)
+        {
+            consents[purpose] = choice;
+            var receipt = ReceiptChain.Seal(
+                new ConsentReceipt(Guid.CreateVersion7(at).ToString("N"), purpose, choice.Granted, choice.PolicyVersion, choice.Source,
+                    choice.Dnt, choice.Gpc, at, linkedFrom),
+                head);
+            receipts.Add(receipt);
+            head = receipt.Hash;
+        }
+
+        // A shopper whose data was erased may consent again (policy-rules: deletion).
+        return current with
+        {
+            Status = SubjectStatus.Active,
+            Consents = consents.ToImmutable(),
+            Receipts = receipts.ToImmutable(),
+            LastWrittenAt = at,
+        };
+    }
+
+    /// <summary>The data goes, the receipts to the anonymised archive, the status stays as proof of the request.</summary>
+    private async Task Tombstone(SubjectStatus status)
+    {
+        await ArchiveReceipts();
+        await Persist(new SubjectRecord { Status = status, LastWrittenAt = Now() });
+    }
+
+    /// <summary>Nothing is left: the row is deleted, the receipts kept anonymised.</summary>
+    private async Task ClearAll()
+    {
+        await ArchiveReceipts();
+        var previous = state.State;
+        try
+        {
+            await state.ClearStateAsync();
+        }
+        catch (Exception exception)
+        {
+            state.State = previous;
+            throw Failed(exception, "erasure");
+        }
+
+        state.State = SubjectRecord.Empty;
+        DeactivateOnIdle();
+    }
+
+    private async Task ArchiveReceipts()
+    {
+        if (state.State.Receipts.Count > 0)
+        {
+            await GrainFactory.GetGrain<IReceiptArchiveGrain>(SubjectKey.Of(_storeId, anonymiser.TokenFor(_storeId, _subjectId)))
+                .Archive([.. state.State.Receipts]);
+        }
+    }
+
+    private async Task KeepRetention()
+    {
+        if (IsAnonymous && !_retentionReminderRegistered)
+        {
+            var settings = options.Value;
+            await this.RegisterOrUpdateReminder(
+                RetentionReminder, Min(settings.AnonymousRetention, settings.AnonymousRetentionCheck), settings.AnonymousRetentionCheck);
+            _retentionReminderRegistered = true;
+        }
+    }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    private DateTimeOffset Now()
+    {
+        // Receipts carry millisecond times, as their hash does.
+        var now = time.GetUtcNow();
+        return now.AddTicks(-(now.Ticks % TimeSpan.TicksPerMillisecond));
     }
 
     private bool LeaseExpired => time.GetTimestamp() >= _leaseExpiresAt;
@@ -126,6 +310,8 @@ internal sealed class SubjectGrain(
         await RefreshLease();
         return DecideNow(purposes, signals);
     }
+
+    private Task EnsureLease() => LeaseExpired ? RefreshLease() : Task.CompletedTask;
 
     /// <summary>Concurrent read-only checks share one refresh.</summary>
     private Task RefreshLease() => _leaseRefresh ??= RefreshLeaseCore();
@@ -170,14 +356,16 @@ internal sealed class SubjectGrain(
         catch (Exception exception)
         {
             state.State = previous;
-            // The ETag may now be stale too: the next activation reads the truth from storage.
-            DeactivateOnIdle();
-            if (exception is InconsistentStateException)
-            {
-                throw;
-            }
-
-            throw new StorageUnavailableException($"The subject change could not be stored: {exception.GetType().Name}.");
+            throw Failed(exception, "subject");
         }
+    }
+
+    /// <summary>The ETag may be stale after a failure: the next activation reads the truth from storage.</summary>
+    private Exception Failed(Exception exception, string what)
+    {
+        DeactivateOnIdle();
+        return exception is InconsistentStateException
+            ? exception
+            : new StorageUnavailableException($"The {what} change could not be stored: {exception.GetType().Name}.");
     }
 }

@@ -7,6 +7,7 @@ using Orleans.Configuration;
 using Orleans.Serialization;
 using Orleans.Storage;
 using ShopAstro.Grains;
+using ShopAstro.Grains.Requests;
 using ShopAstro.Silo.Storage;
 
 namespace ShopAstro.Silo;
@@ -44,7 +45,22 @@ public static class SiloHostingExtensions
         services.AddSingleton(store);
         services.AddSingleton<IStorageProbe, ConsentStorageProbe>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, ConsentSchemaSetup>();
-        services.AddOptions<ConsentClusterOptions>().Bind(configuration.GetSection(ConsentClusterOptions.Section));
+        services.AddOptions<ConsentClusterOptions>()
+            .Bind(configuration.GetSection(ConsentClusterOptions.Section))
+            .PostConfigure(options => options.AnonymisationKey ??= AnonymisationKeys.EmbeddedDefault(configuration, store));
+        services.AddSingleton<SubjectAnonymiser>();
+        // Request deadlines count working days of this calendar: a JSON file (Requests:Calendar) or mainland China 2026.
+        services.AddSingleton(configuration["Requests:Calendar"] is { Length: > 0 } calendar
+            ? WorkingDayCalendar.Load(calendar)
+            : WorkingDayCalendar.MainlandChina2026);
+        // Tests and small deployments check retention more often than Orleans' one-minute default allows.
+        services.AddOptions<ReminderOptions>().Configure<Microsoft.Extensions.Options.IOptions<ConsentClusterOptions>>((reminders, consent) =>
+        {
+            if (consent.Value.AnonymousRetentionCheck < reminders.MinimumReminderPeriod)
+            {
+                reminders.MinimumReminderPeriod = consent.Value.AnonymousRetentionCheck;
+            }
+        });
         services.Configure(ClusterSettings.ConfigureCluster(configuration));
 
         silo.AddAdoNetGrainStorage(StorageNames.Consent, options =>
@@ -55,6 +71,12 @@ public static class SiloHostingExtensions
         // Orleans' own binary format: version-tolerant through the [Id] attributes of the state records.
         services.AddOptions<AdoNetGrainStorageOptions>(StorageNames.Consent)
             .Configure<Serializer>((options, serializer) => options.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer));
+        // Durable reminders in the same store; ReminderSchema provides the table and its queries.
+        silo.UseAdoNetReminderService(options =>
+        {
+            options.Invariant = store.Invariant;
+            options.ConnectionString = store.ConnectionString;
+        });
 
         var siloPort = configuration.GetValue("Orleans:SiloPort", EndpointOptions.DEFAULT_SILO_PORT);
         var gatewayPort = configuration.GetValue("Orleans:GatewayPort", EndpointOptions.DEFAULT_GATEWAY_PORT);
@@ -70,5 +92,37 @@ public static class SiloHostingExtensions
         }
 
         return silo;
+    }
+}
+
+/// <summary>
+/// The key of <see cref="SubjectAnonymiser"/>. Every silo of a cluster must share it, so a clustered silo
+/// requires <c>Consent:AnonymisationKey</c>; the embedded default creates one in its data folder.
+/// </summary>
+internal static class AnonymisationKeys
+{
+    public static string EmbeddedDefault(IConfiguration configuration, ConsentStore store)
+    {
+        if (ClusterSettings.RedisConnectionString(configuration) is not null)
+        {
+            throw new InvalidOperationException(
+                "Consent:AnonymisationKey (base64, 32 random bytes) must be configured, the same on every silo.");
+        }
+
+        var file = Path.Combine(store.DataFolder, "anonymisation.key");
+        if (File.Exists(file))
+        {
+            return File.ReadAllText(file).Trim();
+        }
+
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        var key = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        File.WriteAllText(file, key);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
+        return key;
     }
 }

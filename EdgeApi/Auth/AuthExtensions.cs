@@ -38,8 +38,7 @@ public static class AuthExtensions
     /// </summary>
     private static string EmbeddedAdminToken(IConfiguration configuration)
     {
-        var dataFolder = Path.GetDirectoryName(ConsentStore.FromConfiguration(configuration).SqliteFile)
-            ?? Path.Combine(Directory.GetCurrentDirectory(), "data");
+        var dataFolder = ConsentStore.FromConfiguration(configuration).DataFolder;
         var file = Path.Combine(dataFolder, "admin-token");
         if (File.Exists(file))
         {

@@ -26,14 +26,9 @@ public static class DecisionEndpoints
 
     private static async Task<IResult> Check(string storeId, string subjectId, HttpRequest request, IGrainFactory grains)
     {
-        if (!Ids.IsValid(storeId))
+        if (Ids.Reject(storeId, subjectId) is { } invalid)
         {
-            return EdgeProblems.InvalidId("storeId");
-        }
-
-        if (!Ids.IsValid(subjectId))
-        {
-            return EdgeProblems.InvalidId("subjectId");
+            return invalid;
         }
 
         var requested = request.Query["purpose"];
@@ -52,8 +47,24 @@ public static class DecisionEndpoints
             return EdgeProblems.UnknownPurpose(unknown);
         }
 
-        var result = await grains.GetGrain<ISubjectGrain>(SubjectKey.Of(storeId, subjectId))
-            .Decide(purposes, PrivacySignals.From(request));
+        var subject = grains.GetGrain<ISubjectGrain>(SubjectKey.Of(storeId, subjectId));
+        var signals = PrivacySignals.From(request);
+        if (request.Query["explain"] is { Count: > 0 } explain)
+        {
+            if (explain.Count != 1 || explain[0] is not ("true" or "false"))
+            {
+                return EdgeProblems.BadRequest("invalid_explain", "'explain' must be true or false.");
+            }
+
+            if (explain[0] == "true")
+            {
+                var explained = await subject.Explain(purposes, signals);
+                return TypedResults.Ok(new DecisionResponse(
+                    storeId, subjectId, explained.PolicyVersion, explained.Decisions.Select(d => d.ToItem()).ToArray()));
+            }
+        }
+
+        var result = await subject.Decide(purposes, signals);
         var items = new DecisionItem[result.Decisions.Length];
         for (var i = 0; i < items.Length; i++)
         {
@@ -65,9 +76,9 @@ public static class DecisionEndpoints
 
     private static async Task<IResult> Batch(string storeId, HttpRequest request, IGrainFactory grains)
     {
-        if (!Ids.IsValid(storeId))
+        if (Ids.Reject(storeId) is { } invalid)
         {
-            return EdgeProblems.InvalidId("storeId");
+            return invalid;
         }
 
         var body = await JsonBody.ReadAsync(request, EdgeJsonContext.Default.BatchRequest);

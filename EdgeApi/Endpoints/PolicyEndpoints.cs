@@ -23,9 +23,9 @@ public static class PolicyEndpoints
 
     private static async Task<IResult> Publish(string storeId, HttpRequest request, IGrainFactory grains)
     {
-        if (!Ids.IsValid(storeId))
+        if (Ids.Reject(storeId) is { } invalid)
         {
-            return EdgeProblems.InvalidId("storeId");
+            return invalid;
         }
 
         var body = await JsonBody.ReadAsync(request, EdgeJsonContext.Default.PolicyRequest);
@@ -80,9 +80,9 @@ public static class PolicyEndpoints
 
     private static async Task<IResult> Get(string storeId, IGrainFactory grains)
     {
-        if (!Ids.IsValid(storeId))
+        if (Ids.Reject(storeId) is { } invalid)
         {
-            return EdgeProblems.InvalidId("storeId");
+            return invalid;
         }
 
         var policy = await grains.GetGrain<IStoreGrain>(storeId).GetPolicy();

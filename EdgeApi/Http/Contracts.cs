@@ -9,7 +9,14 @@ namespace ShopAstro.EdgeApi.Http;
 
 public sealed record DecisionResponse(string StoreId, string SubjectId, int? PolicyVersion, IReadOnlyList<DecisionItem> Decisions);
 
-public sealed record DecisionItem(string Purpose, bool Allowed, string Reason);
+public sealed record DecisionItem(
+    string Purpose,
+    bool Allowed,
+    string Reason,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<TraceStep>? Trace = null);
+
+/// <summary>One rule of policy-rules.md's precedence table as tried for a decision (<c>?explain=true</c>).</summary>
+public sealed record TraceStep(int Rule, string Description, bool Applied);
 
 public sealed record BatchRequest(List<BatchItem?>? Items, BatchSignals? Signals);
 
@@ -28,12 +35,38 @@ public sealed record SubjectRecordResponse(
     string SubjectId,
     string Status,
     IReadOnlyDictionary<string, ConsentState> Consents,
-    IReadOnlyList<ReceiptResponse> Receipts);
+    IReadOnlyList<ReceiptResponse> Receipts,
+    ReceiptChainResponse ReceiptChain);
+
+/// <summary>How to verify the receipts' hash chain, and whether it verifies now.</summary>
+public sealed record ReceiptChainResponse(string Algorithm, string Genesis, bool Valid, int? FirstBrokenIndex);
 
 public sealed record ConsentState(bool Granted, int PolicyVersion, DateTime At, string Source, bool Dnt, bool Gpc);
 
 public sealed record ReceiptResponse(
-    string ReceiptId, string Purpose, bool Granted, int PolicyVersion, string Source, bool Dnt, bool Gpc, DateTime At);
+    string ReceiptId,
+    string Purpose,
+    bool Granted,
+    int PolicyVersion,
+    string Source,
+    bool Dnt,
+    bool Gpc,
+    DateTime At,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? LinkedFrom,
+    string PreviousHash,
+    string Hash);
+
+public sealed record AgeRequest(bool? Minor);
+
+public sealed record DataSubjectRequestBody(string? SubjectId, string? Type, DateTimeOffset? ReceivedAt);
+
+/// <param name="Overdue">Open past <paramref name="DueAt"/>: the seller is flagged live.</param>
+public sealed record DataSubjectRequestResponse(
+    string Id, string SubjectId, string Type, string Status, bool Overdue, DateTime ReceivedAt, DateTime DueAt, DateTime? CompletedAt);
+
+public sealed record DataSubjectRequestList(IReadOnlyList<DataSubjectRequestResponse> Requests);
+
+public sealed record LinkRequest(string? AnonymousId);
 
 public sealed record PolicyRequest(int? Version, string? Status, bool? SellerAttestation, Dictionary<string, PurposeSettingRequest?>? Purposes);
 
@@ -62,6 +95,11 @@ public sealed record GpcSupport(bool Gpc, string LastUpdate);
 [JsonSerializable(typeof(ConsentRequest))]
 [JsonSerializable(typeof(SubjectRecordResponse))]
 [JsonSerializable(typeof(PolicyRequest))]
+[JsonSerializable(typeof(AgeRequest))]
+[JsonSerializable(typeof(DataSubjectRequestBody))]
+[JsonSerializable(typeof(DataSubjectRequestResponse))]
+[JsonSerializable(typeof(DataSubjectRequestList))]
+[JsonSerializable(typeof(LinkRequest))]
 [JsonSerializable(typeof(PolicyResponse))]
 [JsonSerializable(typeof(GpcSupport))]
 [JsonSerializable(typeof(Microsoft.AspNetCore.Mvc.ProblemDetails))]

@@ -6,6 +6,12 @@ public static class Ids
     public const int MaxLength = 128;
     public const string AnonymousPrefix = "anon:";
 
+    /// <summary>The 400 for the first invalid route id, or null when both are valid.</summary>
+    public static IResult? Reject(string storeId, string? subjectId = null) =>
+        !IsValid(storeId) ? EdgeProblems.InvalidId("storeId")
+        : subjectId is not null && !IsValid(subjectId) ? EdgeProblems.InvalidId("subjectId")
+        : null;
+
     public static bool IsValid(string? id)
     {
         if (string.IsNullOrEmpty(id) || id.Length > MaxLength)

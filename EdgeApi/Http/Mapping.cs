@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using ShopAstro.Grains;
 using ShopAstro.Grains.Interfaces;
 
 namespace ShopAstro.EdgeApi.Http;
@@ -9,15 +10,41 @@ public static class Mapping
     public static DecisionItem ToItem(this Decision decision) =>
         new(decision.Purpose.ToId(), decision.Allowed, decision.Reason.ToCode());
 
-    public static SubjectRecordResponse ToResponse(this SubjectRecord record, string storeId, string subjectId) => new(
-        storeId,
-        subjectId,
-        record.Status.ToId(),
-        record.Consents.OrderBy(c => c.Key).ToDictionary(
-            c => c.Key.ToId(),
-            c => new ConsentState(c.Value.Granted, c.Value.PolicyVersion, c.Value.At.UtcDateTime, c.Value.Source.ToId(), c.Value.Dnt, c.Value.Gpc)),
-        record.Receipts.Select(r => new ReceiptResponse(
-            r.ReceiptId, r.Purpose.ToId(), r.Granted, r.PolicyVersion, r.Source.ToId(), r.Dnt, r.Gpc, r.At.UtcDateTime)).ToList());
+    public static SubjectRecordResponse ToResponse(this SubjectRecord record, string storeId, string subjectId)
+    {
+        var broken = ReceiptChain.FirstBroken(record.Receipts);
+        return new SubjectRecordResponse(
+            storeId,
+            subjectId,
+            record.Status.ToId(),
+            record.Consents.OrderBy(c => c.Key).ToDictionary(
+                c => c.Key.ToId(),
+                c => new ConsentState(c.Value.Granted, c.Value.PolicyVersion, c.Value.At.UtcDateTime, c.Value.Source.ToId(), c.Value.Dnt, c.Value.Gpc)),
+            record.Receipts.Select(r => new ReceiptResponse(
+                r.ReceiptId, r.Purpose.ToId(), r.Granted, r.PolicyVersion, r.Source.ToId(), r.Dnt, r.Gpc, r.At.UtcDateTime,
+                r.LinkedFrom, r.PreviousHash, r.Hash)).ToList(),
+            new ReceiptChainResponse(ReceiptChainAlgorithm, ReceiptChain.Genesis, broken is null, broken));
+    }
+
+    public static DataSubjectRequestResponse ToResponse(this DataSubjectRequest request, DateTimeOffset now) => new(
+        request.Id,
+        request.SubjectId,
+        request.Type.ToId(),
+        request.Status == RequestStatus.Open ? "open" : "completed",
+        request.IsOverdue(now),
+        request.ReceivedAt.UtcDateTime,
+        request.DueAt.UtcDateTime,
+        request.CompletedAt?.UtcDateTime);
+
+    /// <summary>Documents the canonical form that <see cref="ReceiptChain"/> hashes.</summary>
+    public const string ReceiptChainAlgorithm =
+        "sha256(previousHash|receiptId|purpose|granted(1/0)|policyVersion|source|dnt(1/0)|gpc(1/0)|at(unix ms)|linkedFrom), lower-case hex";
+
+    public static DecisionItem ToItem(this ExplainedDecision explained) =>
+        explained.Decision.ToItem() with
+        {
+            Trace = explained.Trace.Select(step => new TraceStep(step.Rule, step.Description, step.Applied)).ToArray(),
+        };
 
     public static PolicyResponse ToResponse(this StorePolicy policy, string storeId) => new(
         storeId,

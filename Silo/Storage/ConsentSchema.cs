@@ -144,6 +144,9 @@ internal sealed record ConsentSchema(string? Prelude, string Ddl, string Read, s
             await ExecuteAsync(connection, transaction, UpsertQuery, cancellationToken, ("key", key), ("text", text));
         }
 
+        // Orleans' reminder table (see ReminderSchema), in the same transaction.
+        await (ReferenceEquals(this, PostgreSql) ? ReminderSchema.PostgreSql : ReminderSchema.Sqlite)
+            .ApplyAsync(connection, transaction, UpsertQuery, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
     }
 

@@ -75,6 +75,12 @@ public sealed record ConsentStore(ConsentStoreKind Kind, string ConnectionString
         }
     }
 
+    /// <summary>
+    /// Where the embedded default keeps what it creates for itself (admin token, anonymisation key): beside
+    /// the SQLite file, else <c>data/</c> under the working folder.
+    /// </summary>
+    public string DataFolder => Path.GetDirectoryName(SqliteFile) ?? Path.Combine(Directory.GetCurrentDirectory(), "data");
+
     public async Task<DbConnection> OpenAsync(CancellationToken cancellationToken)
     {
         var connection = Factory.CreateConnection()!;

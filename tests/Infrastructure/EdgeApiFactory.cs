@@ -17,6 +17,9 @@ public sealed class EdgeApiFactory(string consentConnectionString, IReadOnlyDict
     public const string StorefrontS1Token = "test-storefront-s1-token";
     public const string SellerS2Token = "test-seller-s2-token";
 
+    /// <summary>The HMAC key of erased subjects' tokens in tests (32 bytes of 0x2A).</summary>
+    public static readonly string AnonymisationKey = Convert.ToBase64String(Enumerable.Repeat((byte)42, 32).ToArray());
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseSetting("ConnectionStrings:Consent", consentConnectionString);
@@ -24,6 +27,7 @@ public sealed class EdgeApiFactory(string consentConnectionString, IReadOnlyDict
         builder.UseSetting("Orleans:GatewayPort", FreePort().ToString());
         // Short leases keep the wait after a store grain's re-activation (see StoreGrain) short in tests.
         builder.UseSetting("Consent:PolicyLease", "00:00:03");
+        builder.UseSetting("Consent:AnonymisationKey", AnonymisationKey);
         builder.UseSetting("Auth:Tokens:0:Token", AdminToken);
         builder.UseSetting("Auth:Tokens:0:Role", "admin");
         builder.UseSetting("Auth:Tokens:1:Token", SellerS1Token);

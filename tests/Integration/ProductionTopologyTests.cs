@@ -66,6 +66,7 @@ public sealed class ProductionTopologyTests : IAsyncLifetime
         extra["ConnectionStrings__Redis"] = redis;
         extra["ConnectionStrings__Consent"] = _database.ConnectionString;
         extra["Orleans__ClusterId"] = "test-" + _clusterSuffix;
+        extra["Consent__AnonymisationKey"] = Convert.ToBase64String(new byte[32]);
         return extra;
     }
 

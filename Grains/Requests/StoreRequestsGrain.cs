@@ -1,0 +1,78 @@
+using System.Collections.Immutable;
+using Orleans.Runtime;
+using ShopAstro.Grains.Interfaces;
+
+namespace ShopAstro.Grains.Requests;
+
+[GenerateSerializer, Immutable, Alias("shopastro.StoreRequests")]
+public sealed record StoreRequests
+{
+    [Id(0)] public ImmutableList<DataSubjectRequest> Requests { get; init; } = [];
+}
+
+/// <summary>§4(5): every request answered within 15 working days of the configured calendar.</summary>
+internal sealed class StoreRequestsGrain(
+    [PersistentState("requests", StorageNames.Consent)] IPersistentState<StoreRequests> state,
+    WorkingDayCalendar calendar,
+    TimeProvider time) : Grain, IStoreRequestsGrain
+{
+    public const int WorkingDaysToAnswer = 15;
+
+    public async Task<DataSubjectRequest> Register(string subjectId, RequestType type, DateTimeOffset receivedAt)
+    {
+        var request = new DataSubjectRequest(
+            Guid.CreateVersion7(time.GetUtcNow()).ToString("N"), subjectId, type, RequestStatus.Open,
+            receivedAt.ToUniversalTime(), calendar.DueAt(receivedAt, WorkingDaysToAnswer), null);
+        await Persist(state.State with { Requests = state.State.Requests.Add(request) });
+        return request;
+    }
+
+    public Task<DataSubjectRequest[]> List(RequestFilter filter)
+    {
+        var now = time.GetUtcNow();
+        return Task.FromResult(state.State.Requests.Where(request => filter switch
+        {
+            RequestFilter.Open => request.Status == RequestStatus.Open,
+            RequestFilter.Overdue => request.IsOverdue(now),
+            RequestFilter.Completed => request.Status == RequestStatus.Completed,
+            _ => true,
+        }).ToArray());
+    }
+
+    public async Task<DataSubjectRequest?> Complete(string requestId)
+    {
+        var index = state.State.Requests.FindIndex(r => r.Id == requestId);
+        if (index < 0)
+        {
+            return null;
+        }
+
+        var request = state.State.Requests[index];
+        if (request.Status == RequestStatus.Completed)
+        {
+            return request;
+        }
+
+        var completed = request with { Status = RequestStatus.Completed, CompletedAt = time.GetUtcNow() };
+        await Persist(state.State with { Requests = state.State.Requests.SetItem(index, completed) });
+        return completed;
+    }
+
+    private async Task Persist(StoreRequests next)
+    {
+        var previous = state.State;
+        state.State = next;
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch (Exception exception)
+        {
+            state.State = previous;
+            DeactivateOnIdle();
+            throw exception is Orleans.Storage.InconsistentStateException
+                ? exception
+                : new StorageUnavailableException($"The request could not be stored: {exception.GetType().Name}.");
+        }
+    }
+}
