@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using ShopAstro.EdgeApi.Auth;
 using ShopAstro.EdgeApi.Endpoints;
+using ShopAstro.EdgeApi.Feed;
 using ShopAstro.EdgeApi.Hosting;
 using ShopAstro.EdgeApi.Http;
 
@@ -29,6 +30,7 @@ public static class EdgeApplication
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.AddEdgeAuth();
         builder.AddConsentCluster();
+        builder.AddLiveFeed();
         return builder;
     }
 
@@ -45,6 +47,7 @@ public static class EdgeApplication
         store.MapSubjectEndpoints();
         store.MapPolicyEndpoints();
         store.MapRequestEndpoints();
+        app.MapLiveFeed();
         return app;
     }
 }

@@ -19,6 +19,13 @@ public interface IStoreGrain : IGrainWithStringKey
 
     [Alias("ReleasePolicyLease"), AlwaysInterleave, OneWay]
     Task ReleasePolicyLease(string subjectId);
+
+    /// <summary>Adds counters gathered by a silo over its last flush period, then tells the live feed.</summary>
+    [Alias("MergeStats")]
+    Task MergeStats(Dictionary<Purpose, PurposeStats> delta);
+
+    [Alias("GetStats"), ReadOnly]
+    Task<StoreStats> GetStats();
 }
 
 /// <summary>One shopper at one store (key: <see cref="SubjectKey"/>).</summary>

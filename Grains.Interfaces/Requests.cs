@@ -58,7 +58,8 @@ public sealed record DataSubjectRequest(
     [property: Id(3)] RequestStatus Status,
     [property: Id(4)] DateTimeOffset ReceivedAt,
     [property: Id(5)] DateTimeOffset DueAt,
-    [property: Id(6)] DateTimeOffset? CompletedAt)
+    [property: Id(6)] DateTimeOffset? CompletedAt,
+    [property: Id(7)] bool OverdueNotified = false)
 {
     public bool IsOverdue(DateTimeOffset now) => Status == RequestStatus.Open && now > DueAt;
 }

@@ -22,6 +22,9 @@ public sealed class ConsentClusterOptions
     /// </summary>
     public TimeSpan AnonymousRetentionCheck { get; set; } = TimeSpan.FromDays(1);
 
+    /// <summary>How often open requests are checked for passing their due date (then flagged live).</summary>
+    public TimeSpan RequestOverdueCheck { get; set; } = TimeSpan.FromMinutes(5);
+
     /// <summary>Base64 key of the HMAC that turns erased subjects' ids into tokens; the same on every silo.</summary>
     public string? AnonymisationKey { get; set; }
 }

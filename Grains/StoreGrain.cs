@@ -23,6 +23,7 @@ public sealed record StoreState
 /// </summary>
 internal sealed partial class StoreGrain(
     [PersistentState("store", StorageNames.Consent)] IPersistentState<StoreState> state,
+    [PersistentState("storestats", StorageNames.Consent)] IPersistentState<StoreStats> stats,
     TimeProvider time,
     IOptions<ConsentClusterOptions> options,
     ILogger<StoreGrain> logger) : Grain, IStoreGrain
@@ -44,7 +45,28 @@ internal sealed partial class StoreGrain(
         return Task.CompletedTask;
     }
 
+    /// <summary>Statistics are not consent: a crash may lose the counts of up to this long.</summary>
+    private static readonly TimeSpan StatsPersistInterval = TimeSpan.FromSeconds(10);
+
+    private DateTimeOffset _statsPersistedAt;
+
     public Task<StorePolicy?> GetPolicy() => Task.FromResult(state.State.Policy);
+
+    public Task<StoreStats> GetStats() => Task.FromResult(stats.State);
+
+    public async Task MergeStats(Dictionary<Purpose, PurposeStats> delta)
+    {
+        var now = time.GetUtcNow();
+        stats.State = stats.State.Add(delta, now);
+        Feed.Publish([new FeedEvent(FeedEventType.StatsChanged, now, Stats: stats.State)]).Ignore();
+        if (now - _statsPersistedAt >= StatsPersistInterval)
+        {
+            _statsPersistedAt = now;
+            await stats.WriteStateAsync();
+        }
+    }
+
+    private IStoreFeedGrain Feed => GrainFactory.GetGrain<IStoreFeedGrain>(this.GetPrimaryKeyString());
 
     public Task<PolicyLease> AcquirePolicyLease(string subjectId)
     {
@@ -102,6 +124,7 @@ internal sealed partial class StoreGrain(
         }
 
         await PushToLeaseHolders(policy);
+        Feed.Publish([new FeedEvent(FeedEventType.PolicyChanged, policy.PublishedAt, Policy: policy)]).Ignore();
         return new PolicyPublishResult(PolicyPublishStatus.Published, policy);
     }
 

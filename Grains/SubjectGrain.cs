@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Microsoft.Extensions.Options;
 using Orleans.Runtime;
 using Orleans.Storage;
+using ShopAstro.Grains.Feed;
 using ShopAstro.Grains.Interfaces;
 
 namespace ShopAstro.Grains;
@@ -15,7 +16,8 @@ internal sealed class SubjectGrain(
     [PersistentState("subject", StorageNames.Consent)] IPersistentState<SubjectRecord> state,
     TimeProvider time,
     IOptions<ConsentClusterOptions> options,
-    SubjectAnonymiser anonymiser) : Grain, ISubjectGrain, IRemindable
+    SubjectAnonymiser anonymiser,
+    StoreStatsCollector stats) : Grain, ISubjectGrain, IRemindable
 {
     private const string AnonymousPrefix = "anon:";
     private const string RetentionReminder = "anonymous-retention";
@@ -27,6 +29,7 @@ internal sealed class SubjectGrain(
     private long _leaseExpiresAt;
     private Task? _leaseRefresh;
     private bool _retentionReminderRegistered;
+    private StoreStatsCollector.Counters _counters = null!;
 
     private bool IsAnonymous => _subjectId.StartsWith(AnonymousPrefix, StringComparison.Ordinal);
 
@@ -34,6 +37,7 @@ internal sealed class SubjectGrain(
     {
         (_storeId, _subjectId) = SubjectKey.Parse(this.GetPrimaryKeyString());
         _store = GrainFactory.GetGrain<IStoreGrain>(_storeId);
+        _counters = stats.For(_storeId);
         return RefreshLease();
     }
 
@@ -63,9 +67,13 @@ internal sealed class SubjectGrain(
     {
         await EnsureLease();
         var record = state.State;
-        return new ExplainedSet(
-            _policy?.Version,
-            purposes.Select(purpose => DecisionEngine.Explain(_policy, record, purpose, signals)).ToArray());
+        var explained = purposes.Select(purpose => DecisionEngine.Explain(_policy, record, purpose, signals)).ToArray();
+        foreach (var decision in explained)
+        {
+            _counters.Checked(decision.Decision);
+        }
+
+        return new ExplainedSet(_policy?.Version, explained);
     }
 
     public async Task<ConsentWriteResult> SetConsents(ConsentUpdate update)
@@ -88,9 +96,12 @@ internal sealed class SubjectGrain(
 
         var at = Now();
         var choices = update.Purposes.OrderBy(p => p.Key)
-            .Select(p => (p.Key, new ConsentChoice(p.Value, update.PolicyVersion, at, update.Source, update.Signals.Dnt, update.Signals.Gpc)));
-        var next = WithChoices(state.State, choices, at, linkedFrom: null);
+            .Select(p => (p.Key, new ConsentChoice(p.Value, update.PolicyVersion, at, update.Source, update.Signals.Dnt, update.Signals.Gpc)))
+            .ToList();
+        var previous = state.State;
+        var next = WithChoices(previous, choices, at, linkedFrom: null);
         await Persist(next);
+        Announce(previous, next, at, countAsChoices: true);
         await KeepRetention();
         return new ConsentWriteResult(ConsentWriteStatus.Recorded, next);
     }
@@ -154,8 +165,11 @@ internal sealed class SubjectGrain(
                 .Select(c => (c.Key, c.Value)).ToList();
             if (carried.Count > 0)
             {
-                account = WithChoices(account, carried, Now(), linkedFrom: anonymousSubjectId);
+                var previous = account;
+                var at = Now();
+                account = WithChoices(account, carried, at, linkedFrom: anonymousSubjectId);
                 await Persist(account);
+                Announce(previous, account, at, countAsChoices: false);
             }
 
             // After the account holds what it carries over, never before: a failure here leaves the
@@ -240,7 +254,10 @@ internal sealed class SubjectGrain(
     private async Task Tombstone(SubjectStatus status)
     {
         await ArchiveReceipts();
-        await Persist(new SubjectRecord { Status = status, LastWrittenAt = Now() });
+        var previous = state.State;
+        var at = Now();
+        await Persist(new SubjectRecord { Status = status, LastWrittenAt = at });
+        Announce(previous, state.State, at, countAsChoices: false);
     }
 
     /// <summary>Nothing is left: the row is deleted, the receipts kept anonymised.</summary>
@@ -259,7 +276,37 @@ internal sealed class SubjectGrain(
         }
 
         state.State = SubjectRecord.Empty;
+        Announce(previous, state.State, Now(), countAsChoices: false);
         DeactivateOnIdle();
+    }
+
+    /// <summary>
+    /// Counts the change for the store's statistics and tells the live feed which choices changed. One-way:
+    /// the feed never slows the write that was just acknowledged.
+    /// </summary>
+    private void Announce(SubjectRecord before, SubjectRecord after, DateTimeOffset at, bool countAsChoices)
+    {
+        List<FeedEvent>? events = null;
+        foreach (var purpose in Purposes.ConsentBased)
+        {
+            var was = before.Consents.GetValueOrDefault(purpose);
+            var now = after.Consents.GetValueOrDefault(purpose);
+            if (ReferenceEquals(was, now))
+            {
+                continue;
+            }
+
+            _counters.Chose(purpose, was?.Granted, now?.Granted, countAsChoices);
+            if (now is not null)
+            {
+                (events ??= []).Add(new FeedEvent(FeedEventType.ConsentChanged, at, _subjectId, purpose, now.Granted));
+            }
+        }
+
+        if (events is not null)
+        {
+            GrainFactory.GetGrain<IStoreFeedGrain>(_storeId).Publish([.. events]).Ignore();
+        }
     }
 
     private async Task ArchiveReceipts()
@@ -300,6 +347,7 @@ internal sealed class SubjectGrain(
         for (var i = 0; i < purposes.Length; i++)
         {
             decisions[i] = DecisionEngine.Decide(_policy, record, purposes[i], signals);
+            _counters.Checked(decisions[i]);
         }
 
         return new DecisionSet(_policy?.Version, decisions);

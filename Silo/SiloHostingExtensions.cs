@@ -7,6 +7,7 @@ using Orleans.Configuration;
 using Orleans.Serialization;
 using Orleans.Storage;
 using ShopAstro.Grains;
+using ShopAstro.Grains.Feed;
 using ShopAstro.Grains.Requests;
 using ShopAstro.Silo.Storage;
 
@@ -49,6 +50,8 @@ public static class SiloHostingExtensions
             .Bind(configuration.GetSection(ConsentClusterOptions.Section))
             .PostConfigure(options => options.AnonymisationKey ??= AnonymisationKeys.EmbeddedDefault(configuration, store));
         services.AddSingleton<SubjectAnonymiser>();
+        services.AddSingleton<StoreStatsCollector>();
+        services.AddHostedService<StatsFlusher>();
         // Request deadlines count working days of this calendar: a JSON file (Requests:Calendar) or mainland China 2026.
         services.AddSingleton(configuration["Requests:Calendar"] is { Length: > 0 } calendar
             ? WorkingDayCalendar.Load(calendar)
@@ -56,9 +59,12 @@ public static class SiloHostingExtensions
         // Tests and small deployments check retention more often than Orleans' one-minute default allows.
         services.AddOptions<ReminderOptions>().Configure<Microsoft.Extensions.Options.IOptions<ConsentClusterOptions>>((reminders, consent) =>
         {
-            if (consent.Value.AnonymousRetentionCheck < reminders.MinimumReminderPeriod)
+            var shortest = consent.Value.AnonymousRetentionCheck < consent.Value.RequestOverdueCheck
+                ? consent.Value.AnonymousRetentionCheck
+                : consent.Value.RequestOverdueCheck;
+            if (shortest < reminders.MinimumReminderPeriod)
             {
-                reminders.MinimumReminderPeriod = consent.Value.AnonymousRetentionCheck;
+                reminders.MinimumReminderPeriod = shortest;
             }
         });
         services.Configure(ClusterSettings.ConfigureCluster(configuration));

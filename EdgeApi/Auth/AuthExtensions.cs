@@ -28,7 +28,10 @@ public static class AuthExtensions
             .AddPolicy(EdgePolicies.Seller, policy => policy
                 .RequireAuthenticatedUser()
                 .RequireRole(EdgeRoles.Seller, EdgeRoles.Admin)
-                .AddRequirements(new StoreScopeRequirement()));
+                .AddRequirements(new StoreScopeRequirement()))
+            .AddPolicy(EdgePolicies.FeedSubscriber, policy => policy
+                .RequireAuthenticatedUser()
+                .RequireRole(EdgeRoles.Seller, EdgeRoles.Admin));
         return builder;
     }
 

@@ -18,6 +18,10 @@ public static class PolicyEndpoints
             .RequireAuthorization(EdgePolicies.Storefront)
             .WithName("GetPolicy")
             .WithSummary("The store's current policy.");
+        store.MapGet("/stats", GetStats)
+            .RequireAuthorization(EdgePolicies.Seller)
+            .WithName("GetStats")
+            .WithSummary("Counts of checks, grants and withdrawals, and the opt-in rate per purpose (about a second behind).");
         return store;
     }
 
@@ -76,6 +80,17 @@ public static class PolicyEndpoints
                 "Set sellerAttestation to true once shoppers are informed and can choose (policy §1(3))."),
             _ => throw new InvalidOperationException($"Unexpected publish status {result.Status}."),
         };
+    }
+
+    private static async Task<IResult> GetStats(string storeId, IGrainFactory grains)
+    {
+        if (Ids.Reject(storeId) is { } invalid)
+        {
+            return invalid;
+        }
+
+        var stats = await grains.GetGrain<IStoreGrain>(storeId).GetStats();
+        return TypedResults.Ok(stats.ToResponse(storeId));
     }
 
     private static async Task<IResult> Get(string storeId, IGrainFactory grains)

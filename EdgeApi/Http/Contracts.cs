@@ -85,6 +85,26 @@ public sealed record PurposeSettingResponse(bool Enabled, bool MaterialChange, i
 
 public sealed record GpcSupport(bool Gpc, string LastUpdate);
 
+public sealed record StatsResponse(
+    string StoreId, DateTime? At, long Checks, long Grants, long Withdrawals, IReadOnlyDictionary<string, PurposeStatsResponse> Purposes);
+
+/// <param name="Granted">Subjects whose latest choice is a grant.</param>
+/// <param name="OptInRate">granted / (granted + withdrawn); null while nobody has chosen.</param>
+public sealed record PurposeStatsResponse(long Checks, long Allowed, long Grants, long Withdrawals, long Granted, long Withdrawn, double? OptInRate);
+
+// Live feed messages (SignalR hub /hubs/consent): each carries storeId, a per-store increasing sequence, and at.
+
+public sealed record SubscribeResult(string StoreId, long Sequence);
+
+public sealed record ConsentChangedMessage(string StoreId, long Sequence, DateTime At, string SubjectId, string Purpose, bool Granted);
+
+public sealed record PolicyChangedMessage(string StoreId, long Sequence, DateTime At, int PolicyVersion, string Status);
+
+public sealed record StatsChangedMessage(string StoreId, long Sequence, DateTime At, StatsResponse Stats);
+
+public sealed record RequestOverdueMessage(
+    string StoreId, long Sequence, DateTime At, string RequestId, string SubjectId, string Type, DateTime DueAt);
+
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web,
     DefaultIgnoreCondition = JsonIgnoreCondition.Never,
     NumberHandling = JsonNumberHandling.Strict,
@@ -102,5 +122,11 @@ public sealed record GpcSupport(bool Gpc, string LastUpdate);
 [JsonSerializable(typeof(LinkRequest))]
 [JsonSerializable(typeof(PolicyResponse))]
 [JsonSerializable(typeof(GpcSupport))]
+[JsonSerializable(typeof(StatsResponse))]
+[JsonSerializable(typeof(SubscribeResult))]
+[JsonSerializable(typeof(ConsentChangedMessage))]
+[JsonSerializable(typeof(PolicyChangedMessage))]
+[JsonSerializable(typeof(StatsChangedMessage))]
+[JsonSerializable(typeof(RequestOverdueMessage))]
 [JsonSerializable(typeof(Microsoft.AspNetCore.Mvc.ProblemDetails))]
 public sealed partial class EdgeJsonContext : JsonSerializerContext;

@@ -36,6 +36,23 @@ public static class Mapping
         request.DueAt.UtcDateTime,
         request.CompletedAt?.UtcDateTime);
 
+    public static StatsResponse ToResponse(this StoreStats stats, string storeId)
+    {
+        var total = stats.Purposes.Values.Aggregate(default(PurposeStats), (sum, next) => sum.Add(next));
+        return new StatsResponse(
+            storeId,
+            stats.At == default ? null : stats.At.UtcDateTime,
+            total.Checks,
+            total.Grants,
+            total.Withdrawals,
+            Purposes.All.Where(p => p.IsConsentBased() || stats.Purposes.ContainsKey(p)).ToDictionary(
+                p => p.ToId(),
+                p => ToResponse(stats.Purposes.GetValueOrDefault(p))));
+
+        static PurposeStatsResponse ToResponse(PurposeStats s) =>
+            new(s.Checks, s.Allowed, s.Grants, s.Withdrawals, s.Granted, s.Withdrawn, s.OptInRate);
+    }
+
     /// <summary>Documents the canonical form that <see cref="ReceiptChain"/> hashes.</summary>
     public const string ReceiptChainAlgorithm =
         "sha256(previousHash|receiptId|purpose|granted(1/0)|policyVersion|source|dnt(1/0)|gpc(1/0)|at(unix ms)|linkedFrom), lower-case hex";
