@@ -64,9 +64,12 @@ public interface ISubjectGrain : IGrainWithStringKey
     [Alias("Link")]
     Task<ConsentWriteResult> Link(string anonymousSubjectId);
 
-    /// <summary>Called by the account this anonymous subject was linked to: its data is removed.</summary>
-    [Alias("EraseAfterLink")]
-    Task EraseAfterLink(string accountSubjectId);
+    /// <summary>
+    /// Called by the account this anonymous subject is linked to: in one turn, hands over the record and
+    /// removes it, so that no choice made meanwhile can be carried over stale or lost.
+    /// </summary>
+    [Alias("TakeForLink")]
+    Task<SubjectRecord?> TakeForLink(string accountSubjectId);
 
     /// <summary>Pushed by the store grain; completes once later checks see <paramref name="policy"/>.</summary>
     [Alias("OnPolicyChanged")]

@@ -85,6 +85,9 @@ public interface IStoreRequestsGrain : IGrainWithStringKey
     [Alias("List"), ReadOnly]
     Task<DataSubjectRequest[]> List(RequestFilter filter);
 
+    [Alias("Get"), ReadOnly]
+    Task<DataSubjectRequest?> Get(string requestId);
+
     /// <summary>Completes an open request; null if there is no such request.</summary>
     [Alias("Complete")]
     Task<DataSubjectRequest?> Complete(string requestId);

@@ -155,8 +155,10 @@ internal sealed class SubjectGrain(
             return new ConsentWriteResult(refused, null);
         }
 
+        // The visitor's data goes first, in one turn with handing it over. Should the account's write then
+        // fail, the carried choices are lost, which leaves no consent: the safe direction.
         var visitor = GrainFactory.GetGrain<ISubjectGrain>(SubjectKey.Of(_storeId, anonymousSubjectId));
-        var anonymous = await visitor.GetRecord();
+        var anonymous = await visitor.TakeForLink(_subjectId);
         var account = state.State;
         if (anonymous is { Status: SubjectStatus.Active })
         {
@@ -171,21 +173,21 @@ internal sealed class SubjectGrain(
                 await Persist(account);
                 Announce(previous, account, at, countAsChoices: false);
             }
-
-            // After the account holds what it carries over, never before: a failure here leaves the
-            // visitor's data to its retention reminder, never loses a choice.
-            await visitor.EraseAfterLink(_subjectId);
         }
 
         return new ConsentWriteResult(ConsentWriteStatus.Recorded, account);
     }
 
-    public async Task EraseAfterLink(string accountSubjectId)
+    public async Task<SubjectRecord?> TakeForLink(string accountSubjectId)
     {
-        if (state.RecordExists)
+        if (!state.RecordExists)
         {
-            await ClearAll();
+            return null;
         }
+
+        var record = state.State;
+        await ClearAll();
+        return record;
     }
 
     public async Task ReceiveReminder(string reminderName, TickStatus status)

@@ -14,7 +14,7 @@ using ShopAstro.Silo.Storage;
 namespace ShopAstro.Silo;
 
 /// <summary>Configuration keys of the cluster, shared by silos and edge clients.</summary>
-public static class ClusterSettings
+public static partial class ClusterSettings
 {
     public const string RedisConnectionStringName = "Redis";
     public const string ClusterId = "shopastro";
@@ -29,6 +29,26 @@ public static class ClusterSettings
         options.ClusterId = configuration["Orleans:ClusterId"] is { Length: > 0 } clusterId ? clusterId : ClusterId;
         options.ServiceId = ServiceId;
     };
+}
+
+public static partial class ClusterSettings
+{
+    /// <summary>
+    /// Failure detection tuned for a loopback or LAN cluster: a silo that stops answering probes is declared
+    /// dead within a few seconds, so its grains re-activate elsewhere (Orleans' defaults take 15 s or more).
+    /// </summary>
+    public static void ConfigureMembership(ClusterMembershipOptions options)
+    {
+        options.ProbeTimeout = TimeSpan.FromSeconds(1);
+        options.NumMissedProbesLimit = 2;
+        options.NumVotesForDeathDeclaration = 1;
+        options.TableRefreshTimeout = TimeSpan.FromSeconds(2);
+        options.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(10);
+        options.DeathVoteExpirationTimeout = TimeSpan.FromSeconds(30);
+    }
+
+    /// <summary>Clients look for new gateways often, so that a replaced silo is found quickly.</summary>
+    public static void ConfigureGateways(GatewayOptions options) => options.GatewayListRefreshPeriod = TimeSpan.FromSeconds(2);
 }
 
 public static class SiloHostingExtensions
@@ -89,6 +109,7 @@ public static class SiloHostingExtensions
         if (ClusterSettings.RedisConnectionString(configuration) is { } redis)
         {
             silo.UseRedisClustering(redis);
+            services.Configure<ClusterMembershipOptions>(ClusterSettings.ConfigureMembership);
             silo.ConfigureEndpoints(
                 IPAddress.Parse(configuration["Orleans:AdvertisedIP"] ?? "127.0.0.1"), siloPort, gatewayPort, listenOnAnyHostAddress: false);
         }

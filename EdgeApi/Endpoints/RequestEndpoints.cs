@@ -5,7 +5,7 @@ using ShopAstro.Grains.Interfaces;
 namespace ShopAstro.EdgeApi.Endpoints;
 
 /// <summary>Data-subject requests (§4(5)) and their 15-working-day deadlines.</summary>
-public static class RequestEndpoints
+public static partial class RequestEndpoints
 {
     /// <summary>Clocks disagree a little; a receipt time further in the future than this is a mistake.</summary>
     private static readonly TimeSpan AllowedClockSkew = TimeSpan.FromMinutes(5);
@@ -20,6 +20,10 @@ public static class RequestEndpoints
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("ListRequests")
             .WithSummary("The store's requests; ?status=open, overdue or completed.");
+        store.MapGet("/requests/{requestId}", Get)
+            .RequireAuthorization(EdgePolicies.Seller)
+            .WithName("GetRequest")
+            .WithSummary("One request.");
         store.MapPost("/requests/{requestId}/complete", Complete)
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("CompleteRequest")
@@ -53,7 +57,17 @@ public static class RequestEndpoints
         }
 
         var now = time.GetUtcNow();
-        var receivedAt = registration.ReceivedAt ?? now;
+        DateTimeOffset receivedAt;
+        if (registration.ReceivedAt is null)
+        {
+            receivedAt = now;
+        }
+        else if (!TryParseRfc3339(registration.ReceivedAt, out receivedAt) || receivedAt.Year < 2000)
+        {
+            return EdgeProblems.BadRequest("invalid_received_at",
+                "'receivedAt' must be an RFC 3339 time with an offset, e.g. 2026-11-27T09:00:00Z.");
+        }
+
         if (receivedAt > now + AllowedClockSkew)
         {
             return EdgeProblems.BadRequest("received_in_future", "'receivedAt' lies in the future.");
@@ -84,6 +98,29 @@ public static class RequestEndpoints
         var now = time.GetUtcNow();
         return TypedResults.Ok(new DataSubjectRequestList(requests.Select(r => r.ToResponse(now)).ToArray()));
     }
+
+    private static async Task<IResult> Get(string storeId, string requestId, IGrainFactory grains, TimeProvider time)
+    {
+        if (Ids.Reject(storeId) is { } invalid)
+        {
+            return invalid;
+        }
+
+        var found = requestId.Length <= 64 ? await grains.GetGrain<IStoreRequestsGrain>(storeId).Get(requestId) : null;
+        return found is null
+            ? EdgeProblems.NotFound("request_not_found", "The store has no request with this id.")
+            : TypedResults.Ok(found.ToResponse(time.GetUtcNow()));
+    }
+
+    private static bool TryParseRfc3339(string text, out DateTimeOffset value)
+    {
+        value = default;
+        return Rfc3339().IsMatch(text)
+            && DateTimeOffset.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.None, out value);
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")]
+    private static partial System.Text.RegularExpressions.Regex Rfc3339();
 
     private static async Task<IResult> Complete(string storeId, string requestId, IGrainFactory grains, TimeProvider time)
     {

@@ -19,6 +19,7 @@ public static class ClusterHosting
             {
                 client.UseRedisClustering(redis);
                 client.Configure(ClusterSettings.ConfigureCluster(builder.Configuration));
+                client.Configure<GatewayOptions>(ClusterSettings.ConfigureGateways);
             });
         }
         else

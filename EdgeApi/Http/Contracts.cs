@@ -58,7 +58,8 @@ public sealed record ReceiptResponse(
 
 public sealed record AgeRequest(bool? Minor);
 
-public sealed record DataSubjectRequestBody(string? SubjectId, string? Type, DateTimeOffset? ReceivedAt);
+/// <param name="ReceivedAt">RFC 3339 with an offset (Z or ±hh:mm); a local time without one is ambiguous and refused.</param>
+public sealed record DataSubjectRequestBody(string? SubjectId, string? Type, string? ReceivedAt);
 
 /// <param name="Overdue">Open past <paramref name="DueAt"/>: the seller is flagged live.</param>
 public sealed record DataSubjectRequestResponse(

@@ -77,6 +77,9 @@ internal sealed class StoreRequestsGrain(
         }).ToArray());
     }
 
+    public Task<DataSubjectRequest?> Get(string requestId) =>
+        Task.FromResult(state.State.Requests.Find(r => r.Id == requestId));
+
     public async Task<DataSubjectRequest?> Complete(string requestId)
     {
         var index = state.State.Requests.FindIndex(r => r.Id == requestId);

@@ -9,7 +9,7 @@ namespace ShopAstro.Tests.Feed;
 /// <summary>A dashboard's connection to the live feed, through the official .NET SignalR client.</summary>
 public sealed class FeedClient : IAsyncDisposable
 {
-    public sealed record Received(string Type, JsonElement Payload, DateTime At)
+    public sealed record Received(string Type, JsonElement Payload, long ReceivedTimestamp)
     {
         public long Sequence => Payload.GetProperty("sequence").GetInt64();
 
@@ -23,7 +23,7 @@ public sealed class FeedClient : IAsyncDisposable
         Connection = connection;
         foreach (var type in new[] { "consentChanged", "policyChanged", "statsChanged", "requestOverdue" })
         {
-            connection.On<JsonElement>(type, payload => _received.Add(new Received(type, payload, DateTime.UtcNow)));
+            connection.On<JsonElement>(type, payload => _received.Add(new Received(type, payload, System.Diagnostics.Stopwatch.GetTimestamp())));
         }
     }
 

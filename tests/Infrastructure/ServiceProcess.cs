@@ -117,8 +117,16 @@ public sealed class ServiceProcess : IAsyncDisposable
     /// <summary>SIGKILL: no graceful shutdown, as a crash.</summary>
     public void Kill() => _process.Kill(entireProcessTree: true);
 
+    private bool _disposed;
+
     public async ValueTask DisposeAsync()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
         if (!_process.HasExited)
         {
             // SIGTERM: the host's graceful shutdown.
