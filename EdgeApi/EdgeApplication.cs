@@ -48,6 +48,7 @@ public static class EdgeApplication
         store.MapPolicyEndpoints();
         store.MapRequestEndpoints();
         app.MapLiveFeed();
+        app.MapDashboard();
         return app;
     }
 }

@@ -43,7 +43,10 @@ public static partial class ClusterSettings
         options.NumMissedProbesLimit = 2;
         options.NumVotesForDeathDeclaration = 1;
         options.TableRefreshTimeout = TimeSpan.FromSeconds(2);
-        options.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(10);
+        // A silo replacing the only one, which died, has nobody to vote with: it waits until the dead silo's
+        // I-am-alive row is stale, NumMissedTableIAmAliveLimit x IAmAliveTablePublishTimeout.
+        options.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(2);
+        options.NumMissedTableIAmAliveLimit = 2;
         options.DeathVoteExpirationTimeout = TimeSpan.FromSeconds(30);
     }
 
