@@ -1,9 +1,11 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Orleans.Dashboard;
 using ShopAstro.EdgeApi.Auth;
 using ShopAstro.EdgeApi.Endpoints;
 using ShopAstro.EdgeApi.Feed;
 using ShopAstro.EdgeApi.Hosting;
 using ShopAstro.EdgeApi.Http;
+using ShopAstro.EdgeApi.Telemetry;
 
 namespace ShopAstro.EdgeApi;
 
@@ -22,6 +24,7 @@ public static class EdgeApplication
         // Orleans is chatty at Information; configuration can still lower these per category.
         builder.Logging.AddFilter("Orleans", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Polly", LogLevel.Warning);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = JsonBody.MaxBytes);
         builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, EdgeJsonContext.Default));
         builder.Services.AddProblemDetails();
@@ -31,6 +34,7 @@ public static class EdgeApplication
         builder.AddEdgeAuth();
         builder.AddConsentCluster();
         builder.AddLiveFeed();
+        builder.AddEdgeTelemetry();
         return builder;
     }
 
@@ -42,6 +46,8 @@ public static class EdgeApplication
         app.UseAuthorization();
 
         app.MapOperationsEndpoints();
+        app.MapEdgeTelemetry();
+        app.MapOrleansDashboard(BearerTokenHandler.DashboardPath).RequireAuthorization(EdgePolicies.Admin);
         var store = app.MapGroup("/v1/stores/{storeId}").WithTags("Stores");
         store.MapDecisionEndpoints();
         store.MapSubjectEndpoints();

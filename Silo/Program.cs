@@ -1,7 +1,17 @@
 using Microsoft.Extensions.Hosting;
-using ShopAstro.Silo;
 
-// A silo process of the production topology: clustering through ConnectionStrings:Redis, storage through ConnectionStrings:Consent.
-var builder = Host.CreateApplicationBuilder(args);
-builder.UseOrleans(silo => silo.AddConsentSilo(builder.Configuration));
-await builder.Build().RunAsync();
+namespace ShopAstro.Silo;
+
+/// <summary>
+/// A silo process of the production topology: clustering through ConnectionStrings:Redis, storage
+/// through ConnectionStrings:Consent.
+/// </summary>
+public static class SiloProgram
+{
+    public static async Task Main(string[] args)
+    {
+        var builder = Host.CreateApplicationBuilder(args);
+        builder.UseOrleans(silo => silo.AddConsentSilo(builder.Configuration));
+        await builder.Build().RunAsync();
+    }
+}

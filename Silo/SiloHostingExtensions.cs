@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Orleans.Configuration;
+using Orleans.Dashboard;
 using Orleans.Serialization;
 using Orleans.Storage;
 using ShopAstro.Grains;
@@ -106,6 +107,10 @@ public static class SiloHostingExtensions
             options.Invariant = store.Invariant;
             options.ConnectionString = store.ConnectionString;
         });
+
+        // Traces follow grain calls across processes; the Orleans dashboard collects from every silo.
+        silo.AddActivityPropagation();
+        silo.AddDashboard();
 
         var siloPort = configuration.GetValue("Orleans:SiloPort", EndpointOptions.DEFAULT_SILO_PORT);
         var gatewayPort = configuration.GetValue("Orleans:GatewayPort", EndpointOptions.DEFAULT_GATEWAY_PORT);

@@ -29,6 +29,9 @@ public static class AuthExtensions
                 .RequireAuthenticatedUser()
                 .RequireRole(EdgeRoles.Seller, EdgeRoles.Admin)
                 .AddRequirements(new StoreScopeRequirement()))
+            .AddPolicy(EdgePolicies.Admin, policy => policy
+                .RequireAuthenticatedUser()
+                .RequireRole(EdgeRoles.Admin))
             .AddPolicy(EdgePolicies.FeedSubscriber, policy => policy
                 .RequireAuthenticatedUser()
                 .RequireRole(EdgeRoles.Seller, EdgeRoles.Admin));

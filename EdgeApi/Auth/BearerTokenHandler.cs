@@ -19,6 +19,13 @@ public sealed class BearerTokenHandler(
     public const string SchemeName = "Bearer";
     public const string HubPathPrefix = "/hubs/";
 
+    /// <summary>
+    /// The Orleans dashboard is a browser app whose own requests carry no header: an admin opens it once
+    /// with <c>?access_token=</c>, which is then kept in an HttpOnly, SameSite=Strict cookie for that path.
+    /// </summary>
+    public const string DashboardPath = "/orleans";
+    private const string DashboardCookie = "shopastro_admin";
+
     protected override Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         var token = ReadToken();
@@ -62,6 +69,26 @@ public sealed class BearerTokenHandler(
         if (Request.Path.StartsWithSegments(HubPathPrefix.TrimEnd('/')) && Request.Query["access_token"] is { Count: 1 } query)
         {
             return query[0].AsSpan();
+        }
+
+        if (Request.Path.StartsWithSegments(DashboardPath))
+        {
+            if (Request.Query["access_token"] is { Count: 1 } dashboardQuery && dashboardQuery[0] is { Length: > 0 } token)
+            {
+                Response.Cookies.Append(DashboardCookie, token, new CookieOptions
+                {
+                    HttpOnly = true,
+                    SameSite = SameSiteMode.Strict,
+                    Secure = Request.IsHttps,
+                    Path = DashboardPath,
+                });
+                return token.AsSpan();
+            }
+
+            if (Request.Cookies[DashboardCookie] is { Length: > 0 } cookie)
+            {
+                return cookie.AsSpan();
+            }
         }
 
         return [];

@@ -18,6 +18,9 @@ public static class EdgePolicies
     /// <summary>Every route of a store: its sellers and admins.</summary>
     public const string Seller = "seller";
 
+    /// <summary>Operators only: the Orleans dashboard.</summary>
+    public const string Admin = "admin";
+
     /// <summary>The live feed: sellers and admins; the store is checked per subscription.</summary>
     public const string FeedSubscriber = "feed";
 

@@ -1,6 +1,8 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Primitives;
 using ShopAstro.EdgeApi.Auth;
 using ShopAstro.EdgeApi.Http;
+using ShopAstro.EdgeApi.Telemetry;
 using ShopAstro.Grains.Interfaces;
 
 namespace ShopAstro.EdgeApi.Endpoints;
@@ -24,8 +26,9 @@ public static class DecisionEndpoints
         return store;
     }
 
-    private static async Task<IResult> Check(string storeId, string subjectId, HttpRequest request, IGrainFactory grains)
+    private static async Task<IResult> Check(string storeId, string subjectId, HttpRequest request, IGrainFactory grains, EdgeMetrics metrics)
     {
+        var startedAt = Stopwatch.GetTimestamp();
         if (Ids.Reject(storeId, subjectId) is { } invalid)
         {
             return invalid;
@@ -59,12 +62,14 @@ public static class DecisionEndpoints
             if (explain[0] == "true")
             {
                 var explained = await subject.Explain(purposes, signals);
+                metrics.Decided(explained.Decisions.Select(d => d.Decision).ToArray(), "explain", startedAt);
                 return TypedResults.Ok(new DecisionResponse(
                     storeId, subjectId, explained.PolicyVersion, explained.Decisions.Select(d => d.ToItem()).ToArray()));
             }
         }
 
         var result = await subject.Decide(purposes, signals);
+        metrics.Decided(result.Decisions, "check", startedAt);
         var items = new DecisionItem[result.Decisions.Length];
         for (var i = 0; i < items.Length; i++)
         {
@@ -74,8 +79,9 @@ public static class DecisionEndpoints
         return TypedResults.Ok(new DecisionResponse(storeId, subjectId, result.PolicyVersion, items));
     }
 
-    private static async Task<IResult> Batch(string storeId, HttpRequest request, IGrainFactory grains)
+    private static async Task<IResult> Batch(string storeId, HttpRequest request, IGrainFactory grains, EdgeMetrics metrics)
     {
+        var startedAt = Stopwatch.GetTimestamp();
         if (Ids.Reject(storeId) is { } invalid)
         {
             return invalid;
@@ -123,6 +129,7 @@ public static class DecisionEndpoints
 
         var signals = body.Value.Signals is { } s ? new RequestSignals(s.Dnt, s.Gpc) : RequestSignals.None;
         var results = new BatchResult[items.Count];
+        var decisions = new Decision[items.Count];
         await Task.WhenAll(bySubject.Select(async subject =>
         {
             var purposes = subject.Value.Select(w => w.Purpose).ToArray();
@@ -130,10 +137,12 @@ public static class DecisionEndpoints
             for (var j = 0; j < purposes.Length; j++)
             {
                 var decision = decided.Decisions[j];
+                decisions[subject.Value[j].Index] = decision;
                 results[subject.Value[j].Index] = new BatchResult(subject.Key, decision.Purpose.ToId(), decision.Allowed, decision.Reason.ToCode());
             }
         }));
 
+        metrics.Decided(decisions, "batch", startedAt);
         return TypedResults.Ok(new BatchResponse(results));
     }
 

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using ShopAstro.EdgeApi.Auth;
 using ShopAstro.EdgeApi.Http;
+using ShopAstro.EdgeApi.Telemetry;
 using ShopAstro.Grains.Interfaces;
 
 namespace ShopAstro.EdgeApi.Endpoints;
@@ -114,7 +115,7 @@ public static class SubjectEndpoints
     private static ISubjectGrain Subject(IGrainFactory grains, string storeId, string subjectId) =>
         grains.GetGrain<ISubjectGrain>(SubjectKey.Of(storeId, subjectId));
 
-    private static async Task<IResult> SetConsents(string storeId, string subjectId, HttpRequest request, IGrainFactory grains)
+    private static async Task<IResult> SetConsents(string storeId, string subjectId, HttpRequest request, IGrainFactory grains, EdgeMetrics metrics)
     {
         if (Ids.Reject(storeId, subjectId) is { } invalid)
         {
@@ -162,6 +163,7 @@ public static class SubjectEndpoints
 
         var update = new ConsentUpdate(choices.ToImmutable(), consent.PolicyVersion.Value, source, PrivacySignals.From(request));
         var result = await Subject(grains, storeId, subjectId).SetConsents(update);
+        metrics.ConsentWritten(source, result.Status == ConsentWriteStatus.Recorded ? "recorded" : "refused");
         return result.Status == ConsentWriteStatus.Recorded
             ? TypedResults.Ok(result.Record!.ToResponse(storeId, subjectId))
             : Refused(result.Status, update.PolicyVersion);

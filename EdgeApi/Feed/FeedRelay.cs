@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.AspNetCore.SignalR;
 using ShopAstro.EdgeApi.Http;
+using ShopAstro.EdgeApi.Telemetry;
 using ShopAstro.Grains.Interfaces;
 
 namespace ShopAstro.EdgeApi.Feed;
@@ -12,7 +13,7 @@ namespace ShopAstro.EdgeApi.Feed;
 /// never awaited by the feed, and a connection with too many sends in flight drops messages, which it
 /// sees as a gap in the sequence and answers by re-reading over HTTP.
 /// </summary>
-public sealed partial class FeedRelay(IGrainFactory grains, IHubContext<ConsentHub> hub, ILogger<FeedRelay> logger)
+public sealed partial class FeedRelay(IGrainFactory grains, IHubContext<ConsentHub> hub, EdgeMetrics metrics, ILogger<FeedRelay> logger)
     : IStoreFeedObserver, IHostedService, IDisposable
 {
     public static readonly TimeSpan RenewalPeriod = TimeSpan.FromSeconds(5);
@@ -90,6 +91,7 @@ public sealed partial class FeedRelay(IGrainFactory grains, IHubContext<ConsentH
                 continue;
             }
 
+            metrics.FeedDelivered(message.Event.At);
             var (method, payload) = ToWire(message);
             foreach (var (connectionId, subscriber) in connections)
             {

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Orleans.Configuration;
+using Orleans.Dashboard;
 using ShopAstro.Grains.Interfaces;
 using ShopAstro.Silo;
 
@@ -18,6 +19,8 @@ public static class ClusterHosting
             builder.UseOrleansClient(client =>
             {
                 client.UseRedisClustering(redis);
+                client.AddActivityPropagation();
+                client.AddDashboard();
                 client.Configure(ClusterSettings.ConfigureCluster(builder.Configuration));
                 client.Configure<GatewayOptions>(ClusterSettings.ConfigureGateways);
             });

@@ -1,0 +1,55 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using ShopAstro.Grains.Interfaces;
+
+namespace ShopAstro.EdgeApi.Telemetry;
+
+/// <summary>
+/// The edge's own instruments. Labels are purposes, outcomes, reasons and sources: never a store or a
+/// subject id, so series stay few and nothing personal reaches the metrics.
+/// </summary>
+public sealed class EdgeMetrics : IDisposable
+{
+    public const string MeterName = "ShopAstro.Edge";
+
+    private readonly Meter _meter = new(MeterName);
+    private readonly Counter<long> _checks;
+    private readonly Histogram<double> _decisionDuration;
+    private readonly Counter<long> _consentWrites;
+    private readonly Histogram<double> _feedLag;
+
+    public EdgeMetrics()
+    {
+        _checks = _meter.CreateCounter<long>("shopastro.checks", "{check}", "Decisions answered, by purpose and outcome.");
+        _decisionDuration = _meter.CreateHistogram<double>("shopastro.decision.duration", "s",
+            "Time to decide one request (a check or a batch), cluster call included.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1] });
+        _consentWrites = _meter.CreateCounter<long>("shopastro.consent.writes", "{write}", "Consent writes, by source and outcome.");
+        _feedLag = _meter.CreateHistogram<double>("shopastro.feed.lag", "s",
+            "From a change in the cluster to its hand-over to this edge's dashboard connections.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5] });
+    }
+
+    public void Decided(ReadOnlySpan<Decision> decisions, string kind, long startedAt)
+    {
+        foreach (var decision in decisions)
+        {
+            _checks.Add(1,
+                new KeyValuePair<string, object?>("purpose", decision.Purpose.ToId()),
+                new KeyValuePair<string, object?>("outcome", decision.Allowed ? "allowed" : "denied"),
+                new KeyValuePair<string, object?>("reason", decision.Reason.ToCode()));
+        }
+
+        _decisionDuration.Record(Stopwatch.GetElapsedTime(startedAt).TotalSeconds, new KeyValuePair<string, object?>("kind", kind));
+    }
+
+    public void ConsentWritten(ConsentSource source, string outcome) =>
+        _consentWrites.Add(1,
+            new KeyValuePair<string, object?>("source", source.ToId()),
+            new KeyValuePair<string, object?>("outcome", outcome));
+
+    public void FeedDelivered(DateTimeOffset changedAt) =>
+        _feedLag.Record(Math.Max(0, (DateTimeOffset.UtcNow - changedAt).TotalSeconds));
+
+    public void Dispose() => _meter.Dispose();
+}

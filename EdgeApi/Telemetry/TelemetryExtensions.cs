@@ -1,0 +1,44 @@
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
+
+namespace ShopAstro.EdgeApi.Telemetry;
+
+public static class TelemetryExtensions
+{
+    /// <summary>Orleans' own meter and activity sources (grain calls carry the trace across processes).</summary>
+    public static readonly string[] OrleansMeters = ["Microsoft.Orleans"];
+    public static readonly string[] OrleansActivitySources = ["Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application"];
+
+    /// <summary>
+    /// Metrics (edge, ASP.NET Core, .NET runtime, Orleans) for the Prometheus endpoint <c>/metrics</c>, and
+    /// traces from the HTTP request through the grain calls. Both go to OTLP as well when
+    /// <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set.
+    /// </summary>
+    public static WebApplicationBuilder AddEdgeTelemetry(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton<EdgeMetrics>();
+        var telemetry = builder.Services.AddOpenTelemetry()
+            .WithMetrics(metrics => metrics
+                .AddMeter(EdgeMetrics.MeterName)
+                .AddMeter(OrleansMeters)
+                .AddAspNetCoreInstrumentation()
+                .AddRuntimeInstrumentation()
+                .AddPrometheusExporter())
+            .WithTracing(tracing => tracing
+                .AddAspNetCoreInstrumentation(options => options.Filter = context => !context.Request.Path.StartsWithSegments("/metrics"))
+                .AddSource(OrleansActivitySources));
+        if (!string.IsNullOrEmpty(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        {
+            telemetry.UseOtlpExporter();
+        }
+
+        return builder;
+    }
+
+    public static WebApplication MapEdgeTelemetry(this WebApplication app)
+    {
+        app.MapPrometheusScrapingEndpoint("/metrics");
+        return app;
+    }
+}

@@ -1,0 +1,85 @@
+using System.Diagnostics;
+using System.Net;
+using Microsoft.AspNetCore.TestHost;
+using OpenTelemetry.Trace;
+using ShopAstro.Tests.Infrastructure;
+
+namespace ShopAstro.Tests.Operations;
+
+/// <summary>Metrics on /metrics, traces across the edge and the grain call, the admin-only Orleans dashboard.</summary>
+public sealed class TelemetryTests(SqliteEdgeFixture fixture) : IClassFixture<SqliteEdgeFixture>
+{
+    [Fact]
+    public async Task Metrics_show_checks_decision_latency_writes_and_orleans_series_without_store_or_subject_labels()
+    {
+        var admin = fixture.Factory.ClientWith(EdgeApiFactory.AdminToken);
+        var store = "metrics-" + Guid.NewGuid().ToString("N")[..8];
+        await (await admin.PublishPolicyAsync(store, 1)).ShouldBeOkAsync();
+        await (await admin.SetConsentAsync(store, "metric-subject", "analytics", true)).ShouldBeOkAsync();
+        await admin.DecideAsync(store, "metric-subject", "analytics");
+        await admin.DecideAsync(store, "metric-subject", "advertising");
+
+        var text = "";
+        for (var attempt = 0; attempt < 20 && !text.Contains("shopastro_checks", StringComparison.Ordinal); attempt++)
+        {
+            await Task.Delay(250);
+            var response = await fixture.Factory.ClientWith(null).GetAsync("/metrics");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            text = await response.Content.ReadAsStringAsync();
+        }
+
+        Assert.Matches(@"shopastro_checks_total\{[^}]*outcome=""allowed""[^}]*purpose=""analytics""[^}]*reason=""granted""", text);
+        Assert.Matches(@"shopastro_checks_total\{[^}]*outcome=""denied""[^}]*purpose=""advertising""[^}]*reason=""purpose_disabled""", text);
+        Assert.Contains("shopastro_decision_duration_seconds_bucket", text, StringComparison.Ordinal);
+        Assert.Matches(@"shopastro_consent_writes_total\{[^}]*outcome=""recorded""[^}]*source=""banner""", text);
+        Assert.Contains("orleans_", text, StringComparison.Ordinal);
+        Assert.DoesNotContain(store, text, StringComparison.Ordinal);
+        Assert.DoesNotContain("metric-subject", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_trace_spans_the_http_request_and_the_grain_call()
+    {
+        var exported = new List<Activity>();
+        await using var traced = fixture.Factory.WithWebHostBuilder(builder => builder.ConfigureTestServices(services =>
+            services.ConfigureOpenTelemetryTracerProvider(tracing => tracing.AddInMemoryExporter(exported))));
+        var admin = traced.CreateClient();
+        admin.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", EdgeApiFactory.AdminToken);
+        var store = "trace-" + Guid.NewGuid().ToString("N")[..8];
+
+        await admin.DecideAsync(store, "traced", "analytics");
+
+        Activity? http = null;
+        Activity? grain = null;
+        for (var attempt = 0; attempt < 40 && grain is null; attempt++)
+        {
+            await Task.Delay(100);
+            lock (exported)
+            {
+                http = exported.LastOrDefault(a => a.Source.Name == "Microsoft.AspNetCore" && a.DisplayName.Contains("decisions", StringComparison.Ordinal));
+                grain = http is null ? null : exported.FirstOrDefault(a =>
+                    a.Source.Name.StartsWith("Microsoft.Orleans", StringComparison.Ordinal) && a.TraceId == http.TraceId
+                    && a.DisplayName.Contains("ISubjectGrain", StringComparison.Ordinal));
+            }
+        }
+
+        Assert.NotNull(http);
+        Assert.True(grain is not null, "no Orleans span of the subject grain call in the HTTP request's trace: " +
+            string.Join(", ", exported.Select(a => $"{a.Source.Name}:{a.DisplayName}")));
+    }
+
+    [Fact]
+    public async Task The_orleans_dashboard_is_for_admins_only()
+    {
+        await (await fixture.Factory.ClientWith(null).GetAsync("/orleans/")).ShouldBeProblemAsync(HttpStatusCode.Unauthorized);
+        await (await fixture.Factory.ClientWith(EdgeApiFactory.SellerS1Token).GetAsync("/orleans/")).ShouldBeProblemAsync(HttpStatusCode.Forbidden);
+        var admin = await fixture.Factory.ClientWith(EdgeApiFactory.AdminToken).GetAsync("/orleans/");
+        Assert.Equal(HttpStatusCode.OK, admin.StatusCode);
+
+        // A browser opens it once with the token in the query; the cookie carries it afterwards.
+        var browser = fixture.Factory.CreateClient(new Microsoft.AspNetCore.Mvc.Testing.WebApplicationFactoryClientOptions { HandleCookies = true });
+        Assert.Equal(HttpStatusCode.OK, (await browser.GetAsync($"/orleans/?access_token={EdgeApiFactory.AdminToken}")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await browser.GetAsync("/orleans/")).StatusCode);
+        await (await browser.GetAsync($"/v1/stores/s1/policy")).ShouldBeProblemAsync(HttpStatusCode.Unauthorized);
+    }
+}
