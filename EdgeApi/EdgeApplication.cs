@@ -32,6 +32,7 @@ public static class EdgeApplication
         builder.Services.AddOpenApi();
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.AddEdgeAuth();
+        builder.AddEdgeRateLimiting();
         builder.AddConsentCluster();
         builder.AddLiveFeed();
         builder.AddEdgeTelemetry();
@@ -43,6 +44,7 @@ public static class EdgeApplication
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseAuthentication();
+        app.UseRateLimiter();
         app.UseAuthorization();
 
         app.MapOperationsEndpoints();

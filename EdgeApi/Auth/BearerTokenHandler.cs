@@ -39,7 +39,7 @@ public sealed class BearerTokenHandler(
             return Task.FromResult(AuthenticateResult.Fail("Unknown bearer token."));
         }
 
-        var claims = new List<Claim>(grant.Stores.Count + 1) { new(ClaimTypes.Role, grant.Role) };
+        var claims = new List<Claim>(grant.Stores.Count + 2) { new(ClaimTypes.Role, grant.Role), new(EdgePolicies.TokenIdClaim, grant.Id) };
         foreach (var store in grant.Stores)
         {
             claims.Add(new Claim(EdgePolicies.StoreClaim, store));

@@ -25,5 +25,6 @@ public static class EdgePolicies
     public const string FeedSubscriber = "feed";
 
     public const string StoreClaim = "shopastro:store";
+    public const string TokenIdClaim = "shopastro:token";
     public const string AllStores = "*";
 }

@@ -3,7 +3,8 @@ using System.Text;
 
 namespace ShopAstro.EdgeApi.Auth;
 
-public sealed record TokenGrant(string Role, IReadOnlyList<string> Stores);
+/// <param name="Id">Names the token in rate limiting without revealing it (its position in the configuration).</param>
+public sealed record TokenGrant(string Role, IReadOnlyList<string> Stores, string Id = "");
 
 /// <summary>
 /// The configured bearer tokens (<c>Auth:Tokens:N:Token</c>, <c>:Role</c>, <c>:Stores:M</c>). Only their
@@ -15,7 +16,7 @@ public sealed class TokenRegistry
 
     public TokenRegistry(IEnumerable<(string Token, TokenGrant Grant)> tokens)
     {
-        _tokens = tokens.Select(t => (Digest(t.Token), t.Grant)).ToArray();
+        _tokens = tokens.Select((t, index) => (Digest(t.Token), t.Grant with { Id = "token-" + index })).ToArray();
     }
 
     public int Count => _tokens.Length;

@@ -1,0 +1,64 @@
+using System.Globalization;
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.RateLimiting;
+using ShopAstro.EdgeApi.Http;
+
+namespace ShopAstro.EdgeApi.Auth;
+
+/// <summary><c>RateLimits:*</c>: a token bucket per bearer token.</summary>
+public sealed class RateLimitSettings
+{
+    public const string Section = "RateLimits";
+
+    /// <summary>Sustained requests per second of one token. Sized for a storefront checking on every page view.</summary>
+    public int PermitsPerSecond { get; set; } = 20_000;
+
+    /// <summary>How many requests one token may send at once above the sustained rate.</summary>
+    public int Burst { get; set; } = 40_000;
+}
+
+public static class RateLimiting
+{
+    private static readonly TimeSpan Replenishment = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// Each token gets its own bucket on the API and the hub; a token over its limit gets 429 with
+    /// Retry-After and does not slow any other. Requests without a valid token are not limited here: they
+    /// end in a cheap 401.
+    /// </summary>
+    public static WebApplicationBuilder AddEdgeRateLimiting(this WebApplicationBuilder builder)
+    {
+        var settings = builder.Configuration.GetSection(RateLimitSettings.Section).Get<RateLimitSettings>() ?? new RateLimitSettings();
+        var perPeriod = Math.Max(1, (int)(settings.PermitsPerSecond * Replenishment.TotalSeconds));
+        builder.Services.AddRateLimiter(options =>
+        {
+            options.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
+                IsLimited(context.Request.Path) && context.User.FindFirst(EdgePolicies.TokenIdClaim)?.Value is { } token
+                    ? RateLimitPartition.GetTokenBucketLimiter(token, _ => new TokenBucketRateLimiterOptions
+                    {
+                        TokenLimit = Math.Max(1, settings.Burst),
+                        TokensPerPeriod = perPeriod,
+                        ReplenishmentPeriod = Replenishment,
+                        QueueLimit = 0,
+                        AutoReplenishment = true,
+                    })
+                    : RateLimitPartition.GetNoLimiter(""));
+            options.OnRejected = async (rejected, cancellationToken) =>
+            {
+                var response = rejected.HttpContext.Response;
+                var retryAfter = rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(1);
+                response.StatusCode = StatusCodes.Status429TooManyRequests;
+                response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+                await response.WriteAsJsonAsync(
+                    EdgeProblems.Details(StatusCodes.Status429TooManyRequests, "rate_limited", "Too many requests for this token.",
+                        $"This token may send {settings.PermitsPerSecond} requests per second."),
+                    EdgeJsonContext.Default.ProblemDetails, "application/problem+json", cancellationToken);
+            };
+        });
+        return builder;
+    }
+
+    /// <summary>The API and the hub; health, metrics and the support files stay reachable for operators.</summary>
+    private static bool IsLimited(PathString path) =>
+        path.StartsWithSegments("/v1") || path.StartsWithSegments(BearerTokenHandler.HubPathPrefix.TrimEnd('/'));
+}
