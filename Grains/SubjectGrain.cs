@@ -207,7 +207,11 @@ internal sealed class SubjectGrain(
                 await ClearAll();
             }
 
-            await this.UnregisterReminder(await this.GetReminder(RetentionReminder) ?? throw new InvalidOperationException("Reminder vanished."));
+            if (await this.GetReminder(RetentionReminder) is { } reminder)
+            {
+                await this.UnregisterReminder(reminder);
+            }
+
             _retentionReminderRegistered = false;
         }
     }
