@@ -638,6 +638,9 @@ ensure_extras() {
     if ! command -v wrk >/dev/null 2>&1; then
         apt_install wrk || warn "could not install wrk (load tests will not work)"
     fi
+    if ! command -v docker-compose >/dev/null 2>&1; then
+        apt_install docker-compose || warn "could not install docker-compose (the compose file check will not work)"
+    fi
 }
 
 # ---------------------------------------------------------------------------
