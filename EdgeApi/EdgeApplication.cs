@@ -25,6 +25,11 @@ public static class EdgeApplication
         builder.Logging.AddFilter("Orleans", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Polly", LogLevel.Warning);
+        // Request-start lines carry the query string, where the hub and the Orleans dashboard receive
+        // tokens (browsers cannot set headers on WebSockets): never below Warning.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning);
+        // Every refused token would otherwise be an Information line: noise an attacker controls.
+        builder.Logging.AddFilter(typeof(BearerTokenHandler).FullName, LogLevel.Warning);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = JsonBody.MaxBytes);
         builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, EdgeJsonContext.Default));
         builder.Services.AddProblemDetails();

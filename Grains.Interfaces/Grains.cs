@@ -28,47 +28,57 @@ public interface IStoreGrain : IGrainWithStringKey
     Task<StoreStats> GetStats();
 }
 
+/// <summary>
+/// Per-call limits on the hot path: a call caught on a silo that has just died fails within these (and the
+/// edge answers 503) instead of after Orleans' 30 s default.
+/// </summary>
+public static class CallTimeouts
+{
+    public const string Check = "00:00:02";
+    public const string Write = "00:00:10";
+}
+
 /// <summary>One shopper at one store (key: <see cref="SubjectKey"/>).</summary>
 [Alias("shopastro.ISubjectGrain")]
 public interface ISubjectGrain : IGrainWithStringKey
 {
     /// <summary>Answers from memory; never touches storage.</summary>
-    [Alias("Decide"), ReadOnly]
+    [Alias("Decide"), ReadOnly, ResponseTimeout(CallTimeouts.Check)]
     ValueTask<DecisionSet> Decide(Purpose[] purposes, RequestSignals signals);
 
     /// <summary>Completes only after the change is durable.</summary>
-    [Alias("SetConsents")]
+    [Alias("SetConsents"), ResponseTimeout(CallTimeouts.Write)]
     Task<ConsentWriteResult> SetConsents(ConsentUpdate update);
 
     /// <summary>The record, or null for a subject never written.</summary>
-    [Alias("GetRecord"), ReadOnly]
+    [Alias("GetRecord"), ReadOnly, ResponseTimeout(CallTimeouts.Check)]
     Task<SubjectRecord?> GetRecord();
 
     /// <summary>The decisions with their rule traces (policy clause 4(4)).</summary>
-    [Alias("Explain"), ReadOnly]
+    [Alias("Explain"), ReadOnly, ResponseTimeout(CallTimeouts.Check)]
     Task<ExplainedSet> Explain(Purpose[] purposes, RequestSignals signals);
 
     /// <summary>Deletion (§4(2)): the data is removed, receipts kept only anonymised. The shopper may consent again.</summary>
-    [Alias("Erase")]
+    [Alias("Erase"), ResponseTimeout(CallTimeouts.Write)]
     Task Erase();
 
     /// <summary>Account cancellation (§4(3)): irreversible; data removed as for deletion, later writes refused.</summary>
-    [Alias("Cancel")]
+    [Alias("Cancel"), ResponseTimeout(CallTimeouts.Write)]
     Task Cancel();
 
     /// <summary>§6: a minor's data is removed and every check but necessary answers minor.</summary>
-    [Alias("SetMinor")]
+    [Alias("SetMinor"), ResponseTimeout(CallTimeouts.Write)]
     Task<ConsentWriteStatus> SetMinor(bool minor);
 
     /// <summary>Carries an anonymous visitor's choices over where this account has none, then deletes the visitor.</summary>
-    [Alias("Link")]
+    [Alias("Link"), ResponseTimeout(CallTimeouts.Write)]
     Task<ConsentWriteResult> Link(string anonymousSubjectId);
 
     /// <summary>
     /// Called by the account this anonymous subject is linked to: in one turn, hands over the record and
     /// removes it, so that no choice made meanwhile can be carried over stale or lost.
     /// </summary>
-    [Alias("TakeForLink")]
+    [Alias("TakeForLink"), ResponseTimeout(CallTimeouts.Write)]
     Task<SubjectRecord?> TakeForLink(string accountSubjectId);
 
     /// <summary>Pushed by the store grain; completes once later checks see <paramref name="policy"/>.</summary>

@@ -37,6 +37,18 @@ public static class ClusterSettings
         options.DeathVoteExpirationTimeout = TimeSpan.FromSeconds(30);
     }
 
+    /// <summary>
+    /// A storage failure inside a silo reaches the edge as itself (a DbException: 503), not as a codec
+    /// error: Npgsql's exceptions join the namespaces Orleans serialises across processes.
+    /// </summary>
+    public static void ConfigureExceptions(Orleans.Serialization.ExceptionSerializationOptions options)
+    {
+        if (!options.SupportedNamespacePrefixes.Contains("Npgsql"))
+        {
+            options.SupportedNamespacePrefixes.Add("Npgsql");
+        }
+    }
+
     /// <summary>Clients look for new gateways often, so that a replaced silo is found quickly.</summary>
     public static void ConfigureGateways(GatewayOptions options) => options.GatewayListRefreshPeriod = TimeSpan.FromSeconds(2);
 }

@@ -51,6 +51,7 @@ public static class SiloHostingExtensions
             }
         });
         services.Configure(ClusterSettings.ConfigureCluster(configuration));
+        services.Configure<Orleans.Serialization.ExceptionSerializationOptions>(ClusterSettings.ConfigureExceptions);
 
         silo.AddAdoNetGrainStorage(StorageNames.Consent, options =>
         {

@@ -11,7 +11,8 @@ public static class OperationsEndpoints
     {
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains(ClusterReadiness.Tag) });
-        app.MapOpenApi("/openapi/{documentName}.json");
+        // The one document; other names fall through to routing's problem-details 404.
+        app.MapOpenApi("/openapi/v1.json");
 
         // The GPC specification's support resource: this site honours Sec-GPC.
         var lastUpdate = app.Configuration["Gpc:LastUpdate"] ?? "2026-11-27";

@@ -19,14 +19,16 @@ public sealed class ConsentHub(FeedRelay relay) : Hub
     {
         if (!Ids.IsValid(storeId) || Context.User is not { } user || !StoreScopeHandler.Covers(user, storeId))
         {
-            throw new HubException($"forbidden: this token does not cover store '{storeId}'.");
+            // The store id is not echoed: it is the caller's input, of any length.
+            throw new HubException("forbidden: this token does not cover that store.");
         }
 
         var sequence = await relay.AddAsync(storeId, Context.ConnectionId);
         return new SubscribeResult(storeId, sequence);
     }
 
-    public Task Unsubscribe(string storeId) => relay.RemoveAsync(storeId, Context.ConnectionId);
+    public Task Unsubscribe(string storeId) =>
+        Ids.IsValid(storeId) ? relay.RemoveAsync(storeId, Context.ConnectionId) : Task.CompletedTask;
 
     public override Task OnDisconnectedAsync(Exception? exception) => relay.RemoveConnectionAsync(Context.ConnectionId);
 }

@@ -23,6 +23,7 @@ public static class ClusterHosting
                 client.AddDashboard();
                 client.Configure(ClusterSettings.ConfigureCluster(builder.Configuration));
                 client.Configure<GatewayOptions>(ClusterSettings.ConfigureGateways);
+                client.Services.Configure<Orleans.Serialization.ExceptionSerializationOptions>(ClusterSettings.ConfigureExceptions);
             });
         }
         else
