@@ -1,0 +1,130 @@
+using System.Diagnostics;
+using System.Net;
+
+namespace ShopAstro.LoadTests;
+
+public sealed record OpenLoopResult(
+    string Target, double OfferedPerSecond, double AchievedPerSecond, double Seconds, long Sent, long Ok, long Errors,
+    LatencySummary Latency, LatencySummary DispatchLag);
+
+/// <summary>
+/// Open loop, constant rate: request i is due at start + i / rate whether or not earlier ones were answered, and
+/// its latency runs from that intended send time (so queueing in the generator or the server counts, and no
+/// coordinated omission hides it). Up to <c>connections</c> HTTP/1.1 connections; requests beyond them wait
+/// in the handler's queue, on the clock.
+/// </summary>
+public static class OpenLoop
+{
+    public static HttpMessageInvoker Client(int connections) => new(new SocketsHttpHandler
+    {
+        MaxConnectionsPerServer = connections,
+        PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+        PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+        AutomaticDecompression = DecompressionMethods.None,
+        UseProxy = false,
+        UseCookies = false,
+        ConnectTimeout = TimeSpan.FromSeconds(5),
+    });
+
+    public static async Task<OpenLoopResult> RunAsync(
+        string target, HttpMessageInvoker client, Func<long, HttpRequestMessage> request, double rate, TimeSpan duration,
+        Action<long, HttpResponseMessage, long>? onResponse = null)
+    {
+        var total = (long)(rate * duration.TotalSeconds);
+        var histogram = new MicrosHistogram();
+        var lag = new MicrosHistogram();
+        long ok = 0, errors = 0, outstanding = 0, sent = 0;
+        var allSent = new TaskCompletionSource();
+        var drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var ticksPerRequest = Stopwatch.Frequency / rate;
+        var start = Stopwatch.GetTimestamp() + Stopwatch.Frequency / 20;
+
+        async Task SendOne(long i, long intended)
+        {
+            try
+            {
+                using var message = request(i);
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                using var response = await client.SendAsync(message, timeout.Token).ConfigureAwait(false);
+                await response.Content.LoadIntoBufferAsync(timeout.Token).ConfigureAwait(false);
+                var now = Stopwatch.GetTimestamp();
+                histogram.RecordTicks(now - intended);
+                if (response.IsSuccessStatusCode)
+                {
+                    Interlocked.Increment(ref ok);
+                    onResponse?.Invoke(i, response, now);
+                }
+                else
+                {
+                    Interlocked.Increment(ref errors);
+                }
+            }
+            catch (Exception)
+            {
+                histogram.RecordTicks(Stopwatch.GetTimestamp() - intended);
+                Interlocked.Increment(ref errors);
+            }
+            finally
+            {
+                if (Interlocked.Decrement(ref outstanding) == 0 && allSent.Task.IsCompleted)
+                {
+                    drained.TrySetResult();
+                }
+            }
+        }
+
+        // A dedicated thread schedules: it sleeps about a millisecond, then starts every request that has come due.
+        var scheduler = new Thread(() =>
+        {
+            long i = 0;
+            while (i < total)
+            {
+                var now = Stopwatch.GetTimestamp();
+                while (i < total)
+                {
+                    var intended = start + (long)(i * ticksPerRequest);
+                    if (intended > now)
+                    {
+                        break;
+                    }
+
+                    Interlocked.Increment(ref outstanding);
+                    Interlocked.Increment(ref sent);
+                    lag.RecordTicks(now - intended);
+                    var index = i;
+                    ThreadPool.UnsafeQueueUserWorkItem(_ => _ = SendOne(index, intended), null);
+                    i++;
+                }
+
+                if (i < total)
+                {
+                    // Sleep (about 1.1 ms on Linux) unless the next send is due within 0.3 ms: the scheduler costs little
+                    // CPU on a 2-core machine, and the dispatch lag this leaves (about a millisecond) is reported.
+                    var wait = start + (long)(i * ticksPerRequest) - Stopwatch.GetTimestamp();
+                    if (wait >= Stopwatch.Frequency / 3000)
+                    {
+                        Thread.Sleep(1);
+                    }
+                    else if (wait > 0)
+                    {
+                        Thread.Yield();
+                    }
+                }
+            }
+        })
+        { IsBackground = true, Name = "open-loop scheduler", Priority = ThreadPriority.AboveNormal };
+        scheduler.Start();
+        await Task.Run(scheduler.Join);
+        allSent.SetResult();
+        if (Interlocked.Read(ref outstanding) == 0)
+        {
+            drained.TrySetResult();
+        }
+
+        await Task.WhenAny(drained.Task, Task.Delay(TimeSpan.FromSeconds(40)));
+        var elapsed = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        var summary = histogram.Summary();
+        return new OpenLoopResult(target, Math.Round(rate, 1), Math.Round(summary.Count / Math.Max(elapsed, 1e-3), 1), Math.Round(elapsed, 2),
+            sent, ok, errors, summary, lag.Summary());
+    }
+}

@@ -1,0 +1,49 @@
+namespace ShopAstro.LoadTests;
+
+/// <summary>How long and how big each scenario runs. The key space is 1,000,000 subjects over 100 stores in both.</summary>
+public sealed record Profile(
+    string Name,
+    int Subjects,
+    int Stores,
+    int PreloadWrites,
+    int WriteConcurrency,
+    TimeSpan PgCeilingDuration,
+    TimeSpan WrkWarmup,
+    TimeSpan WrkDuration,
+    int WrkThreads,
+    int WrkConnections,
+    double[] SweepFractions,
+    TimeSpan SweepStep,
+    int BatchItems,
+    int BatchConcurrency,
+    TimeSpan BatchDuration,
+    int FeedMinChanges,
+    TimeSpan FeedDuration,
+    long[] MemoryCheckpoints,
+    long MemoryGranted)
+{
+    public static Profile Short { get; } = new(
+        "short", 1_000_000, 100,
+        PreloadWrites: 10_000, WriteConcurrency: 32, PgCeilingDuration: TimeSpan.FromSeconds(5),
+        WrkWarmup: TimeSpan.FromSeconds(6), WrkDuration: TimeSpan.FromSeconds(15), WrkThreads: 2, WrkConnections: 64,
+        SweepFractions: [0.10, 0.25, 0.50, 0.75, 0.90], SweepStep: TimeSpan.FromSeconds(6),
+        BatchItems: 10_000, BatchConcurrency: 4, BatchDuration: TimeSpan.FromSeconds(10),
+        FeedMinChanges: 1_000, FeedDuration: TimeSpan.FromSeconds(4),
+        MemoryCheckpoints: [100_000], MemoryGranted: 5_000);
+
+    public static Profile Full { get; } = new(
+        "full", 1_000_000, 100,
+        PreloadWrites: 100_000, WriteConcurrency: 32, PgCeilingDuration: TimeSpan.FromSeconds(20),
+        WrkWarmup: TimeSpan.FromSeconds(30), WrkDuration: TimeSpan.FromSeconds(60), WrkThreads: 2, WrkConnections: 64,
+        SweepFractions: [0.10, 0.25, 0.40, 0.50, 0.60, 0.75, 0.90], SweepStep: TimeSpan.FromSeconds(30),
+        BatchItems: 10_000, BatchConcurrency: 4, BatchDuration: TimeSpan.FromSeconds(30),
+        FeedMinChanges: 5_000, FeedDuration: TimeSpan.FromSeconds(20),
+        MemoryCheckpoints: [100_000, 1_000_000], MemoryGranted: 20_000);
+
+    public static Profile Named(string name) => name switch
+    {
+        "short" => Short,
+        "full" => Full,
+        _ => throw new ArgumentException($"unknown profile '{name}' (short or full)"),
+    };
+}

@@ -1,0 +1,76 @@
+using System.Globalization;
+
+namespace ShopAstro.LoadTests;
+
+/// <summary>
+/// Subcommands:
+///   run --profile short|full --repo DIR --silo DLL --edge DLL --out DIR --pg CONN --redis HOST:PORT [--keep-db] [--command TEXT]
+///   ceiling-server --port N
+///   memory --checkpoints N[,N] --granted N --dir DIR --output FILE [--subjects N] [--stores N]
+/// load-tests/run.sh is the way to run it.
+/// </summary>
+public static class LoadTestsProgram
+{
+    public static async Task<int> Main(string[] args)
+    {
+        if (args.Length == 0)
+        {
+            Console.Error.WriteLine("usage: ShopAstro.LoadTests run|ceiling-server|memory [options]; see load-tests/README.md");
+            return 64;
+        }
+
+        var options = Options(args.Skip(1).ToArray());
+        string Required(string key) => options.TryGetValue(key, out var v) ? v : throw new ArgumentException($"--{key} is required");
+        switch (args[0])
+        {
+            case "run":
+                return await new Runner(new RunOptions(
+                    Profile.Named(options.GetValueOrDefault("profile", "short")),
+                    Path.GetFullPath(Required("repo")),
+                    Path.GetFullPath(Required("silo")),
+                    Path.GetFullPath(Required("edge")),
+                    typeof(LoadTestsProgram).Assembly.Location,
+                    Path.GetFullPath(Required("out")),
+                    Required("pg"),
+                    Required("redis"),
+                    options.ContainsKey("keep-db"),
+                    options.GetValueOrDefault("command", "load-tests/run.sh"))).RunAsync();
+            case "ceiling-server":
+                return await CeilingServer.RunAsync(int.Parse(Required("port"), CultureInfo.InvariantCulture));
+            case "memory":
+                return await MemoryBench.RunAsync(
+                    Required("checkpoints").Split(',').Select(long.Parse).ToArray(),
+                    long.Parse(options.GetValueOrDefault("granted", "0"), CultureInfo.InvariantCulture),
+                    Required("dir"), Required("output"),
+                    int.Parse(options.GetValueOrDefault("subjects", "1000000"), CultureInfo.InvariantCulture),
+                    int.Parse(options.GetValueOrDefault("stores", "100"), CultureInfo.InvariantCulture));
+            default:
+                Console.Error.WriteLine($"unknown subcommand '{args[0]}'");
+                return 64;
+        }
+    }
+
+    private static Dictionary<string, string> Options(string[] args)
+    {
+        var options = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (!args[i].StartsWith("--", StringComparison.Ordinal))
+            {
+                throw new ArgumentException($"unexpected argument '{args[i]}'");
+            }
+
+            var key = args[i][2..];
+            if (i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal))
+            {
+                options[key] = args[++i];
+            }
+            else
+            {
+                options[key] = "true";
+            }
+        }
+
+        return options;
+    }
+}

@@ -1,0 +1,435 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace ShopAstro.LoadTests;
+
+/// <summary>One reported figure, next to its ceiling (as a ratio) and its target.</summary>
+public sealed record Figure(
+    string Scenario, string Name, double Value, string Unit, double? Ceiling, string? CeilingName, double? Ratio,
+    string? Target, bool? Met, string? Note = null);
+
+/// <summary>A measured window's CPU split; with its operation rate, the CPU cost of one operation per process.</summary>
+public sealed record CpuWindow(string Scenario, CpuSampler.Usage Usage, double? OperationsPerSecond = null, string? Operation = null)
+{
+    public Dictionary<string, double> MicrosPerOperation => OperationsPerSecond is > 0
+        ? Usage.GroupPercent.Where(g => g.Value >= 1).ToDictionary(g => g.Key, g => Math.Round(g.Value / 100 * 1e6 / OperationsPerSecond.Value, 2))
+        : [];
+}
+
+/// <summary>One frame of a CPU profile: the share of the process's CPU samples with this frame on the stack.</summary>
+public sealed record ProfileFrame(string Frame, double InclusivePercent);
+
+public sealed record ChartPoint(string Series, double OfferedPerSecond, double AchievedPerSecond, double P50, double P99, double Max);
+
+public sealed class RunReport
+{
+    public string Profile { get; set; } = "";
+    public string Command { get; set; } = "";
+    public DateTimeOffset StartedAt { get; set; }
+    public DateTimeOffset FinishedAt { get; set; }
+    public Dictionary<string, string> Machine { get; set; } = [];
+    public string LoadAverageBefore { get; set; } = "";
+    public string LoadAverageAfter { get; set; } = "";
+    public List<Figure> Figures { get; set; } = [];
+    public List<CpuWindow> Cpu { get; set; } = [];
+    public Dictionary<string, Dictionary<string, double>> Counters { get; set; } = [];
+    public Dictionary<string, List<ProfileFrame>> Profiles { get; set; } = [];
+    public List<ChartPoint> Chart { get; set; } = [];
+    public Dictionary<string, object?> Scenarios { get; set; } = [];
+    public List<string> Notes { get; set; } = [];
+    public List<string> Diagnosis { get; set; } = [];
+    public List<string> Failures { get; set; } = [];
+
+    public static JsonSerializerOptions Json { get; } = new(JsonSerializerDefaults.Web)
+    {
+        WriteIndented = true,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    public void Add(Figure figure) => Figures.Add(figure);
+
+    public static double? RatioOf(double value, double? ceiling) => ceiling is > 0 ? Math.Round(value / ceiling.Value, 3) : null;
+
+    public async Task WriteAsync(string folder)
+    {
+        Directory.CreateDirectory(folder);
+        await File.WriteAllTextAsync(Path.Combine(folder, "report.json"), JsonSerializer.Serialize(this, Json));
+        var svg = ChartSvg();
+        await File.WriteAllTextAsync(Path.Combine(folder, "latency-vs-load.svg"), svg);
+        var html = Path.Combine(folder, "latency-vs-load.html");
+        await File.WriteAllTextAsync(html, $"<!doctype html><html><head><meta charset=\"utf-8\"><style>html,body{{margin:0;background:#fff}}</style></head><body>{svg}</body></html>");
+        var png = Path.Combine(folder, "latency-vs-load.png");
+        var rendered = await RenderPngAsync(html, Path.Combine(folder, "latency-vs-load.svg"), png);
+        if (!rendered)
+        {
+            Notes.Add("The PNG chart could not be rendered (neither headless Chromium nor ImageMagick worked); the SVG is beside the report.");
+        }
+
+        File.Delete(html);
+        await File.WriteAllTextAsync(Path.Combine(folder, "report.md"), Markdown());
+        await File.WriteAllTextAsync(Path.Combine(folder, "report.json"), JsonSerializer.Serialize(this, Json));
+    }
+
+    private static async Task<bool> RenderPngAsync(string html, string svg, string png)
+    {
+        if (File.Exists("/usr/bin/chromium"))
+        {
+            var profile = Path.Combine(Path.GetTempPath(), "lt-chromium-" + Guid.NewGuid().ToString("N"));
+            var ok = await RunToolAsync("/usr/bin/chromium",
+                ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--disable-background-networking", "--no-first-run",
+                 "--disable-component-update", "--disable-sync", $"--user-data-dir={profile}", $"--screenshot={png}", "--window-size=1000,600",
+                 "file://" + html], TimeSpan.FromSeconds(60));
+            try
+            {
+                Directory.Delete(profile, recursive: true);
+            }
+            catch (Exception)
+            {
+            }
+
+            if (ok && File.Exists(png))
+            {
+                return true;
+            }
+        }
+
+        foreach (var convert in new[] { "/usr/local/bin/convert", "/usr/bin/convert" })
+        {
+            if (File.Exists(convert) && await RunToolAsync(convert, [svg, png], TimeSpan.FromSeconds(60)) && File.Exists(png))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static async Task<bool> RunToolAsync(string tool, string[] arguments, TimeSpan timeout)
+    {
+        var start = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in arguments)
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        try
+        {
+            using var process = Process.Start(start)!;
+            var drain = Task.WhenAll(process.StandardOutput.ReadToEndAsync(), process.StandardError.ReadToEndAsync());
+            using var cts = new CancellationTokenSource(timeout);
+            try
+            {
+                await process.WaitForExitAsync(cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                process.Kill(entireProcessTree: true);
+                return false;
+            }
+
+            await drain;
+            return process.ExitCode == 0;
+        }
+        catch (Exception)
+        {
+            return false;
+        }
+    }
+
+    private static string F(double value)
+    {
+        var abs = Math.Abs(value);
+        return abs >= 1000 ? value.ToString("N0", CultureInfo.InvariantCulture)
+            : abs >= 100 ? value.ToString("0.#", CultureInfo.InvariantCulture)
+            : abs >= 1 ? value.ToString("0.##", CultureInfo.InvariantCulture)
+            : value.ToString("0.###", CultureInfo.InvariantCulture);
+    }
+
+    public string Markdown()
+    {
+        var md = new StringBuilder();
+        md.AppendLine($"# ShopAstro consent cluster load test: {Profile} profile");
+        md.AppendLine();
+        md.AppendLine($"Run {StartedAt:yyyy-MM-dd HH:mm:ss} UTC to {FinishedAt:HH:mm:ss} UTC ({(FinishedAt - StartedAt).TotalMinutes:0.0} min).");
+        md.AppendLine();
+        md.AppendLine("```sh");
+        md.AppendLine(Command);
+        md.AppendLine("```");
+        md.AppendLine();
+        md.AppendLine("## Machine");
+        md.AppendLine();
+        md.AppendLine("| | |");
+        md.AppendLine("|---|---|");
+        foreach (var (key, value) in Machine)
+        {
+            md.AppendLine($"| {key} | {value} |");
+        }
+
+        md.AppendLine($"| load average before | {LoadAverageBefore} |");
+        md.AppendLine($"| load average after | {LoadAverageAfter} |");
+        md.AppendLine();
+        if (Failures.Count > 0)
+        {
+            md.AppendLine("## Scenario failures");
+            md.AppendLine();
+            foreach (var failure in Failures)
+            {
+                md.AppendLine($"- {failure}");
+            }
+
+            md.AppendLine();
+        }
+
+        var met = Figures.Count(f => f.Met == true);
+        var missed = Figures.Count(f => f.Met == false);
+        md.AppendLine($"## Figures ({met} targets met, {missed} missed)");
+        md.AppendLine();
+        md.AppendLine("| scenario | figure | measured | ceiling | ratio | target | |");
+        md.AppendLine("|---|---|--:|--:|--:|---|---|");
+        foreach (var f in Figures)
+        {
+            var ceiling = f.Ceiling is { } c ? $"{F(c)} {f.Unit} ({f.CeilingName})" : f.CeilingName ?? "n/a";
+            var ratio = f.Ratio is { } r ? r.ToString("0.###", CultureInfo.InvariantCulture) : "";
+            var verdict = f.Met switch { true => "met", false => "**missed**", null => "" };
+            md.AppendLine($"| {f.Scenario} | {f.Name}{(f.Note is null ? "" : $" <br><sub>{f.Note}</sub>")} | {F(f.Value)} {f.Unit} | {ceiling} | {ratio} | {f.Target ?? ""} | {verdict} |");
+        }
+
+        md.AppendLine();
+        md.AppendLine("![latency against offered load](latency-vs-load.png)");
+        md.AppendLine();
+        md.AppendLine("Latency against offered load (open loop, latency from the intended send time); closed-loop wrk points at 64 connections and the bare-Kestrel ceiling are marked.");
+        md.AppendLine();
+        md.AppendLine("| series | offered req/s | achieved req/s | p50 ms | p99 ms | max ms |");
+        md.AppendLine("|---|--:|--:|--:|--:|--:|");
+        foreach (var p in Chart)
+        {
+            md.AppendLine($"| {p.Series} | {F(p.OfferedPerSecond)} | {F(p.AchievedPerSecond)} | {F(p.P50)} | {F(p.P99)} | {F(p.Max)} |");
+        }
+
+        md.AppendLine();
+        md.AppendLine("## Where the CPU went");
+        md.AppendLine();
+        md.AppendLine("Percent of one core (the machine has 200 %), sampled from /proc/<pid>/stat every 500 ms over each scenario's measured window. " +
+                      "`irq` is hard and soft interrupt time (loopback TCP is mostly softirq, charged to no process); `other` is the rest of the machine's busy time, " +
+                      "used by no process of this run: other work on the machine.");
+        md.AppendLine();
+        var groups = Cpu.SelectMany(c => c.Usage.GroupPercent.Keys).Distinct().ToArray();
+        md.AppendLine($"| scenario | seconds | machine | {string.Join(" | ", groups)} | irq | other |");
+        md.AppendLine($"|---|--:|--:|{string.Concat(groups.Select(_ => "--:|"))}--:|--:|");
+        foreach (var c in Cpu)
+        {
+            md.AppendLine($"| {c.Scenario} | {F(c.Usage.Seconds)} | {F(c.Usage.MachineBusyPercent)} | " +
+                          $"{string.Join(" | ", groups.Select(g => c.Usage.GroupPercent.TryGetValue(g, out var v) ? F(v) : ""))} | {F(c.Usage.InterruptPercent)} | {F(c.Usage.OtherPercent)} |");
+        }
+
+        md.AppendLine();
+        md.AppendLine("CPU time per operation (µs of CPU per request, per batch item, per write) in each measured window:");
+        md.AppendLine();
+        md.AppendLine("| scenario | operations/s | CPU µs per operation |");
+        md.AppendLine("|---|--:|---|");
+        foreach (var c in Cpu.Where(c => c.OperationsPerSecond is > 0))
+        {
+            md.AppendLine($"| {c.Scenario} | {F(c.OperationsPerSecond!.Value)} {c.Operation} | " +
+                          $"{string.Join(", ", c.MicrosPerOperation.OrderByDescending(m => m.Value).Select(m => $"{m.Key} {F(m.Value)}"))} |");
+        }
+
+        md.AppendLine();
+        if (Counters.Count > 0)
+        {
+            md.AppendLine("## dotnet-counters (averages over the measured single-check window)");
+            md.AppendLine();
+            foreach (var (process, counters) in Counters)
+            {
+                md.AppendLine($"**{process}**");
+                md.AppendLine();
+                md.AppendLine("| counter | average |");
+                md.AppendLine("|---|--:|");
+                foreach (var (name, value) in counters)
+                {
+                    md.AppendLine($"| {name} | {F(value)} |");
+                }
+
+                md.AppendLine();
+            }
+        }
+
+        if (Profiles.Count > 0)
+        {
+            md.AppendLine("## CPU profiles of the edge and the silo");
+            md.AppendLine();
+            md.AppendLine("`dotnet-trace collect-linux --profile cpu-sampling` (perf CPU samples, kernel and managed frames), 5 s per process during extra, " +
+                          "unmeasured runs: single checks over the 1M key space (wrk -t2 -c64) and first writes (32 concurrent PUTs); " +
+                          "`dotnet-trace report topN --inclusive`: share of the process's CPU samples with " +
+                          "the frame on the stack (generic frames such as thread start and unresolved native frames left out).");
+            md.AppendLine();
+            foreach (var (process, frames) in Profiles)
+            {
+                md.AppendLine($"**{process}**");
+                md.AppendLine();
+                md.AppendLine("| frame | inclusive |");
+                md.AppendLine("|---|--:|");
+                foreach (var frame in frames)
+                {
+                    md.AppendLine($"| `{frame.Frame.Replace("|", "\\|")}` | {frame.InclusivePercent:0.#} % |");
+                }
+
+                md.AppendLine();
+            }
+        }
+
+        if (Diagnosis.Count > 0)
+        {
+            md.AppendLine("## Missed targets: where the time goes");
+            md.AppendLine();
+            foreach (var d in Diagnosis)
+            {
+                md.AppendLine($"- {d}");
+            }
+
+            md.AppendLine();
+        }
+
+        if (Notes.Count > 0)
+        {
+            md.AppendLine("## Notes");
+            md.AppendLine();
+            foreach (var n in Notes)
+            {
+                md.AppendLine($"- {n}");
+            }
+
+            md.AppendLine();
+        }
+
+        md.AppendLine("Raw results of every scenario are in `report.json`.");
+        return md.ToString();
+    }
+
+    private string ChartSvg()
+    {
+        const int width = 1000, height = 600, left = 80, right = 220, top = 50, bottom = 60;
+        var plotW = width - left - right;
+        var plotH = height - top - bottom;
+        var points = Chart.Where(p => p.P50 > 0 || p.Max > 0).ToList();
+        var maxX = Math.Max(1, points.Select(p => Math.Max(p.OfferedPerSecond, p.AchievedPerSecond)).DefaultIfEmpty(1).Max()) * 1.08;
+        var smallest = points.Select(p => p.P50).Where(v => v > 0).DefaultIfEmpty(0.1).Min();
+        var minY = Math.Max(0.01, Math.Pow(10, Math.Floor(Math.Log10(smallest))));
+        var maxY = Math.Pow(10, Math.Ceiling(Math.Log10(Math.Max(200, points.Select(p => p.Max).DefaultIfEmpty(200).Max() * 1.2))));
+        var decades = Math.Log10(maxY / minY);
+        double X(double v) => left + v / maxX * plotW;
+        double Y(double ms) => top + plotH - Math.Log10(Math.Max(ms, minY) / minY) / decades * plotH;
+        string N(double v) => v.ToString("0.#", CultureInfo.InvariantCulture);
+
+        var svg = new StringBuilder();
+        svg.AppendLine($"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"12\">");
+        svg.AppendLine($"<rect width=\"{width}\" height=\"{height}\" fill=\"#fff\"/>");
+        var cpu = Machine.GetValueOrDefault("cpu", "");
+        svg.AppendLine($"<text x=\"{left}\" y=\"22\" font-size=\"16\" font-weight=\"bold\">Single-check latency against offered load ({Profile} profile)</text>");
+        svg.AppendLine($"<text x=\"{left}\" y=\"40\" fill=\"#555\">{System.Security.SecurityElement.Escape($"{Machine.GetValueOrDefault("cores", "")} cores, {cpu}; {StartedAt:yyyy-MM-dd HH:mm} UTC; load average before the run {LoadAverageBefore}")}</text>");
+        for (var d = minY; d <= maxY * 1.0001; d *= 10)
+        {
+            var y = Y(d);
+            svg.AppendLine($"<line x1=\"{left}\" x2=\"{left + plotW}\" y1=\"{N(y)}\" y2=\"{N(y)}\" stroke=\"#ddd\"/>");
+            svg.AppendLine($"<text x=\"{left - 8}\" y=\"{N(y + 4)}\" text-anchor=\"end\">{d.ToString("0.###", CultureInfo.InvariantCulture)} ms</text>");
+        }
+
+        var stepX = NiceStep(maxX / 8);
+        for (var x = 0.0; x <= maxX; x += stepX)
+        {
+            svg.AppendLine($"<line x1=\"{N(X(x))}\" x2=\"{N(X(x))}\" y1=\"{top}\" y2=\"{top + plotH}\" stroke=\"#eee\"/>");
+            svg.AppendLine($"<text x=\"{N(X(x))}\" y=\"{top + plotH + 18}\" text-anchor=\"middle\">{x.ToString("N0", CultureInfo.InvariantCulture)}</text>");
+        }
+
+        svg.AppendLine($"<rect x=\"{left}\" y=\"{top}\" width=\"{plotW}\" height=\"{plotH}\" fill=\"none\" stroke=\"#888\"/>");
+        svg.AppendLine($"<text x=\"{left + plotW / 2}\" y=\"{height - 18}\" text-anchor=\"middle\">offered load (requests/s)</text>");
+        svg.AppendLine($"<text transform=\"translate(20,{top + plotH / 2}) rotate(-90)\" text-anchor=\"middle\">latency (ms, log scale)</text>");
+
+        void Target(double ms, string label, string color)
+        {
+            if (ms > maxY)
+            {
+                return;
+            }
+
+            svg.AppendLine($"<line x1=\"{left}\" x2=\"{left + plotW}\" y1=\"{N(Y(ms))}\" y2=\"{N(Y(ms))}\" stroke=\"{color}\" stroke-dasharray=\"6,4\"/>");
+            svg.AppendLine($"<text x=\"{left + plotW - 4}\" y=\"{N(Y(ms) - 4)}\" text-anchor=\"end\" fill=\"{color}\">{label}</text>");
+        }
+
+        Target(5, "target p99 5 ms", "#e67e22");
+        Target(100, "target max 100 ms (at half saturation)", "#c0392b");
+
+        var series = new (string Name, Func<ChartPoint, double> Value, string Color)[]
+        {
+            ("p50", p => p.P50, "#2e86de"),
+            ("p99", p => p.P99, "#e67e22"),
+            ("max", p => p.Max, "#c0392b"),
+        };
+        var sweep = points.Where(p => p.Series == "edge open loop").OrderBy(p => p.OfferedPerSecond).ToList();
+        foreach (var (name, value, color) in series)
+        {
+            if (sweep.Count > 1)
+            {
+                svg.AppendLine($"<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{string.Join(' ', sweep.Select(p => $"{N(X(p.OfferedPerSecond))},{N(Y(value(p)))}"))}\"/>");
+            }
+
+            foreach (var p in sweep)
+            {
+                svg.AppendLine($"<circle cx=\"{N(X(p.OfferedPerSecond))}\" cy=\"{N(Y(value(p)))}\" r=\"4\" fill=\"{color}\"/>");
+            }
+
+            foreach (var p in points.Where(p => p.Series == "edge wrk c64 (closed loop)"))
+            {
+                svg.AppendLine($"<rect x=\"{N(X(p.AchievedPerSecond) - 5)}\" y=\"{N(Y(value(p)) - 5)}\" width=\"10\" height=\"10\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"/>");
+            }
+
+            foreach (var p in points.Where(p => p.Series.StartsWith("ceiling", StringComparison.Ordinal)))
+            {
+                var x = X(p.Series.Contains("wrk", StringComparison.Ordinal) ? p.AchievedPerSecond : p.OfferedPerSecond);
+                var y = Y(value(p));
+                svg.AppendLine($"<path d=\"M{N(x)},{N(y - 6)} L{N(x + 6)},{N(y + 5)} L{N(x - 6)},{N(y + 5)} Z\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"/>");
+            }
+        }
+
+        var lx = left + plotW + 20;
+        var ly = top + 10;
+        svg.AppendLine($"<text x=\"{lx}\" y=\"{ly}\" font-weight=\"bold\">edge API (operator topology)</text>");
+        ly += 18;
+        foreach (var (name, _, color) in series)
+        {
+            svg.AppendLine($"<line x1=\"{lx}\" x2=\"{lx + 24}\" y1=\"{ly - 4}\" y2=\"{ly - 4}\" stroke=\"{color}\" stroke-width=\"2\"/><circle cx=\"{lx + 12}\" cy=\"{ly - 4}\" r=\"4\" fill=\"{color}\"/>");
+            svg.AppendLine($"<text x=\"{lx + 32}\" y=\"{ly}\">{name}, open loop</text>");
+            ly += 18;
+        }
+
+        ly += 6;
+        svg.AppendLine($"<rect x=\"{lx + 7}\" y=\"{ly - 9}\" width=\"10\" height=\"10\" fill=\"none\" stroke=\"#333\" stroke-width=\"2\"/><text x=\"{lx + 32}\" y=\"{ly}\">wrk, 64 connections</text>");
+        ly += 14;
+        svg.AppendLine($"<text x=\"{lx + 32}\" y=\"{ly}\" fill=\"#555\">(closed loop = saturation)</text>");
+        ly += 22;
+        svg.AppendLine($"<path d=\"M{lx + 12},{ly - 10} L{lx + 18},{ly + 1} L{lx + 6},{ly + 1} Z\" fill=\"none\" stroke=\"#333\" stroke-width=\"2\"/><text x=\"{lx + 32}\" y=\"{ly}\">bare Kestrel ceiling</text>");
+        ly += 14;
+        svg.AppendLine($"<text x=\"{lx + 32}\" y=\"{ly}\" fill=\"#555\">(wrk c64 and open loop</text>");
+        ly += 14;
+        svg.AppendLine($"<text x=\"{lx + 32}\" y=\"{ly}\" fill=\"#555\">at the edge's half rate)</text>");
+        ly += 22;
+        svg.AppendLine($"<text x=\"{lx}\" y=\"{ly}\" fill=\"#555\">colour = percentile</text>");
+        svg.AppendLine("</svg>");
+        return svg.ToString();
+    }
+
+    private static double NiceStep(double raw)
+    {
+        if (raw <= 0)
+        {
+            return 1;
+        }
+
+        var magnitude = Math.Pow(10, Math.Floor(Math.Log10(raw)));
+        var normalized = raw / magnitude;
+        var nice = normalized <= 1 ? 1 : normalized <= 2 ? 2 : normalized <= 5 ? 5 : 10;
+        return nice * magnitude;
+    }
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The load test, as an operator would run the system: one silo process and one edge API process
+# (PostgreSQL storage, Redis membership), loaded over HTTP and SignalR, next to their ceilings.
+#
+# Usage: load-tests/run.sh [--profile short|full] [--keep-db]
+#   short (default): about 3 minutes; full: about 15 minutes (1,000,000 activated subjects for memory).
+#
+# Writes load-tests/results/<UTC timestamp>-<profile>/report.md, report.json, latency-vs-load.png
+# and copies them to load-tests/results/latest-<profile>.{md,json,png}.
+set -euo pipefail
+
+PROFILE=short
+EXTRA=()
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --profile) PROFILE=${2:?--profile needs short or full}; shift 2 ;;
+        --profile=*) PROFILE=${1#--profile=}; shift ;;
+        --keep-db) EXTRA+=(--keep-db); shift ;;
+        -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "unknown argument: $1" >&2; exit 64 ;;
+    esac
+done
+[[ $PROFILE == short || $PROFILE == full ]] || { echo "--profile must be short or full" >&2; exit 64; }
+
+ROOT=$(cd -- "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")/.." && pwd -P)
+cd "$ROOT"
+log() { printf '[load-tests] %s\n' "$*" >&2; }
+
+# 1. PostgreSQL and Redis. Services that were already running (other engineers' tests) are reused and left running.
+STARTED_SERVICES=0
+if [[ -z ${SHOPASTRO_TEST_PG:-} || -z ${SHOPASTRO_TEST_REDIS:-} ]]; then
+    if ! scripts/test-services.sh status >/dev/null 2>&1; then STARTED_SERVICES=1; fi
+    eval "$(scripts/test-services.sh start)"
+fi
+: "${SHOPASTRO_TEST_PG:?PostgreSQL was not provisioned}" "${SHOPASTRO_TEST_REDIS:?Redis was not provisioned}"
+
+HARNESS_PID=""
+cleanup() {
+    local rc=$?
+    if [[ -n $HARNESS_PID ]] && kill -0 "$HARNESS_PID" 2>/dev/null; then
+        kill -TERM "$HARNESS_PID" 2>/dev/null || true
+        wait "$HARNESS_PID" 2>/dev/null || true
+    fi
+    if [[ $STARTED_SERVICES == 1 ]]; then
+        log "stopping the PostgreSQL and Redis this run started"
+        scripts/test-services.sh stop || true
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# 2. Tools: wrk (test-services.sh installs it); dotnet-counters and dotnet-trace when NuGet serves them.
+command -v wrk >/dev/null || { log "wrk is required (apt-get install wrk)"; exit 1; }
+for tool in dotnet-counters dotnet-trace; do
+    if [[ ! -x $HOME/.dotnet/tools/$tool ]]; then
+        dotnet tool install -g "$tool" >/dev/null 2>&1 || log "$tool could not be installed; the report will say so"
+    fi
+done
+
+# 3. Release build, published to a private folder so that concurrent builds of the repository cannot swap
+#    assemblies under the running processes.
+BIN="$ROOT/load-tests/bin/publish"
+log "building Release (Silo, EdgeApi, load-test harness)"
+dotnet publish Silo -c Release -o "$BIN/silo" -nologo -v quiet >&2
+dotnet publish EdgeApi -c Release -o "$BIN/edge" -nologo -v quiet >&2
+dotnet publish load-tests/ShopAstro.LoadTests -c Release -o "$BIN/harness" -nologo -v quiet >&2
+
+# 4. Run every scenario; the harness starts and stops the silo, the edge and the ceilings itself.
+STAMP=$(date -u +%Y%m%d-%H%M%S)
+OUT="$ROOT/load-tests/results/$STAMP-$PROFILE"
+log "running the $PROFILE profile; report in $OUT"
+set +e
+dotnet "$BIN/harness/ShopAstro.LoadTests.dll" run --profile "$PROFILE" --repo "$ROOT" \
+    --silo "$BIN/silo/ShopAstro.Silo.dll" --edge "$BIN/edge/ShopAstro.EdgeApi.dll" --out "$OUT" \
+    --pg "$SHOPASTRO_TEST_PG" --redis "$SHOPASTRO_TEST_REDIS" --command "load-tests/run.sh --profile $PROFILE" "${EXTRA[@]}" &
+HARNESS_PID=$!
+wait "$HARNESS_PID"
+RC=$?
+HARNESS_PID=""
+set -e
+
+# 5. The latest report of each profile.
+if [[ -f $OUT/report.md ]]; then
+    cp "$OUT/report.md" "load-tests/results/latest-$PROFILE.md"
+    cp "$OUT/report.json" "load-tests/results/latest-$PROFILE.json"
+    [[ -f $OUT/latency-vs-load.png ]] && cp "$OUT/latency-vs-load.png" "load-tests/results/latest-$PROFILE.png"
+    # The copied markdown links the chart of its own folder.
+    sed -i "s#(latency-vs-load.png)#(latest-$PROFILE.png)#" "load-tests/results/latest-$PROFILE.md"
+    log "report: $OUT/report.md (and load-tests/results/latest-$PROFILE.md)"
+fi
+exit "$RC"
