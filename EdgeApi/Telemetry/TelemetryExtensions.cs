@@ -18,17 +18,25 @@ public static class TelemetryExtensions
     public static WebApplicationBuilder AddEdgeTelemetry(this WebApplicationBuilder builder)
     {
         builder.Services.AddSingleton<EdgeMetrics>();
+        var otlp = !string.IsNullOrEmpty(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
         var telemetry = builder.Services.AddOpenTelemetry()
             .WithMetrics(metrics => metrics
                 .AddMeter(EdgeMetrics.MeterName)
                 .AddMeter(OrleansMeters)
                 .AddAspNetCoreInstrumentation()
                 .AddRuntimeInstrumentation()
-                .AddPrometheusExporter())
-            .WithTracing(tracing => tracing
+                .AddPrometheusExporter());
+
+        // Recording a span for every check costs throughput on the hot path; traces are on where someone
+        // collects them (an OTLP endpoint, or Telemetry:Tracing=true).
+        if (otlp || builder.Configuration.GetValue("Telemetry:Tracing", false))
+        {
+            telemetry.WithTracing(tracing => tracing
                 .AddAspNetCoreInstrumentation(options => options.Filter = context => !context.Request.Path.StartsWithSegments("/metrics"))
                 .AddSource(OrleansActivitySources));
-        if (!string.IsNullOrEmpty(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        }
+
+        if (otlp)
         {
             telemetry.UseOtlpExporter();
         }

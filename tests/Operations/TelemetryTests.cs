@@ -41,8 +41,10 @@ public sealed class TelemetryTests(SqliteEdgeFixture fixture) : IClassFixture<Sq
     public async Task A_trace_spans_the_http_request_and_the_grain_call()
     {
         var exported = new List<Activity>();
-        await using var traced = fixture.Factory.WithWebHostBuilder(builder => builder.ConfigureTestServices(services =>
-            services.ConfigureOpenTelemetryTracerProvider(tracing => tracing.AddInMemoryExporter(exported))));
+        await using var traced = fixture.Factory.WithWebHostBuilder(builder => builder
+            .UseSetting("Telemetry:Tracing", "true")
+            .ConfigureTestServices(services =>
+                services.ConfigureOpenTelemetryTracerProvider(tracing => tracing.AddInMemoryExporter(exported))));
         var admin = traced.CreateClient();
         admin.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", EdgeApiFactory.AdminToken);
         var store = "trace-" + Guid.NewGuid().ToString("N")[..8];
