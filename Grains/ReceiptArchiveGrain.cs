@@ -23,18 +23,7 @@ internal sealed class ReceiptArchiveGrain(
             return;
         }
 
-        var previous = state.State;
-        state.State = previous with { Receipts = previous.Receipts.AddRange(added) };
-        try
-        {
-            await state.WriteStateAsync();
-        }
-        catch (Exception exception)
-        {
-            state.State = previous;
-            DeactivateOnIdle();
-            throw new StorageUnavailableException($"The receipt archive could not be stored: {exception.GetType().Name}.");
-        }
+        await state.PersistAsync(state.State with { Receipts = state.State.Receipts.AddRange(added) }, this, "receipt archive");
     }
 
     public Task<ConsentReceipt[]> GetReceipts() => Task.FromResult(state.State.Receipts.ToArray());

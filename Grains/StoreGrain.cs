@@ -1,5 +1,4 @@
 using Orleans.Runtime;
-using Orleans.Storage;
 using System.Collections.Immutable;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -104,24 +103,7 @@ internal sealed partial class StoreGrain(
 
         var policy = new StorePolicy(
             update.Version, update.Status, update.SellerAttestation, update.Purposes, materialChanges, time.GetUtcNow());
-        var previous = state.State;
-        state.State = previous with { Policy = policy, History = previous.History.Add(policy) };
-        try
-        {
-            await state.WriteStateAsync();
-        }
-        catch (Exception exception)
-        {
-            state.State = previous;
-            // The ETag may now be stale too: the next activation reads the truth from storage.
-            DeactivateOnIdle();
-            if (exception is InconsistentStateException)
-            {
-                throw;
-            }
-
-            throw new StorageUnavailableException($"The store change could not be stored: {exception.GetType().Name}.");
-        }
+        await state.PersistAsync(state.State with { Policy = policy, History = state.State.History.Add(policy) }, this, "policy");
 
         await PushToLeaseHolders(policy);
         Feed.Publish([new FeedEvent(FeedEventType.PolicyChanged, policy.PublishedAt, Policy: policy)]).Ignore();

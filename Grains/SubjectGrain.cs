@@ -271,16 +271,7 @@ internal sealed class SubjectGrain(
     {
         await ArchiveReceipts();
         var previous = state.State;
-        try
-        {
-            await state.ClearStateAsync();
-        }
-        catch (Exception exception)
-        {
-            state.State = previous;
-            throw Failed(exception, "erasure");
-        }
-
+        await state.ClearAsync(this, "erasure");
         state.State = SubjectRecord.Empty;
         Announce(previous, state.State, Now(), countAsChoices: false);
         DeactivateOnIdle();
@@ -398,28 +389,5 @@ internal sealed class SubjectGrain(
         }
     }
 
-    /// <summary>Durable before acknowledged; a failed write leaves nothing behind in memory.</summary>
-    private async Task Persist(SubjectRecord next)
-    {
-        var previous = state.State;
-        state.State = next;
-        try
-        {
-            await state.WriteStateAsync();
-        }
-        catch (Exception exception)
-        {
-            state.State = previous;
-            throw Failed(exception, "subject");
-        }
-    }
-
-    /// <summary>The ETag may be stale after a failure: the next activation reads the truth from storage.</summary>
-    private Exception Failed(Exception exception, string what)
-    {
-        DeactivateOnIdle();
-        return exception is InconsistentStateException
-            ? exception
-            : new StorageUnavailableException($"The {what} change could not be stored: {exception.GetType().Name}.");
-    }
+    private Task Persist(SubjectRecord next) => state.PersistAsync(next, this, "subject change");
 }

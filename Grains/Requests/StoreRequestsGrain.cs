@@ -99,21 +99,5 @@ internal sealed class StoreRequestsGrain(
         return completed;
     }
 
-    private async Task Persist(StoreRequests next)
-    {
-        var previous = state.State;
-        state.State = next;
-        try
-        {
-            await state.WriteStateAsync();
-        }
-        catch (Exception exception)
-        {
-            state.State = previous;
-            DeactivateOnIdle();
-            throw exception is Orleans.Storage.InconsistentStateException
-                ? exception
-                : new StorageUnavailableException($"The request could not be stored: {exception.GetType().Name}.");
-        }
-    }
+    private Task Persist(StoreRequests next) => state.PersistAsync(next, this, "request");
 }

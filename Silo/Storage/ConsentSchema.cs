@@ -150,7 +150,7 @@ internal sealed record ConsentSchema(string? Prelude, string Ddl, string Read, s
         await transaction.CommitAsync(cancellationToken);
     }
 
-    private static async Task ExecuteAsync(
+    internal static async Task ExecuteAsync(
         DbConnection connection, DbTransaction? transaction, string sql, CancellationToken cancellationToken,
         params (string Name, string Value)[] parameters)
     {

@@ -93,10 +93,10 @@ internal sealed record ReminderSchema(string Ddl, IReadOnlyDictionary<string, st
     /// <summary>Creates the table and upserts every query, inside the caller's transaction.</summary>
     public async Task ApplyAsync(DbConnection connection, DbTransaction transaction, string upsertQuerySql, CancellationToken cancellationToken)
     {
-        await ExecuteAsync(connection, transaction, Ddl, cancellationToken);
+        await ConsentSchema.ExecuteAsync(connection, transaction, Ddl, cancellationToken);
         foreach (var (key, text) in Queries)
         {
-            await ExecuteAsync(connection, transaction, upsertQuerySql, cancellationToken, ("key", key), ("text", text));
+            await ConsentSchema.ExecuteAsync(connection, transaction, upsertQuerySql, cancellationToken, ("key", key), ("text", text));
         }
     }
 
@@ -133,23 +133,5 @@ internal sealed record ReminderSchema(string Ddl, IReadOnlyDictionary<string, st
             ["DeleteReminderRowKey"] = delete,
             ["DeleteReminderRowsKey"] = $"DELETE FROM ConsentReminders WHERE ServiceId = @ServiceId;",
         };
-    }
-
-    private static async Task ExecuteAsync(
-        DbConnection connection, DbTransaction transaction, string sql, CancellationToken cancellationToken,
-        params (string Name, string Value)[] parameters)
-    {
-        await using var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = sql;
-        foreach (var (name, value) in parameters)
-        {
-            var parameter = command.CreateParameter();
-            parameter.ParameterName = name;
-            parameter.Value = value;
-            command.Parameters.Add(parameter);
-        }
-
-        await command.ExecuteNonQueryAsync(cancellationToken);
     }
 }
