@@ -90,10 +90,27 @@ public sealed class TestDatabase : IAsyncDisposable
         if (_postgresAdmin is not null)
         {
             NpgsqlConnection.ClearAllPools();
-            await using var connection = new NpgsqlConnection(_postgresAdmin);
-            await connection.OpenAsync();
-            await using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS {_postgresName} WITH (FORCE)", connection);
-            await command.ExecuteNonQueryAsync();
+            // Cleanup, not a test: a database still held by a session the role may not end (a server
+            // background worker) is left to the throw-away test server rather than failing the test.
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    await using var connection = new NpgsqlConnection(_postgresAdmin);
+                    await connection.OpenAsync();
+                    await using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS {_postgresName} WITH (FORCE)", connection);
+                    await command.ExecuteNonQueryAsync();
+                    return;
+                }
+                catch (PostgresException) when (attempt < 5)
+                {
+                    await Task.Delay(500 * attempt);
+                }
+                catch (PostgresException)
+                {
+                    return;
+                }
+            }
         }
     }
 }
