@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net.Http.Headers;
 using ShopAstro.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -11,8 +10,6 @@ namespace ShopAstro.Tests.Feed;
 /// </summary>
 public sealed class FeedTopologyTests(ITestOutputHelper output) : IAsyncLifetime
 {
-    private const string Token = "feed-topology-admin";
-    private readonly string _cluster = "feed-" + Guid.NewGuid().ToString("N")[..8];
     private TestDatabase _database = null!;
 
     public async Task InitializeAsync() => _database = await TestDatabase.PostgresAsync();
@@ -22,17 +19,17 @@ public sealed class FeedTopologyTests(ITestOutputHelper output) : IAsyncLifetime
     [Fact]
     public async Task A_dashboard_on_the_second_edge_receives_a_change_written_through_the_first()
     {
-        var redis = ServiceProcess.RedisOrFail();
-        await using var silo = StartSilo(redis);
-        var (firstUrl, secondUrl) = (Url(), Url());
-        await using var first = StartEdge(redis, firstUrl);
-        await using var second = StartEdge(redis, secondUrl);
+        var cluster = new ProcessCluster(ServiceProcess.RedisOrFail(), _database.ConnectionString);
+        await using var silo = cluster.StartSilo();
+        var (firstUrl, secondUrl) = (ProcessCluster.NewEdgeUrl(), ProcessCluster.NewEdgeUrl());
+        await using var first = cluster.StartEdge(firstUrl);
+        await using var second = cluster.StartEdge(secondUrl);
         await first.WaitForHttpAsync(firstUrl + "/health/ready", TimeSpan.FromSeconds(60));
         await second.WaitForHttpAsync(secondUrl + "/health/ready", TimeSpan.FromSeconds(60));
 
-        using var writer = Client(firstUrl);
+        using var writer = ProcessCluster.Client(firstUrl);
         await (await writer.PublishPolicyAsync("s1", 1)).ShouldBeOkAsync();
-        await using var dashboard = FeedClient.Real(secondUrl, Token);
+        await using var dashboard = FeedClient.Real(secondUrl, ProcessCluster.Token);
         var start = await dashboard.SubscribeAsync("s1");
 
         await (await writer.SetConsentAsync("s1", "u1", "analytics", true)).ShouldBeOkAsync();
@@ -60,24 +57,24 @@ public sealed class FeedTopologyTests(ITestOutputHelper output) : IAsyncLifetime
     [Fact]
     public async Task After_the_silo_is_killed_and_replaced_the_dashboard_receives_changes_again_and_sees_the_gap()
     {
-        var redis = ServiceProcess.RedisOrFail();
-        var edgeUrl = Url();
-        var silo = StartSilo(redis);
-        await using var edge = StartEdge(redis, edgeUrl);
+        var cluster = new ProcessCluster(ServiceProcess.RedisOrFail(), _database.ConnectionString);
+        var edgeUrl = ProcessCluster.NewEdgeUrl();
+        var silo = cluster.StartSilo();
+        await using var edge = cluster.StartEdge(edgeUrl);
         ServiceProcess? replacement = null;
         try
         {
             await edge.WaitForHttpAsync(edgeUrl + "/health/ready", TimeSpan.FromSeconds(60));
-            using var writer = Client(edgeUrl);
+            using var writer = ProcessCluster.Client(edgeUrl);
             await (await writer.PublishPolicyAsync("s1", 1)).ShouldBeOkAsync();
-            await using var dashboard = FeedClient.Real(edgeUrl, Token);
+            await using var dashboard = FeedClient.Real(edgeUrl, ProcessCluster.Token);
             await dashboard.SubscribeAsync("s1");
             await (await writer.SetConsentAsync("s1", "before", "analytics", true)).ShouldBeOkAsync();
             var before = dashboard.Next(m => m.Type == "consentChanged", TimeSpan.FromSeconds(10));
 
             silo.Kill();
             await silo.DisposeAsync();
-            replacement = StartSilo(redis);
+            replacement = cluster.StartSilo();
             var killedAt = Stopwatch.StartNew();
 
             FeedClient.Received? after = null;
@@ -110,35 +107,4 @@ public sealed class FeedTopologyTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     private static double Percentile(List<double> sorted, double p) => sorted[(int)Math.Ceiling(p / 100 * sorted.Count) - 1];
-
-    private static string Url() => $"http://127.0.0.1:{EdgeApiFactory.FreePort()}";
-
-    private ServiceProcess StartSilo(string redis) => ServiceProcess.Start("Silo", Settings(redis, new()
-    {
-        ["Orleans__SiloPort"] = EdgeApiFactory.FreePort().ToString(),
-        ["Orleans__GatewayPort"] = EdgeApiFactory.FreePort().ToString(),
-    }));
-
-    private ServiceProcess StartEdge(string redis, string url) => ServiceProcess.Start("EdgeApi", Settings(redis, new()
-    {
-        ["ASPNETCORE_URLS"] = url,
-        ["Auth__Tokens__0__Token"] = Token,
-        ["Auth__Tokens__0__Role"] = "admin",
-    }));
-
-    private Dictionary<string, string> Settings(string redis, Dictionary<string, string> extra)
-    {
-        extra["ConnectionStrings__Redis"] = redis;
-        extra["ConnectionStrings__Consent"] = _database.ConnectionString;
-        extra["Orleans__ClusterId"] = _cluster;
-        extra["Consent__AnonymisationKey"] = EdgeApiFactory.AnonymisationKey;
-        return extra;
-    }
-
-    private static HttpClient Client(string url)
-    {
-        var client = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(15) };
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token);
-        return client;
-    }
 }
