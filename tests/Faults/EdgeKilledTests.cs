@@ -29,14 +29,7 @@ public sealed class EdgeKilledTests(ITestOutputHelper output)
         var redis = ServiceProcess.RedisOrFail();
         await using var database = await TestDatabase.PostgresAsync();
         await using var cluster = new FaultCluster(redis, database.ConnectionString);
-        try
-        {
-            await Run(cluster);
-        }
-        catch (Exception exception) when (exception is not Xunit.Sdk.XunitException)
-        {
-            throw new InvalidOperationException($"{exception.Message}\n{cluster.Describe()}", exception);
-        }
+        await cluster.RunAsync(() => Run(cluster));
     }
 
     private async Task Run(FaultCluster cluster)

@@ -22,6 +22,19 @@ internal sealed class FaultCluster(string redis, string consent, IReadOnlyDictio
     public const string Token = "faults-admin-token";
 
     private readonly List<(string Name, ServiceProcess Process)> _processes = [];
+
+    /// <summary>Runs a fault scenario; an unexpected failure carries every process's recent output.</summary>
+    public async Task RunAsync(Func<Task> scenario)
+    {
+        try
+        {
+            await scenario();
+        }
+        catch (Exception exception) when (exception is not Xunit.Sdk.XunitException)
+        {
+            throw new InvalidOperationException($"{exception.Message}\n{Describe()}", exception);
+        }
+    }
     private int _silos;
     private int _edges;
 

@@ -25,14 +25,7 @@ public sealed class PostgresOutageTests(ITestOutputHelper output)
         var redis = ServiceProcess.RedisOrFail();
         await using var postgres = await PrivatePostgres.StartAsync();
         await using var cluster = new FaultCluster(redis, postgres.ConnectionString);
-        try
-        {
-            await Run(cluster, postgres);
-        }
-        catch (Exception exception) when (exception is not Xunit.Sdk.XunitException)
-        {
-            throw new InvalidOperationException($"{exception.Message}\n{cluster.Describe()}", exception);
-        }
+        await cluster.RunAsync(() => Run(cluster, postgres));
     }
 
     private async Task Run(FaultCluster cluster, PrivatePostgres postgres)
