@@ -19,7 +19,7 @@ public sealed class RateLimitSettings
 
 public static class RateLimiting
 {
-    private static readonly TimeSpan Replenishment = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan FineReplenishment = TimeSpan.FromMilliseconds(100);
 
     /// <summary>
     /// Each token gets its own bucket on the API and the hub; a token over its limit gets 429 with
@@ -29,7 +29,12 @@ public static class RateLimiting
     public static WebApplicationBuilder AddEdgeRateLimiting(this WebApplicationBuilder builder)
     {
         var settings = builder.Configuration.GetSection(RateLimitSettings.Section).Get<RateLimitSettings>() ?? new RateLimitSettings();
-        var perPeriod = Math.Max(1, (int)(settings.PermitsPerSecond * Replenishment.TotalSeconds));
+        // Refilled ten times a second when that is a whole number of permits each time; a limit under ten per
+        // second is refilled once a second, so that it is the limit and not ten per second.
+        var permits = Math.Max(1, settings.PermitsPerSecond);
+        var (perPeriod, replenishment) = permits >= 10
+            ? ((int)(permits * FineReplenishment.TotalSeconds), FineReplenishment)
+            : (permits, TimeSpan.FromSeconds(1));
         builder.Services.AddRateLimiter(options =>
         {
             options.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
@@ -38,7 +43,7 @@ public static class RateLimiting
                     {
                         TokenLimit = Math.Max(1, settings.Burst),
                         TokensPerPeriod = perPeriod,
-                        ReplenishmentPeriod = Replenishment,
+                        ReplenishmentPeriod = replenishment,
                         QueueLimit = 0,
                         AutoReplenishment = true,
                     })
