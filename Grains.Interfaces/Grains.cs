@@ -46,6 +46,14 @@ public interface ISubjectGrain : IGrainWithStringKey
     [Alias("Decide"), ReadOnly, ResponseTimeout(CallTimeouts.Check)]
     ValueTask<DecisionSet> Decide(Purpose[] purposes, RequestSignals signals);
 
+    /// <summary>
+    /// The decision inputs for <paramref name="holder"/> to cache; the grain revokes them before it
+    /// acknowledges a change. Never touches storage once active. Interleaves with a change that is only
+    /// waiting for an unreachable edge's lease to run out.
+    /// </summary>
+    [Alias("LeaseDecisions"), AlwaysInterleave, ResponseTimeout(CallTimeouts.Check)]
+    ValueTask<DecisionLease> LeaseDecisions(IDecisionLeaseHolder holder);
+
     /// <summary>Completes only after the change is durable.</summary>
     [Alias("SetConsents"), ResponseTimeout(CallTimeouts.Write)]
     Task<ConsentWriteResult> SetConsents(ConsentUpdate update);

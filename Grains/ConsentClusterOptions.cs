@@ -13,6 +13,16 @@ public sealed class ConsentClusterOptions
     /// <summary>How long the store grain waits for one holder to take a new policy before relying on lease expiry.</summary>
     public TimeSpan PolicyPushTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How long an edge process may decide for a subject from its cached copy without hearing from the
+    /// subject grain. Bounds how long a withdrawal waits on an edge it cannot reach; never longer than what
+    /// remains of the subject's own policy lease.
+    /// </summary>
+    public TimeSpan DecisionLease { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a subject grain waits for one edge to confirm a revocation before relying on expiry.</summary>
+    public TimeSpan DecisionLeaseRevokeTimeout { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>§2(3): anonymous visitors' data is deleted at most this long after it was last written.</summary>
     public TimeSpan AnonymousRetention { get; set; } = TimeSpan.FromDays(30);
 

@@ -1,53 +1,62 @@
 using System.Collections.Immutable;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Runtime;
 using Orleans.Storage;
 using ShopAstro.Grains.Feed;
 using ShopAstro.Grains.Interfaces;
+using ShopAstro.Grains.Leases;
 
 namespace ShopAstro.Grains;
 
 /// <summary>
 /// One shopper at one store. Decisions come from memory: the persisted record and a leased copy of the
-/// store policy that the store grain refreshes by push on every publish. Every change is durable before
-/// it is acknowledged.
+/// store policy that the store grain refreshes by push on every publish. Edge processes may cache both as
+/// a decision lease; every change is durable, and every such lease revoked, before it is acknowledged.
 /// </summary>
 internal sealed class SubjectGrain(
     [PersistentState("subject", StorageNames.Consent)] IPersistentState<SubjectRecord> state,
     TimeProvider time,
     IOptions<ConsentClusterOptions> options,
     SubjectAnonymiser anonymiser,
-    StoreStatsCollector stats) : Grain, ISubjectGrain, IRemindable
+    StoreStatsCollector stats,
+    ILogger<SubjectGrain> logger) : Grain, ISubjectGrain, IRemindable
 {
     private const string AnonymousPrefix = "anon:";
     private const string RetentionReminder = "anonymous-retention";
 
     private string _storeId = "";
     private string _subjectId = "";
-    private IStoreGrain _store = null!;
     private StorePolicy? _policy;
     private long _leaseExpiresAt;
     private Task? _leaseRefresh;
     private bool _retentionReminderRegistered;
     private StoreStatsCollector.Counters _counters = null!;
+    private Task? _changing;
+    private readonly GrantedLeases _decisionLeases = new(time, options.Value.DecisionLeaseRevokeTimeout, logger);
+
+    private IStoreGrain Store => GrainFactory.GetGrain<IStoreGrain>(_storeId);
 
     private bool IsAnonymous => _subjectId.StartsWith(AnonymousPrefix, StringComparison.Ordinal);
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         (_storeId, _subjectId) = SubjectKey.Parse(this.GetPrimaryKeyString());
-        _store = GrainFactory.GetGrain<IStoreGrain>(_storeId);
+        // Per-grain memory is the budget (load-tests): one copy of each store id, and no store reference kept.
+        _storeId = string.Intern(_storeId);
         _counters = stats.For(_storeId);
+        _decisionLeases.Activated(options.Value.DecisionLease);
         return RefreshLease();
     }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         // One-way: a store grain that cannot be reached lets the lease expire instead. A silo that is
-        // shutting down takes its store grains with it, or leaves their leases to expire.
-        if (reason.ReasonCode != DeactivationReasonCode.ShuttingDown)
+        // shutting down takes its store grains with it, or leaves their leases to expire. While an edge may
+        // still decide from a lease on this policy copy, the store must keep pushing to this subject.
+        if (reason.ReasonCode != DeactivationReasonCode.ShuttingDown && !_decisionLeases.AnyLive)
         {
-            _store.ReleasePolicyLease(_subjectId).Ignore();
+            Store.ReleasePolicyLease(_subjectId).Ignore();
         }
 
         return Task.CompletedTask;
@@ -62,6 +71,9 @@ internal sealed class SubjectGrain(
 
         return ValueTask.FromResult(DecideNow(purposes, signals));
     }
+
+    public ValueTask<DecisionLease> LeaseDecisions(IDecisionLeaseHolder holder) =>
+        _changing is null && !PolicyLeaseEndsSoon ? ValueTask.FromResult(GrantLease(holder)) : LeaseAfterChange(holder);
 
     public async Task<ExplainedSet> Explain(Purpose[] purposes, RequestSignals signals)
     {
@@ -218,8 +230,18 @@ internal sealed class SubjectGrain(
 
     public Task OnPolicyChanged(StorePolicy policy)
     {
-        AcceptPolicy(policy);
-        return Task.CompletedTask;
+        if (!_decisionLeases.AnyLive)
+        {
+            AcceptPolicy(policy);
+            return Task.CompletedTask;
+        }
+
+        // Even when a lease refresh brought this version first: edges may still hold leases on the old one.
+        return Change(() =>
+        {
+            AcceptPolicy(policy);
+            return Task.FromResult(true);
+        });
     }
 
     private static ConsentWriteStatus? Refusal(SubjectStatus status) => status switch
@@ -271,8 +293,12 @@ internal sealed class SubjectGrain(
     {
         await ArchiveReceipts();
         var previous = state.State;
-        await state.ClearAsync(this, "erasure");
-        state.State = SubjectRecord.Empty;
+        await Change(async () =>
+        {
+            await state.ClearAsync(this, "erasure");
+            state.State = SubjectRecord.Empty;
+            return true;
+        });
         Announce(previous, state.State, Now(), countAsChoices: false);
         DeactivateOnIdle();
     }
@@ -367,7 +393,7 @@ internal sealed class SubjectGrain(
         {
             // Counted from before the request: this copy expires no later than the store's record of the lease.
             var requestedAt = time.GetTimestamp();
-            var lease = await _store.AcquirePolicyLease(_subjectId);
+            var lease = await Store.AcquirePolicyLease(_subjectId);
             if (lease.Policy is not null)
             {
                 AcceptPolicy(lease.Policy);
@@ -389,5 +415,124 @@ internal sealed class SubjectGrain(
         }
     }
 
-    private Task Persist(SubjectRecord next) => state.PersistAsync(next, this, "subject change");
+    /// <summary>
+    /// The edge's copy must not outlive this grain's copy of the policy: renewed when less than a decision
+    /// lease (or half a policy lease, if that is shorter) is left.
+    /// </summary>
+    private bool PolicyLeaseEndsSoon
+    {
+        get
+        {
+            var settings = options.Value;
+            var margin = settings.DecisionLease < settings.PolicyLease / 2 ? settings.DecisionLease : settings.PolicyLease / 2;
+            return time.GetTimestamp() + ToTicks(margin) > _leaseExpiresAt;
+        }
+    }
+
+    /// <summary>
+    /// Lease requests interleave with everything (so that a change waiting for an unreachable edge's lease
+    /// to run out does not hold up the checks of the others), but never with the part of a change that
+    /// alters the state and revokes the leases.
+    /// </summary>
+    private async ValueTask<DecisionLease> LeaseAfterChange(IDecisionLeaseHolder holder)
+    {
+        var refreshed = false;
+        while (true)
+        {
+            if (_changing is { } changing)
+            {
+                await changing;
+            }
+            else if (PolicyLeaseEndsSoon && !refreshed)
+            {
+                // Once: a policy lease shorter than a decision lease gives decision leases of what it has left.
+                await RefreshLease();
+                refreshed = true;
+            }
+            else
+            {
+                return GrantLease(holder);
+            }
+        }
+    }
+
+    /// <summary>
+    /// A change of what decisions see: applied (durably) and every decision lease revoked, with lease
+    /// requests held back meanwhile; then, if the change may deny what was allowed, it waits until no lease an
+    /// unreachable edge holds can be used any more. <paramref name="apply"/> says whether it may deny.
+    /// </summary>
+    private async Task Change(Func<Task<bool>> apply)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _changing = done.Task;
+        bool restrictive;
+        long unrevokedUntil;
+        try
+        {
+            restrictive = await apply();
+            unrevokedUntil = await _decisionLeases.RevokeAsync(GrainFactory, _storeId, _subjectId);
+        }
+        finally
+        {
+            _changing = null;
+            done.SetResult();
+        }
+
+        if (restrictive)
+        {
+            await _decisionLeases.SettleAsync(unrevokedUntil);
+        }
+    }
+
+    private DecisionLease GrantLease(IDecisionLeaseHolder holder)
+    {
+        var now = time.GetTimestamp();
+        var duration = TimeSpan.FromSeconds(Math.Min(
+            options.Value.DecisionLease.TotalSeconds, (double)(_leaseExpiresAt - now) / time.TimestampFrequency));
+        if (duration <= TimeSpan.Zero)
+        {
+            duration = TimeSpan.Zero;
+        }
+        else
+        {
+            _decisionLeases.Grant(holder, now + ToTicks(duration));
+        }
+
+        // Receipts are proof, not decision input: they stay here.
+        var record = state.State;
+        var view = record.Receipts.IsEmpty ? record : record with { Receipts = [] };
+        return new DecisionLease(_policy, view, duration);
+    }
+
+    private long ToTicks(TimeSpan span) => (long)(span.TotalSeconds * time.TimestampFrequency);
+
+    private Task Persist(SubjectRecord next) => Change(async () =>
+    {
+        var before = state.State;
+        await state.PersistAsync(next, this, "subject change");
+        return Restricts(before, next);
+    });
+
+    /// <summary>
+    /// Whether a change may turn an allowed check into a denied one: any status but active, or a grant
+    /// replaced (by a withdrawal, or by a grant under other signals). Only such a change must wait for an
+    /// unreachable lease holder's lease to run out.
+    /// </summary>
+    private static bool Restricts(SubjectRecord before, SubjectRecord after)
+    {
+        if (after.Status != SubjectStatus.Active)
+        {
+            return true;
+        }
+
+        foreach (var (purpose, was) in before.Consents)
+        {
+            if (was.Granted && !ReferenceEquals(after.Consents.GetValueOrDefault(purpose), was))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Primitives;
 using ShopAstro.EdgeApi.Auth;
+using ShopAstro.EdgeApi.Decisions;
 using ShopAstro.EdgeApi.Http;
 using ShopAstro.EdgeApi.Telemetry;
 using ShopAstro.Grains.Interfaces;
@@ -12,6 +13,7 @@ public static class DecisionEndpoints
 {
     public const int MaxBatchItems = 10_000;
     private const int MaxPurposesPerCheck = 32;
+    private const int MaxGrainCallsPerBatch = 512;
 
     public static RouteGroupBuilder MapDecisionEndpoints(this RouteGroupBuilder store)
     {
@@ -26,7 +28,8 @@ public static class DecisionEndpoints
         return store;
     }
 
-    private static async Task<IResult> Check(string storeId, string subjectId, HttpRequest request, IGrainFactory grains, EdgeMetrics metrics)
+    private static async Task<IResult> Check(
+        string storeId, string subjectId, HttpRequest request, IGrainFactory grains, DecisionCache cache, EdgeMetrics metrics)
     {
         var startedAt = Stopwatch.GetTimestamp();
         if (Ids.Reject(storeId, subjectId) is { } invalid)
@@ -50,7 +53,6 @@ public static class DecisionEndpoints
             return EdgeProblems.UnknownPurpose(unknown);
         }
 
-        var subject = grains.GetGrain<ISubjectGrain>(SubjectKey.Of(storeId, subjectId));
         var signals = PrivacySignals.From(request);
         if (request.Query["explain"] is { Count: > 0 } explain)
         {
@@ -61,14 +63,14 @@ public static class DecisionEndpoints
 
             if (explain[0] == "true")
             {
-                var explained = await subject.Explain(purposes, signals);
+                var explained = await grains.GetGrain<ISubjectGrain>(SubjectKey.Of(storeId, subjectId)).Explain(purposes, signals);
                 metrics.Decided(explained.Decisions.Select(d => d.Decision).ToArray(), "explain", startedAt);
                 return TypedResults.Ok(new DecisionResponse(
                     storeId, subjectId, explained.PolicyVersion, explained.Decisions.Select(d => d.ToItem()).ToArray()));
             }
         }
 
-        var result = await subject.Decide(purposes, signals);
+        var result = await cache.DecideAsync(storeId, subjectId, purposes, signals);
         metrics.Decided(result.Decisions, "check", startedAt);
         var items = new DecisionItem[result.Decisions.Length];
         for (var i = 0; i < items.Length; i++)
@@ -79,7 +81,7 @@ public static class DecisionEndpoints
         return TypedResults.Ok(new DecisionResponse(storeId, subjectId, result.PolicyVersion, items));
     }
 
-    private static async Task<IResult> Batch(string storeId, HttpRequest request, IGrainFactory grains, EdgeMetrics metrics)
+    private static async Task<IResult> Batch(string storeId, HttpRequest request, DecisionCache cache, EdgeMetrics metrics)
     {
         var startedAt = Stopwatch.GetTimestamp();
         if (Ids.Reject(storeId) is { } invalid)
@@ -104,7 +106,8 @@ public static class DecisionEndpoints
             return EdgeProblems.BadRequest("batch_too_large", $"At most {MaxBatchItems} items per batch; got {items.Count}.");
         }
 
-        // One grain call per distinct subject, all in flight at once; results go back in item order.
+        // One decision per distinct subject: from this edge's leases, else one grain call each, all in flight
+        // at once. Results go back in item order.
         var bySubject = new Dictionary<string, List<(int Index, Purpose Purpose)>>(StringComparer.Ordinal);
         for (var i = 0; i < items.Count; i++)
         {
@@ -130,20 +133,46 @@ public static class DecisionEndpoints
         var signals = body.Value.Signals is { } s ? new RequestSignals(s.Dnt, s.Gpc) : RequestSignals.None;
         var results = new BatchResult[items.Count];
         var decisions = new Decision[items.Count];
-        await Task.WhenAll(bySubject.Select(async subject =>
+        // Subjects without a lease here go to their grains, a bounded number at a time: 10,000 first activations
+        // sent at once would queue behind each other past the per-call timeout.
+        List<(string SubjectId, List<(int Index, Purpose Purpose)> Wanted, Purpose[] Purposes)>? missed = null;
+        foreach (var (subjectId, wanted) in bySubject)
         {
-            var purposes = subject.Value.Select(w => w.Purpose).ToArray();
-            var decided = await grains.GetGrain<ISubjectGrain>(SubjectKey.Of(storeId, subject.Key)).Decide(purposes, signals);
+            var purposes = new Purpose[wanted.Count];
             for (var j = 0; j < purposes.Length; j++)
             {
-                var decision = decided.Decisions[j];
-                decisions[subject.Value[j].Index] = decision;
-                results[subject.Value[j].Index] = new BatchResult(subject.Key, decision.Purpose.ToId(), decision.Allowed, decision.Reason.ToCode());
+                purposes[j] = wanted[j].Purpose;
             }
-        }));
+
+            if (cache.TryDecide(storeId, subjectId, purposes, signals, out var decided))
+            {
+                Place(subjectId, wanted, decided);
+            }
+            else
+            {
+                (missed ??= []).Add((subjectId, wanted, purposes));
+            }
+        }
+
+        if (missed is not null)
+        {
+            await Parallel.ForEachAsync(missed, new ParallelOptions { MaxDegreeOfParallelism = MaxGrainCallsPerBatch }, async (miss, _) =>
+                Place(miss.SubjectId, miss.Wanted, await cache.DecideAsync(storeId, miss.SubjectId, miss.Purposes, signals)));
+        }
 
         metrics.Decided(decisions, "batch", startedAt);
         return TypedResults.Ok(new BatchResponse(results));
+
+        void Place(string subjectId, List<(int Index, Purpose Purpose)> wanted, DecisionSet decided)
+        {
+            for (var j = 0; j < wanted.Count; j++)
+            {
+                var decision = decided.Decisions[j];
+                decisions[wanted[j].Index] = decision;
+                results[wanted[j].Index] = new BatchResult(subjectId, decision.Purpose.ToId(), decision.Allowed, decision.Reason.ToCode());
+            }
+        }
+
     }
 
     private static bool TryParsePurposes(StringValues requested, out Purpose[] purposes, out string? unknown)

@@ -1,6 +1,8 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Orleans.Configuration;
 using Orleans.Dashboard;
+using ShopAstro.EdgeApi.Decisions;
+using ShopAstro.Grains.Feed;
 using ShopAstro.Grains.Interfaces;
 using ShopAstro.Silo;
 
@@ -25,11 +27,18 @@ public static class ClusterHosting
                 client.Configure<GatewayOptions>(ClusterSettings.ConfigureGateways);
                 client.Services.Configure<Orleans.Serialization.ExceptionSerializationOptions>(ClusterSettings.ConfigureExceptions);
             });
+            // Checks answered from this process's decision cache are counted here and flushed like a silo's.
+            builder.Services.AddSingleton<StoreStatsCollector>();
+            builder.Services.AddHostedService<StatsFlusher>();
         }
         else
         {
             builder.UseOrleans(silo => silo.AddConsentSilo(builder.Configuration));
         }
+
+        builder.Services.AddOptions<DecisionCacheOptions>().Bind(builder.Configuration.GetSection(DecisionCacheOptions.Section));
+        builder.Services.AddSingleton<DecisionCache>();
+        builder.Services.AddHostedService(services => services.GetRequiredService<DecisionCache>());
 
         builder.Services.AddHealthChecks()
             .AddCheck<ClusterReadiness>("cluster", tags: [ClusterReadiness.Tag]);

@@ -17,6 +17,7 @@ public sealed class EdgeMetrics : IDisposable
     private readonly Histogram<double> _decisionDuration;
     private readonly Counter<long> _consentWrites;
     private readonly Histogram<double> _feedLag;
+    private readonly Counter<long> _cacheLookups;
 
     public EdgeMetrics()
     {
@@ -28,7 +29,14 @@ public sealed class EdgeMetrics : IDisposable
         _feedLag = _meter.CreateHistogram<double>("shopastro.feed.lag", "s",
             "From a change in the cluster to its hand-over to this edge's dashboard connections.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5] });
+        _cacheLookups = _meter.CreateCounter<long>("shopastro.decision_cache.lookups", "{lookup}",
+            "Subjects decided at this edge, by where the decision inputs came from: hit (a lease held here), lease (a new lease from the subject grain), grain (the grain decided: cache off or not registered).");
     }
+
+    /// <summary>This instance's meter: one per edge application, told apart by tests hosting several.</summary>
+    public Meter Meter => _meter;
+
+    public void CacheLookup(string result) => _cacheLookups.Add(1, new KeyValuePair<string, object?>("result", result));
 
     public void Decided(ReadOnlySpan<Decision> decisions, string kind, long startedAt)
     {
