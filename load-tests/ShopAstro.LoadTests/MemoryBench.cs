@@ -54,10 +54,13 @@ public static class MemoryBench
         }
 
         var points = new List<GrainPoint>();
-        Purpose[] asked = [Purpose.Analytics, Purpose.Cart];
+        // As in the cluster, every subject is asked for through an edge's decision cache: it leases its decision
+        // inputs to one registered holder, which it remembers.
+        var holder = grains.CreateObjectReference<IDecisionLeaseHolder>(new NoOpHolder());
+        await grains.GetGrain<ILeaseHolderRegistryGrain>(0).Register(holder);
 
         // Warm-up: JIT, Orleans' per-type and per-store structures, SQLite's statements; not counted.
-        await ActivateAsync(grains, 0, 5_000, stores, "w", asked);
+        await ActivateAsync(grains, 0, 5_000, stores, "w", holder);
         var management = grains.GetGrain<IManagementGrain>(0);
         if (granted > 0)
         {
@@ -70,17 +73,20 @@ public static class MemoryBench
             await ForEachAsync(granted, 64, async i =>
             {
                 var key = SubjectKey.Of(KeySpace.StoreId((int)(i % stores)), "g" + i);
-                var result = await grains.GetGrain<ISubjectGrain>(key).SetConsents(update);
+                var subject = grains.GetGrain<ISubjectGrain>(key);
+                var result = await subject.SetConsents(update);
                 if (result.Status != ConsentWriteStatus.Recorded)
                 {
                     throw new InvalidOperationException($"grant for {key}: {result.Status}");
                 }
+
+                await subject.LeaseDecisions(holder);
             });
             var seconds = watch.Elapsed.TotalSeconds;
             var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalMicroseconds;
             var heap = Heap();
             var point = new GrainPoint(granted, granted, Math.Round(seconds, 2), Math.Round(granted / seconds), Math.Round(cpu / granted, 1),
-                Math.Round((double)(heap - before) / granted, 1), 0, heap, await SubjectActivations(management), "one grant each (activation + SQLite write)");
+                Math.Round((double)(heap - before) / granted, 1), 0, heap, await SubjectActivations(management), "one grant each (activation + SQLite write + decision lease)");
             points.Add(point);
             Console.WriteLine(JsonSerializer.Serialize(point));
         }
@@ -93,7 +99,7 @@ public static class MemoryBench
             var count = checkpoint - active;
             var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
             var watch = Stopwatch.StartNew();
-            await ActivateAsync(grains, active, count, stores, "m", asked);
+            await ActivateAsync(grains, active, count, stores, "m", holder);
             var seconds = watch.Elapsed.TotalSeconds;
             var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalMicroseconds;
             active = checkpoint;
@@ -101,7 +107,7 @@ public static class MemoryBench
             var reported = await SubjectActivations(management);
             var point = new GrainPoint(active, count, Math.Round(seconds, 2), Math.Round(count / seconds), Math.Round(cpu / count, 1),
                 Math.Round((double)(heap - baseline) / active, 1), Math.Round((double)(WorkingSet() - baselineWorkingSet) / active, 1),
-                heap, reported, "never written (Decide only)");
+                heap, reported, "never written (decision lease only)");
             points.Add(point);
             Console.WriteLine(JsonSerializer.Serialize(point));
         }
@@ -114,17 +120,22 @@ public static class MemoryBench
         return 0;
     }
 
-    private static Task ActivateAsync(IGrainFactory grains, long from, long count, int stores, string prefix, Purpose[] asked) =>
+    private static Task ActivateAsync(IGrainFactory grains, long from, long count, int stores, string prefix, IDecisionLeaseHolder holder) =>
         ForEachAsync(count, 512, async n =>
         {
             var i = from + n;
             var key = SubjectKey.Of(KeySpace.StoreId((int)(i % stores)), prefix + i);
-            var decided = await grains.GetGrain<ISubjectGrain>(key).Decide(asked, RequestSignals.None);
-            if (decided.Decisions.Length != asked.Length)
+            var lease = await grains.GetGrain<ISubjectGrain>(key).LeaseDecisions(holder);
+            if (lease.Duration <= TimeSpan.Zero)
             {
-                throw new InvalidOperationException("unexpected decision set");
+                throw new InvalidOperationException("no decision lease granted");
             }
         });
+
+    private sealed class NoOpHolder : IDecisionLeaseHolder
+    {
+        public Task Revoke(string storeId, string subjectId) => Task.CompletedTask;
+    }
 
     private static async Task ForEachAsync(long count, int concurrency, Func<long, Task> body)
     {

@@ -501,8 +501,10 @@ public sealed class Runner(RunOptions options)
         Console.WriteLine($"warm-up: {warm.RequestsPerSecond:N0} req/s");
 
         var counters = StartCounters(p.WrkDuration);
+        var lookupsBefore = await CacheLookupsAsync();
         var from = _cpu.Now;
         var edge = await Wrk.RunAsync("edge", _edgeUrl, WrkScript, p.WrkThreads, p.WrkConnections, p.WrkDuration, WrkEnvironment());
+        var lookups = (await CacheLookupsAsync()).Subtract(lookupsBefore);
         _report.Cpu.Add(new CpuWindow($"single check, edge, wrk -t{p.WrkThreads} -c{p.WrkConnections}", _cpu.Between(from + 0.5, _cpu.Now - 0.5), edge.RequestsPerSecond, "checks"));
         await CollectCountersAsync(counters);
         _saturation = edge.RequestsPerSecond;
@@ -548,12 +550,42 @@ public sealed class Runner(RunOptions options)
         _report.Add(new Figure("single check", "diagnostic: HTTP checks/s when only 1,000 subjects are asked (all active: no activation, no storage)", hot.RequestsPerSecond, "req/s",
             ceiling.RequestsPerSecond, "bare Kestrel constant decision", RunReport.RatioOf(hot.RequestsPerSecond, ceiling.RequestsPerSecond), null, null,
             $"p50 {hot.Latency.P50} / p99 {hot.Latency.P99} / max {hot.Latency.Max} ms"));
+        _report.Add(new Figure("single check", "checks answered from the edge's decision cache (leases held by the edge) during the measured window", lookups.HitShare * 100, "%",
+            null, null, null, null, null,
+            $"{lookups.Hit:N0} from a lease held, {lookups.Lease:N0} took a new lease from the subject grain (first ask, or the 5 s lease ran out), {lookups.Grain:N0} decided by the grain"));
         _report.Add(new Figure("single check", "subjects activated during the measured window (estimated: never-asked subjects of the 1M key space)", activations.DuringMeasurement, "activations",
             null, null, null, null, null, $"≈ {activations.PerSecond:N0} activations/s, each one PostgreSQL read and one store-lease call; {activations.ShareOfChecks:P1} of the window's checks"));
         _report.Add(new Figure("single check", $"p99.9 at {p.WrkConnections} connections", edge.Latency.P999, "ms", ceiling.Latency.P999, "bare Kestrel p99.9",
             RunReport.RatioOf(edge.Latency.P999, ceiling.Latency.P999), null, null));
         _report.Add(new Figure("single check", $"max at {p.WrkConnections} connections", edge.Latency.Max, "ms", ceiling.Latency.Max, "bare Kestrel max",
             RunReport.RatioOf(edge.Latency.Max, ceiling.Latency.Max), null, null));
+    }
+
+    private sealed record CacheLookups(double Hit, double Lease, double Grain)
+    {
+        public double HitShare => Hit + Lease + Grain > 0 ? Math.Round(Hit / (Hit + Lease + Grain), 4) : 0;
+
+        public CacheLookups Subtract(CacheLookups before) => new(Hit - before.Hit, Lease - before.Lease, Grain - before.Grain);
+    }
+
+    /// <summary>The edge's decision-cache lookups so far, from its Prometheus endpoint.</summary>
+    private async Task<CacheLookups> CacheLookupsAsync()
+    {
+        try
+        {
+            using var client = new HttpClient { BaseAddress = new Uri(_edgeUrl), Timeout = TimeSpan.FromSeconds(10) };
+            var text = await client.GetStringAsync("/metrics");
+            double Of(string result) => System.Text.RegularExpressions.Regex.Matches(text,
+                    $$"""^shopastro_decision_cache_lookups_total\{[^}]*result="{{result}}"[^}]*\} (?<value>[0-9.e+]+)""",
+                    System.Text.RegularExpressions.RegexOptions.Multiline)
+                .Sum(m => double.Parse(m.Groups["value"].Value, System.Globalization.CultureInfo.InvariantCulture));
+            return new CacheLookups(Of("hit"), Of("lease"), Of("grain"));
+        }
+        catch (Exception exception)
+        {
+            Console.WriteLine($"decision cache metrics unavailable: {exception.Message}");
+            return new CacheLookups(0, 0, 0);
+        }
     }
 
     private readonly List<(string Process, string File)> _traces = [];
