@@ -41,7 +41,16 @@ public sealed record ConsentStore(ConsentStoreKind Kind, string ConnectionString
         var builder = new DbConnectionStringBuilder { ConnectionString = connectionString };
         if (builder.ContainsKey("Host") || builder.ContainsKey("Server"))
         {
-            return new ConsentStore(ConsentStoreKind.PostgreSql, connectionString);
+            var postgres = new NpgsqlConnectionStringBuilder(connectionString);
+            if (!builder.ContainsKey("Max Auto Prepare") && !builder.ContainsKey("MaxAutoPrepare"))
+            {
+                // The storage provider sends the same few statements over and over: PostgreSQL parses and plans
+                // each once per connection instead of once per call.
+                postgres.MaxAutoPrepare = 16;
+                postgres.AutoPrepareMinUsages = 2;
+            }
+
+            return new ConsentStore(ConsentStoreKind.PostgreSql, postgres.ToString());
         }
 
         if (!builder.ContainsKey("Data Source") && !builder.ContainsKey("DataSource") && !builder.ContainsKey("Filename"))
