@@ -39,14 +39,7 @@ public sealed class BearerTokenHandler(
             return Task.FromResult(AuthenticateResult.Fail("Unknown bearer token."));
         }
 
-        var claims = new List<Claim>(grant.Stores.Count + 2) { new(ClaimTypes.Role, grant.Role), new(EdgePolicies.TokenIdClaim, grant.Id) };
-        foreach (var store in grant.Stores)
-        {
-            claims.Add(new Claim(EdgePolicies.StoreClaim, store));
-        }
-
-        var principal = new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName));
-        return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName)));
+        return Task.FromResult(grant.Authenticated);
     }
 
     protected override Task HandleChallengeAsync(AuthenticationProperties properties)
