@@ -487,8 +487,11 @@ internal sealed class SubjectGrain(
     private DecisionLease GrantLease(IDecisionLeaseHolder holder)
     {
         var now = time.GetTimestamp();
+        // Between three quarters and all of the configured length, so that leases granted together (a burst of
+        // first asks) do not all run out together again and again.
         var duration = TimeSpan.FromSeconds(Math.Min(
-            options.Value.DecisionLease.TotalSeconds, (double)(_leaseExpiresAt - now) / time.TimestampFrequency));
+            options.Value.DecisionLease.TotalSeconds * (0.75 + 0.25 * Random.Shared.NextDouble()),
+            (double)(_leaseExpiresAt - now) / time.TimestampFrequency));
         if (duration <= TimeSpan.Zero)
         {
             duration = TimeSpan.Zero;

@@ -53,7 +53,8 @@ public sealed partial class DecisionCache(
     private long _longestLease;
 
     /// <summary>A lease, or a revocation (<see cref="Subject"/> null) that refuses leases requested before it.</summary>
-    private sealed record Entry(StorePolicy? Policy, SubjectRecord? Subject, long RequestedAt, long ExpiresAt);
+    /// <param name="RenewAfter">From then on a check still answered from this lease also asks for the next one.</param>
+    private sealed record Entry(StorePolicy? Policy, SubjectRecord? Subject, long RequestedAt, long ExpiresAt, long RenewAfter = long.MaxValue);
 
     public bool Enabled => options.Value.Enabled;
 
@@ -103,9 +104,11 @@ public sealed partial class DecisionCache(
     /// <summary>The decisions for one subject if this process holds a valid lease for it.</summary>
     public bool TryDecide(string storeId, string subjectId, Purpose[] purposes, RequestSignals signals, out DecisionSet decided)
     {
-        if (Enabled && TryGetLease(SubjectKey.Of(storeId, subjectId), out var lease))
+        var key = SubjectKey.Of(storeId, subjectId);
+        if (Enabled && TryGetLease(key, out var lease))
         {
             metrics.CacheLookup("hit");
+            RenewAhead(key, storeId, lease);
             decided = Decide(storeId, lease, purposes, signals);
             return true;
         }
@@ -127,6 +130,7 @@ public sealed partial class DecisionCache(
         if (TryGetLease(key, out var lease))
         {
             metrics.CacheLookup("hit");
+            RenewAhead(key, storeId, lease);
             return ValueTask.FromResult(Decide(storeId, lease, purposes, signals));
         }
 
@@ -144,6 +148,19 @@ public sealed partial class DecisionCache(
         }
 
         return false;
+    }
+
+    /// <summary>
+    /// A subject still asked for near the end of its lease gets the next one in the background, so that no
+    /// check of a subject in use waits for a renewal (and renewals do not come in bursts).
+    /// </summary>
+    private void RenewAhead(string key, string storeId, Entry lease)
+    {
+        if (time.GetTimestamp() >= lease.RenewAfter && !_pending.ContainsKey(key))
+        {
+            LeaseAsync(key, storeId).ContinueWith(
+                static renewal => _ = renewal.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        }
     }
 
     private async ValueTask<DecisionSet> DecideAfterLease(string storeId, string key, Purpose[] purposes, RequestSignals signals)
@@ -186,7 +203,7 @@ public sealed partial class DecisionCache(
         {
             var lease = await grains.GetGrain<ISubjectGrain>(key).LeaseDecisions(Reference);
             var duration = (long)(lease.Duration.TotalSeconds * time.TimestampFrequency);
-            var entry = new Entry(Canonical(storeId, lease.Policy), lease.Subject, requestedAt, requestedAt + duration);
+            var entry = new Entry(Canonical(storeId, lease.Policy), lease.Subject, requestedAt, requestedAt + duration, requestedAt + duration * 3 / 4);
             if (duration > 0)
             {
                 InterlockedMax(ref _longestLease, duration);
