@@ -25,7 +25,30 @@ public interface IDecisionLeaseHolder : IGrainObserver
     /// </summary>
     [Alias("Revoke")]
     Task Revoke(string storeId, string subjectId);
+
+    /// <summary>The subject now has a record: from now on it is decided from its own lease, not as absent.</summary>
+    [Alias("AddPresent")]
+    Task AddPresent(string storeId, string subjectId);
+
+    /// <summary>Drops the store's absence lease (its policy changed) and refuses one requested before this arrived.</summary>
+    [Alias("RevokeAbsence")]
+    Task RevokeAbsence(string storeId);
 }
+
+/// <summary>
+/// A store's absence lease: every subject of the store that has no stored record is decided as one with an
+/// empty record under <see cref="Policy"/>; the subjects that have one are <see cref="Present"/> (all of them,
+/// or with <see cref="Delta"/> those added after the edge's version of the same <see cref="Epoch"/>).
+/// </summary>
+/// <param name="Duration">Zero while the store has not read its index yet: no absence lease.</param>
+[GenerateSerializer, Immutable, Alias("shopastro.AbsenceLease")]
+public sealed record AbsenceLease(
+    [property: Id(0)] StorePolicy? Policy,
+    [property: Id(1)] Guid Epoch,
+    [property: Id(2)] int Version,
+    [property: Id(3)] string[] Present,
+    [property: Id(4)] bool Delta,
+    [property: Id(5)] TimeSpan Duration);
 
 /// <summary>
 /// Every edge process that caches decisions registers here (key 0) before it takes its first lease, and

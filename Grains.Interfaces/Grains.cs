@@ -14,8 +14,25 @@ public interface IStoreGrain : IGrainWithStringKey
     Task<StorePolicy?> GetPolicy();
 
     /// <summary>Interleaves so that subjects activating during a publish never wait on it.</summary>
+    /// <param name="present">The subject has a stored record: the store's subject index must name it.</param>
     [Alias("AcquirePolicyLease"), AlwaysInterleave]
-    Task<PolicyLease> AcquirePolicyLease(string subjectId);
+    Task<PolicyLease> AcquirePolicyLease(string subjectId, bool present);
+
+    /// <summary>
+    /// The store's policy and the subjects that have a record, for an edge to decide every other subject of the
+    /// store itself (as one with no record) until the lease runs out. With <paramref name="epoch"/> and
+    /// <paramref name="since"/> of the lease the edge holds, only the subjects added since.
+    /// </summary>
+    [Alias("LeaseAbsence"), AlwaysInterleave, ResponseTimeout(CallTimeouts.Check)]
+    Task<AbsenceLease> LeaseAbsence(IDecisionLeaseHolder holder, Guid epoch, int since);
+
+    /// <summary>
+    /// A subject's record was written: the index names it, and every edge holding an absence lease of the store
+    /// knows before this completes; with <paramref name="restrictive"/> (the record denies something an empty one
+    /// allows), an edge that could not be told has let its absence lease run out by then.
+    /// </summary>
+    [Alias("MarkPresent"), AlwaysInterleave, ResponseTimeout(CallTimeouts.Write)]
+    Task MarkPresent(string subjectId, bool restrictive);
 
     [Alias("ReleasePolicyLease"), AlwaysInterleave, OneWay]
     Task ReleasePolicyLease(string subjectId);

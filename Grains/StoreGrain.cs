@@ -3,6 +3,7 @@ using System.Collections.Immutable;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using ShopAstro.Grains.Interfaces;
+using ShopAstro.Grains.Leases;
 
 namespace ShopAstro.Grains;
 
@@ -25,8 +26,19 @@ internal sealed partial class StoreGrain(
     [PersistentState("storestats", StorageNames.Consent)] IPersistentState<StoreStats> stats,
     TimeProvider time,
     IOptions<ConsentClusterOptions> options,
+    ISubjectIndexSource index,
     ILogger<StoreGrain> logger) : Grain, IStoreGrain
 {
+    // The subject index: every subject of the store with a stored record (read from storage at activation, then
+    // added to as subjects are first written; never shrunk, so it may also name subjects erased since). Edges
+    // hold it as absence leases and decide every other subject themselves, without activating its grain.
+    private readonly HashSet<string> _present = new(StringComparer.Ordinal);
+    private readonly List<string> _presentLog = [];
+    private readonly Guid _epoch = Guid.NewGuid();
+    private readonly GrantedLeases _absenceLeases = new(time, options.Value.DecisionLeaseRevokeTimeout, logger);
+    private Task? _indexRead;
+    private bool _indexed;
+
     private readonly Dictionary<string, long> _leaseExpiries = new(StringComparer.Ordinal);
     private readonly TimeSpan _lease = options.Value.PolicyLease;
 
@@ -41,7 +53,78 @@ internal sealed partial class StoreGrain(
             _unknownLeasesUntil = time.GetTimestamp() + ToTicks(_lease);
         }
 
+        _absenceLeases.Activated(options.Value.DecisionLease);
+        ReadIndex();
         return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Reads the subjects with a record in the background; absence leases are granted once it is done. A subject
+    /// whose first write commits meanwhile marks itself after its commit, so the union misses none.
+    /// </summary>
+    private void ReadIndex()
+    {
+        if (_indexed || _indexRead is { IsCompleted: false })
+        {
+            return;
+        }
+
+        _indexRead = ReadIndexAsync();
+
+        async Task ReadIndexAsync()
+        {
+            try
+            {
+                foreach (var subjectId in await index.SubjectsWithRecordsAsync(this.GetPrimaryKeyString(), CancellationToken.None))
+                {
+                    if (_present.Add(subjectId))
+                    {
+                        _presentLog.Add(subjectId);
+                    }
+                }
+
+                _indexed = true;
+            }
+            catch (Exception exception)
+            {
+                // Edges go on asking the subject grains; the next absence lease request tries again.
+                LogIndexFailed(exception, this.GetPrimaryKeyString());
+            }
+        }
+    }
+
+    public Task<AbsenceLease> LeaseAbsence(IDecisionLeaseHolder holder, Guid epoch, int since)
+    {
+        if (!_indexed)
+        {
+            ReadIndex();
+            return Task.FromResult(new AbsenceLease(null, _epoch, 0, [], false, TimeSpan.Zero));
+        }
+
+        var duration = options.Value.DecisionLease;
+        _absenceLeases.Grant(holder, time.GetTimestamp() + ToTicks(duration));
+        var delta = epoch == _epoch && since >= 0 && since <= _presentLog.Count;
+        var present = delta ? _presentLog.GetRange(since, _presentLog.Count - since).ToArray() : _presentLog.ToArray();
+        return Task.FromResult(new AbsenceLease(state.State.Policy, _epoch, _presentLog.Count, present, delta, duration));
+    }
+
+    public async Task MarkPresent(string subjectId, bool restrictive)
+    {
+        if (!_present.Add(subjectId))
+        {
+            return;
+        }
+
+        _presentLog.Add(subjectId);
+        var storeId = this.GetPrimaryKeyString();
+        // A first write may deny what an empty record allowed (a minor's cart): then the holders learn before it
+        // is acknowledged, or their absence leases run out.
+        var unreachedUntil = await _absenceLeases.CallAsync(
+            GrainFactory, holder => holder.AddPresent(storeId, subjectId), keepLeases: true, storeId, subjectId);
+        if (restrictive)
+        {
+            await _absenceLeases.SettleAsync(unreachedUntil);
+        }
     }
 
     /// <summary>Statistics are not consent: a crash may lose the counts of up to this long.</summary>
@@ -67,10 +150,17 @@ internal sealed partial class StoreGrain(
 
     private IStoreFeedGrain Feed => GrainFactory.GetGrain<IStoreFeedGrain>(this.GetPrimaryKeyString());
 
-    public Task<PolicyLease> AcquirePolicyLease(string subjectId)
+    public Task<PolicyLease> AcquirePolicyLease(string subjectId, bool present)
     {
         _leaseExpiries[subjectId] = time.GetTimestamp() + ToTicks(_lease);
-        return Task.FromResult(new PolicyLease(state.State.Policy, _lease));
+        var lease = new PolicyLease(state.State.Policy, _lease);
+        return present && !_present.Contains(subjectId) ? MarkedAsync() : Task.FromResult(lease);
+
+        async Task<PolicyLease> MarkedAsync()
+        {
+            await MarkPresent(subjectId, restrictive: true);
+            return lease;
+        }
     }
 
     public Task ReleasePolicyLease(string subjectId)
@@ -106,6 +196,11 @@ internal sealed partial class StoreGrain(
         await state.PersistAsync(state.State with { Policy = policy, History = state.State.History.Add(policy) }, this, "policy");
 
         await PushToLeaseHolders(policy);
+        // Absence leases carry the policy too.
+        var storeId = this.GetPrimaryKeyString();
+        var unreachedUntil = await _absenceLeases.CallAsync(
+            GrainFactory, holder => holder.RevokeAbsence(storeId), keepLeases: false, storeId, "*");
+        await _absenceLeases.SettleAsync(unreachedUntil);
         Feed.Publish([new FeedEvent(FeedEventType.PolicyChanged, policy.PublishedAt, Policy: policy)]).Ignore();
         return new PolicyPublishResult(PolicyPublishStatus.Published, policy);
     }
@@ -162,6 +257,9 @@ internal sealed partial class StoreGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Store {StoreId}: a lease holder did not take policy {Version}; waiting for its lease to expire")]
     private partial void LogPushFailed(Exception exception, string storeId, int version);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Store {StoreId}: the subject index could not be read; no absence leases until it is")]
+    private partial void LogIndexFailed(Exception exception, string storeId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Store {StoreId}: policy {Version} published to {Holders} lease holders")]
     private partial void LogPublished(string storeId, int version, int holders);

@@ -33,6 +33,7 @@ internal sealed class SubjectGrain(
     private bool _retentionReminderRegistered;
     private StoreStatsCollector.Counters _counters = null!;
     private Task? _changing;
+    private bool _presentConfirmed;
     private readonly GrantedLeases _decisionLeases = new(time, options.Value.DecisionLeaseRevokeTimeout, logger);
 
     private IStoreGrain Store => GrainFactory.GetGrain<IStoreGrain>(_storeId);
@@ -393,7 +394,8 @@ internal sealed class SubjectGrain(
         {
             // Counted from before the request: this copy expires no later than the store's record of the lease.
             var requestedAt = time.GetTimestamp();
-            var lease = await Store.AcquirePolicyLease(_subjectId);
+            var lease = await Store.AcquirePolicyLease(_subjectId, present: state.RecordExists);
+            _presentConfirmed |= state.RecordExists;
             if (lease.Policy is not null)
             {
                 AcceptPolicy(lease.Policy);
@@ -513,7 +515,18 @@ internal sealed class SubjectGrain(
     {
         var before = state.State;
         await state.PersistAsync(next, this, "subject change");
-        return Restricts(before, next);
+        var restrictive = Restricts(before, next);
+        if (!_presentConfirmed)
+        {
+            // After the commit, so that a store activation reading its index meanwhile misses nothing: the store's
+            // index, and every edge deciding this store's unknown subjects as absent, name this one before the
+            // change is acknowledged. Whether it denies more is judged against no record at all, which is how
+            // those edges decided it.
+            await Store.MarkPresent(_subjectId, Restricts(SubjectRecord.Empty, next));
+            _presentConfirmed = true;
+        }
+
+        return restrictive;
     });
 
     /// <summary>

@@ -28,6 +28,7 @@ public static class SiloHostingExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(store);
         services.AddSingleton<IStorageProbe, ConsentStorageProbe>();
+        services.AddSingleton<ShopAstro.Grains.Leases.ISubjectIndexSource, ConsentSubjectIndexSource>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, ConsentSchemaSetup>();
         services.AddOptions<ConsentClusterOptions>()
             .Bind(configuration.GetSection(ConsentClusterOptions.Section))

@@ -101,15 +101,11 @@ public sealed partial class DecisionCache(
         }
     }
 
-    /// <summary>The decisions for one subject if this process holds a valid lease for it.</summary>
+    /// <summary>The decisions for one subject if this process can decide it without a grain call.</summary>
     public bool TryDecide(string storeId, string subjectId, Purpose[] purposes, RequestSignals signals, out DecisionSet decided)
     {
-        var key = SubjectKey.Of(storeId, subjectId);
-        if (Enabled && TryGetLease(key, out var lease))
+        if (Enabled && TryDecideHere(storeId, subjectId, SubjectKey.Of(storeId, subjectId), purposes, signals, out decided))
         {
-            metrics.CacheLookup("hit");
-            RenewAhead(key, storeId, lease);
-            decided = Decide(storeId, lease, purposes, signals);
             return true;
         }
 
@@ -127,14 +123,34 @@ public sealed partial class DecisionCache(
             return grains.GetGrain<ISubjectGrain>(key).Decide(purposes, signals);
         }
 
+        if (TryDecideHere(storeId, subjectId, key, purposes, signals, out var decided))
+        {
+            return ValueTask.FromResult(decided);
+        }
+
+        return DecideAfterLease(storeId, key, purposes, signals);
+    }
+
+    /// <summary>From the subject's lease, or from the store's absence lease when the subject has no record.</summary>
+    private bool TryDecideHere(string storeId, string subjectId, string key, Purpose[] purposes, RequestSignals signals, out DecisionSet decided)
+    {
         if (TryGetLease(key, out var lease))
         {
             metrics.CacheLookup("hit");
             RenewAhead(key, storeId, lease);
-            return ValueTask.FromResult(Decide(storeId, lease, purposes, signals));
+            decided = Decide(storeId, lease.Policy, lease.Subject!, purposes, signals);
+            return true;
         }
 
-        return DecideAfterLease(storeId, key, purposes, signals);
+        if (TryGetAbsence(storeId, out var absence) && !absence.Store.Present.ContainsKey(subjectId))
+        {
+            metrics.CacheLookup("absent");
+            decided = Decide(storeId, absence.Policy, SubjectRecord.Empty, purposes, signals);
+            return true;
+        }
+
+        decided = null!;
+        return false;
     }
 
     /// <summary>A valid lease for <paramref name="key"/>, if this process holds one.</summary>
@@ -173,7 +189,7 @@ public sealed partial class DecisionCache(
 
         metrics.CacheLookup("lease");
         var lease = await LeaseAsync(key, storeId);
-        return Decide(storeId, lease, purposes, signals);
+        return Decide(storeId, lease.Policy, lease.Subject!, purposes, signals);
     }
 
     /// <summary>Concurrent misses of one subject share one grain call.</summary>
@@ -270,17 +286,137 @@ public sealed partial class DecisionCache(
         }
     }
 
-    private DecisionSet Decide(string storeId, Entry lease, Purpose[] purposes, RequestSignals signals)
+    private DecisionSet Decide(string storeId, StorePolicy? policy, SubjectRecord subject, Purpose[] purposes, RequestSignals signals)
     {
         var counters = stats.For(storeId);
         var decisions = new Decision[purposes.Length];
         for (var i = 0; i < purposes.Length; i++)
         {
-            decisions[i] = DecisionEngine.Decide(lease.Policy, lease.Subject!, purposes[i], signals);
+            decisions[i] = DecisionEngine.Decide(policy, subject, purposes[i], signals);
             counters.Checked(decisions[i]);
         }
 
-        return new DecisionSet(lease.Policy?.Version, decisions);
+        return new DecisionSet(policy?.Version, decisions);
+    }
+
+    // ------------------------------------------------------------------ absence leases (per store)
+
+    /// <summary>
+    /// A store's subjects with a record as this process knows them (a union of every absence lease and every
+    /// <see cref="AddPresent"/>: never shrinks, so a late or out-of-order answer cannot hide a subject), and its
+    /// current absence lease.
+    /// </summary>
+    private sealed class StoreAbsence
+    {
+        public readonly ConcurrentDictionary<string, byte> Present = new(StringComparer.Ordinal);
+        public Absence? Lease;
+        public long RevokedAt;
+        public int Filling;
+    }
+
+    private sealed record Absence(StoreAbsence Store, StorePolicy? Policy, Guid Epoch, int Version, long RequestedAt, long ExpiresAt, long RenewAfter);
+
+    private readonly ConcurrentDictionary<string, StoreAbsence> _absences = new(StringComparer.Ordinal);
+
+    private StoreAbsence AbsenceOf(string storeId) => _absences.GetOrAdd(storeId, static _ => new StoreAbsence());
+
+    private bool TryGetAbsence(string storeId, out Absence absence)
+    {
+        var store = AbsenceOf(storeId);
+        var lease = Volatile.Read(ref store.Lease);
+        var now = time.GetTimestamp();
+        if (lease is not null && now < lease.ExpiresAt && lease.RequestedAt > Volatile.Read(ref store.RevokedAt)
+            && lease.RequestedAt >= Volatile.Read(ref _epochStart) && now < Volatile.Read(ref _usableUntil))
+        {
+            if (now >= lease.RenewAfter)
+            {
+                FillAbsence(storeId, store);
+            }
+
+            absence = lease;
+            return true;
+        }
+
+        if (Active)
+        {
+            FillAbsence(storeId, store);
+        }
+
+        absence = null!;
+        return false;
+    }
+
+    /// <summary>Asks the store grain for its absence lease in the background, one request per store at a time.</summary>
+    private void FillAbsence(string storeId, StoreAbsence store)
+    {
+        if (Interlocked.CompareExchange(ref store.Filling, 1, 0) == 0)
+        {
+            _ = FillAbsenceAsync(storeId, store);
+        }
+    }
+
+    private async Task FillAbsenceAsync(string storeId, StoreAbsence store)
+    {
+        try
+        {
+            var requestedAt = time.GetTimestamp();
+            var known = Volatile.Read(ref store.Lease);
+            var lease = await grains.GetGrain<IStoreGrain>(storeId)
+                .LeaseAbsence(Reference, known?.Epoch ?? Guid.Empty, known?.Version ?? -1);
+            if (lease.Delta && (known is null || known.Epoch != lease.Epoch))
+            {
+                return;
+            }
+
+            foreach (var subjectId in lease.Present)
+            {
+                store.Present.TryAdd(subjectId, 0);
+            }
+
+            var duration = (long)(lease.Duration.TotalSeconds * time.TimestampFrequency);
+            if (duration <= 0 || requestedAt <= Volatile.Read(ref store.RevokedAt) || requestedAt < Volatile.Read(ref _epochStart))
+            {
+                return;
+            }
+
+            var next = new Absence(store, Canonical(storeId, lease.Policy), lease.Epoch, lease.Version, requestedAt,
+                requestedAt + duration, requestedAt + duration * 3 / 4);
+            InterlockedMax(ref _longestLease, duration);
+            var current = Volatile.Read(ref store.Lease);
+            while ((current is null || current.RequestedAt < requestedAt)
+                && Interlocked.CompareExchange(ref store.Lease, next, current) is var seen && !ReferenceEquals(seen, current))
+            {
+                current = seen;
+            }
+
+            // A revocation that arrived while this was being kept wins.
+            if (requestedAt <= Volatile.Read(ref store.RevokedAt))
+            {
+                Interlocked.CompareExchange(ref store.Lease, null, next);
+            }
+        }
+        catch (Exception exception)
+        {
+            LogAbsenceFailed(exception, storeId);
+        }
+        finally
+        {
+            Volatile.Write(ref store.Filling, 0);
+        }
+    }
+
+    public Task AddPresent(string storeId, string subjectId)
+    {
+        AbsenceOf(storeId).Present.TryAdd(subjectId, 0);
+        return Task.CompletedTask;
+    }
+
+    public Task RevokeAbsence(string storeId)
+    {
+        var store = AbsenceOf(storeId);
+        Volatile.Write(ref store.RevokedAt, time.GetTimestamp());
+        Volatile.Write(ref store.Lease, null);
+        return Task.CompletedTask;
     }
 
     /// <summary>One policy object per store version, however many subjects' leases carry it.</summary>
@@ -339,6 +475,7 @@ public sealed partial class DecisionCache(
             // First registration, or after a lapse: nothing held before is trusted again.
             Volatile.Write(ref _epochStart, confirmedAt);
             _entries.Clear();
+            _absences.Clear();
             LogRegistered();
         }
 
@@ -380,6 +517,9 @@ public sealed partial class DecisionCache(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Decision cache: registration with the lease holder registry failed; checks go to the grains once it lapses")]
     private partial void LogRegistrationFailed(Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Decision cache: the absence lease of store {StoreId} could not be taken")]
+    private partial void LogAbsenceFailed(Exception exception, string storeId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Decision cache: registered, answering checks from leases")]
     private partial void LogRegistered();

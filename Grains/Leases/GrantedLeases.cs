@@ -5,23 +5,24 @@ using ShopAstro.Grains.Interfaces;
 namespace ShopAstro.Grains.Leases;
 
 /// <summary>
-/// The decision leases one subject grain has handed to edge processes, and their revocation. A change is
-/// acknowledged only after every holder confirmed the revocation, or (for a change that may turn an
-/// allowed check into a denied one) after the lease of every holder that did not has run out. Leases
-/// granted by an earlier activation of the grain are unknown to this one: until they must have run out,
-/// a revocation goes to every edge in the registry.
+/// The leases one grain has handed to edge processes (a subject's decision leases, a store's absence leases),
+/// and the calls that revoke or update them. A change is acknowledged only after every holder confirmed, or
+/// (for a change that may turn an allowed check into a denied one) after the lease of every holder that did
+/// not has run out. Leases granted by an earlier activation of the grain are unknown to this one: until they
+/// must have run out, the call goes to every edge in the registry. Grants may interleave with a call that is
+/// waiting for the edges: a lease granted meanwhile carries the new state and is kept.
 /// </summary>
 internal sealed partial class GrantedLeases(TimeProvider time, TimeSpan revokeTimeout, ILogger logger)
 {
     /// <summary>
-    /// Edges that recently failed to confirm a revocation, per silo: not called again for a while, so that
-    /// an edge that died costs each later change nothing (a restrictive one still waits for its leases).
+    /// Edges that recently failed to confirm, per silo: not called again for a while, so that an edge that died
+    /// costs each later change nothing (a restrictive one still waits for its leases).
     /// </summary>
     private static readonly ConcurrentDictionary<GrainId, long> Unresponsive = new();
 
     private static readonly TimeSpan UnresponsiveFor = TimeSpan.FromSeconds(3);
 
-    private (IDecisionLeaseHolder Holder, long ExpiresAt)[] _holders = [];
+    private (IDecisionLeaseHolder Holder, long ExpiresAt, long GrantedAt)[] _holders = [];
     private long _unknownUntil;
 
     /// <summary>A new activation: leases of the previous one run until at most <paramref name="lease"/> from now.</summary>
@@ -40,16 +41,17 @@ internal sealed partial class GrantedLeases(TimeProvider time, TimeSpan revokeTi
     public void Grant(IDecisionLeaseHolder holder, long expiresAt)
     {
         var id = holder.GetGrainId();
+        var now = time.GetTimestamp();
         for (var i = 0; i < _holders.Length; i++)
         {
             if (_holders[i].Holder.GetGrainId() == id)
             {
-                _holders[i].ExpiresAt = Math.Max(_holders[i].ExpiresAt, expiresAt);
+                _holders[i] = (_holders[i].Holder, Math.Max(_holders[i].ExpiresAt, expiresAt), now);
                 return;
             }
         }
 
-        _holders = [.. _holders, (holder, expiresAt)];
+        _holders = [.. _holders, (holder, expiresAt, now)];
     }
 
     /// <summary>
@@ -57,20 +59,32 @@ internal sealed partial class GrantedLeases(TimeProvider time, TimeSpan revokeTi
     /// still use one (0: none): a change that may deny what was allowed is acknowledged only after that
     /// (<see cref="SettleAsync"/>).
     /// </summary>
-    public async Task<long> RevokeAsync(IGrainFactory grains, string storeId, string subjectId)
+    public Task<long> RevokeAsync(IGrainFactory grains, string storeId, string subjectId) =>
+        CallAsync(grains, holder => holder.Revoke(storeId, subjectId), keepLeases: false, storeId, subjectId);
+
+    /// <summary>
+    /// Calls every holder whose lease may still run (and, within a lease period of activation, every registered
+    /// edge). With <paramref name="keepLeases"/> the leases stay (the call updated them); otherwise only those
+    /// of holders that could not be reached are remembered, with the leases granted while the call was out.
+    /// Returns until when a holder that could not be reached may still use an outdated lease (0: none).
+    /// </summary>
+    public async Task<long> CallAsync(
+        IGrainFactory grains, Func<IDecisionLeaseHolder, Task> call, bool keepLeases, string storeId, string subjectId)
     {
-        var now = time.GetTimestamp();
+        var startedAt = time.GetTimestamp();
         var targets = new List<(IDecisionLeaseHolder Holder, long ExpiresAt)>(_holders.Length);
         foreach (var holder in _holders)
         {
-            if (holder.ExpiresAt > now)
+            if (holder.ExpiresAt > startedAt)
             {
-                targets.Add(holder);
+                targets.Add((holder.Holder, holder.ExpiresAt));
             }
         }
 
         var waitUntil = 0L;
-        if (_unknownUntil > now)
+        var unknownUntil = _unknownUntil;
+        var unknownFrom = targets.Count;
+        if (unknownUntil > startedAt)
         {
             try
             {
@@ -79,76 +93,99 @@ internal sealed partial class GrantedLeases(TimeProvider time, TimeSpan revokeTi
                 {
                     if (!targets.Exists(t => t.Holder.GetGrainId() == holder.GetGrainId()))
                     {
-                        targets.Add((holder, _unknownUntil));
+                        targets.Add((holder, unknownUntil));
                     }
                 }
             }
             catch (Exception exception)
             {
                 LogRegistryUnavailable(exception, storeId, subjectId);
-                waitUntil = _unknownUntil;
+                waitUntil = unknownUntil;
             }
         }
+
+        var reached = await Task.WhenAll(targets.Select(async target =>
+        {
+            var id = target.Holder.GetGrainId();
+            if (Unresponsive.TryGetValue(id, out var until) && time.GetTimestamp() < until)
+            {
+                return false;
+            }
+
+            try
+            {
+                await call(target.Holder).WaitAsync(revokeTimeout, time);
+                Unresponsive.TryRemove(id, out _);
+                return true;
+            }
+            catch (Exception exception)
+            {
+                LogCallFailed(exception, storeId, subjectId);
+                Unresponsive[id] = time.GetTimestamp() + Ticks(UnresponsiveFor);
+                return false;
+            }
+        }));
 
         var unknownReached = waitUntil == 0;
-        var stillHeld = new List<(IDecisionLeaseHolder Holder, long ExpiresAt)>();
-        if (targets.Count > 0)
+        var unreached = new List<(IDecisionLeaseHolder Holder, long ExpiresAt)>();
+        for (var i = 0; i < targets.Count; i++)
         {
-            var reached = await Task.WhenAll(targets.Select(async target =>
+            if (!reached[i])
             {
-                var id = target.Holder.GetGrainId();
-                if (Unresponsive.TryGetValue(id, out var until) && time.GetTimestamp() < until)
-                {
-                    return false;
-                }
-
-                try
-                {
-                    await target.Holder.Revoke(storeId, subjectId).WaitAsync(revokeTimeout, time);
-                    Unresponsive.TryRemove(id, out _);
-                    return true;
-                }
-                catch (Exception exception)
-                {
-                    LogRevokeFailed(exception, storeId, subjectId);
-                    Unresponsive[id] = time.GetTimestamp() + Ticks(UnresponsiveFor);
-                    return false;
-                }
-            }));
-            for (var i = 0; i < targets.Count; i++)
+                // Still usable by that edge until it runs out: a later change must reach it or wait for it too.
+                unreached.Add(targets[i]);
+                waitUntil = Math.Max(waitUntil, targets[i].ExpiresAt);
+                unknownReached &= i < unknownFrom;
+            }
+            else if (keepLeases && i >= unknownFrom)
             {
-                if (!reached[i])
-                {
-                    // Still usable by that edge until it runs out: a later change must wait for it too.
-                    stillHeld.Add(targets[i]);
-                    waitUntil = Math.Max(waitUntil, targets[i].ExpiresAt);
-                    unknownReached &= targets[i].ExpiresAt != _unknownUntil;
-                }
+                // An earlier activation's holder, updated: from now on a known one.
+                Grant(targets[i].Holder, targets[i].ExpiresAt);
             }
         }
 
-        _holders = [.. stillHeld];
-        if (unknownReached)
+        if (!keepLeases)
         {
-            // Every edge the registry knows confirmed: no lease of an earlier activation is left.
+            // What was revoked goes; what was granted meanwhile (with the new state) and what was not reached stay.
+            var kept = _holders.Where(h => h.GrantedAt > startedAt).ToList();
+            foreach (var (holder, expiresAt) in unreached)
+            {
+                if (!kept.Exists(k => k.Holder.GetGrainId() == holder.GetGrainId()))
+                {
+                    kept.Add((holder, expiresAt, startedAt));
+                }
+            }
+
+            _holders = [.. kept];
+        }
+
+        if (unknownReached && _unknownUntil == unknownUntil)
+        {
+            // Every edge the registry knows was reached: no lease of an earlier activation is left unknown.
             _unknownUntil = 0;
         }
 
         return waitUntil;
     }
 
-    /// <summary>Completes once no lease that <see cref="RevokeAsync"/> could not revoke can be used any more.</summary>
-    public Task SettleAsync(long unrevokedUntil)
+    /// <summary>Completes once no lease that <see cref="CallAsync"/> could not reach can be used any more.</summary>
+    public Task SettleAsync(long unreachedUntil)
     {
         var now = time.GetTimestamp();
-        return now < unrevokedUntil ? Task.Delay(time.GetElapsedTime(now, unrevokedUntil), time) : Task.CompletedTask;
+        return now < unreachedUntil ? Task.Delay(time.GetElapsedTime(now, unreachedUntil), time) : Task.CompletedTask;
     }
 
     private long Ticks(TimeSpan span) => (long)(span.TotalSeconds * time.TimestampFrequency);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Subject {StoreId}/{SubjectId}: an edge did not confirm a lease revocation; relying on its expiry")]
-    private partial void LogRevokeFailed(Exception exception, string storeId, string subjectId);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{StoreId}/{SubjectId}: an edge did not confirm a lease revocation or update; relying on its expiry")]
+    private partial void LogCallFailed(Exception exception, string storeId, string subjectId);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Subject {StoreId}/{SubjectId}: the lease holder registry did not answer; relying on lease expiry")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{StoreId}/{SubjectId}: the lease holder registry did not answer; relying on lease expiry")]
     private partial void LogRegistryUnavailable(Exception exception, string storeId, string subjectId);
+}
+
+/// <summary>The subjects of a store that have a stored record, read from the consent store (a store grain's index at activation).</summary>
+public interface ISubjectIndexSource
+{
+    Task<IReadOnlyList<string>> SubjectsWithRecordsAsync(string storeId, CancellationToken cancellationToken);
 }

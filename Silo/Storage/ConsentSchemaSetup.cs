@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Orleans.Runtime;
 using ShopAstro.Grains;
+using ShopAstro.Grains.Leases;
 
 namespace ShopAstro.Silo.Storage;
 
@@ -36,5 +37,43 @@ internal sealed class ConsentStorageProbe(ConsentStore store) : IStorageProbe
         await using var command = connection.CreateCommand();
         command.CommandText = "SELECT 1";
         await command.ExecuteScalarAsync(cancellationToken);
+    }
+}
+
+/// <summary>
+/// A store's subjects with a row, straight from the state table (the subject grains' state name is
+/// <c>subject</c>, their key <c>{storeId}/{subjectId}</c>). A scan of the table: run once per store activation.
+/// </summary>
+internal sealed class ConsentSubjectIndexSource(ConsentStore store) : ISubjectIndexSource
+{
+    public async Task<IReadOnlyList<string>> SubjectsWithRecordsAsync(string storeId, CancellationToken cancellationToken)
+    {
+        var prefix = storeId + "/";
+        await using var connection = await store.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        // substr, not LIKE: store ids may contain '_', a LIKE wildcard.
+        command.CommandText = """
+            SELECT GrainIdExtensionString FROM ConsentGrainState
+            WHERE ServiceId = @ServiceId AND GrainTypeString = 'subject' AND substr(GrainIdExtensionString, 1, @Length) = @Prefix
+            """;
+        Add(command, "ServiceId", ClusterSettings.ServiceId);
+        Add(command, "Length", prefix.Length);
+        Add(command, "Prefix", prefix);
+        var subjects = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            subjects.Add(reader.GetString(0)[prefix.Length..]);
+        }
+
+        return subjects;
+    }
+
+    private static void Add(System.Data.Common.DbCommand command, string name, object value)
+    {
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = name;
+        parameter.Value = value;
+        command.Parameters.Add(parameter);
     }
 }

@@ -135,6 +135,10 @@ public static class MemoryBench
     private sealed class NoOpHolder : IDecisionLeaseHolder
     {
         public Task Revoke(string storeId, string subjectId) => Task.CompletedTask;
+
+        public Task AddPresent(string storeId, string subjectId) => Task.CompletedTask;
+
+        public Task RevokeAbsence(string storeId) => Task.CompletedTask;
     }
 
     private static async Task ForEachAsync(long count, int concurrency, Func<long, Task> body)

@@ -101,8 +101,105 @@ public sealed class DecisionCacheTests(SqliteEdgeFixture fixture) : IClassFixtur
             """{"items":[{"subjectId":"u1","purpose":"analytics"},{"subjectId":"u1","purpose":"cart"},{"subjectId":"u2","purpose":"analytics"}]}"""));
         var results = (await response.ReadJsonAsync())["results"]!.AsArray();
         Assert.Equal(["withdrawn", "contract", "no_consent"], results.Select(r => r!["reason"]!.GetValue<string>()));
-        Assert.Equal(2, lookups.Of("lease"));
+        // u1's lease was revoked by the withdrawal; u2 was never written: its own lease, or the store's absence lease.
+        Assert.Equal(2, lookups.Of("lease") + lookups.Of("absent"));
         Assert.True(Cache.Count >= 2);
+    }
+
+    [Fact]
+    public async Task A_subject_without_a_record_is_decided_at_the_edge_from_the_stores_absence_lease()
+    {
+        var store = await NewStoreAsync();
+        await AbsenceLeaseReadyAsync(store);
+
+        using var lookups = Lookups();
+        Assert.Equal((true, "contract"), await _client.DecideAsync(store, "never-seen", "cart"));
+        Assert.Equal((false, "no_consent"), await _client.DecideAsync(store, "never-seen", "analytics"));
+        Assert.Equal(2, lookups.Of("absent"));
+        Assert.Equal(0, lookups.Of("lease") + lookups.Of("grain"));
+    }
+
+    [Theory]
+    [InlineData("minor")]
+    [InlineData("cancellation")]
+    [InlineData("grant")]
+    public async Task A_first_write_reaches_the_edges_that_decide_the_subject_as_absent_before_it_is_acknowledged(string write)
+    {
+        var store = await NewStoreAsync();
+        await AbsenceLeaseReadyAsync(store);
+        using var lookups = Lookups();
+        Assert.Equal((true, "contract"), await _client.DecideAsync(store, "first", "cart"));
+        Assert.Equal((false, "no_consent"), await _client.DecideAsync(store, "first", "analytics"));
+        Assert.Equal(2, lookups.Of("absent"));
+
+        switch (write)
+        {
+            case "minor":
+                await Acknowledged(_client.PutAsync($"/v1/stores/{store}/subjects/first/age", ConsentApi.Json("""{"minor":true}""")), "");
+                Assert.Equal((false, "minor"), await _client.DecideAsync(store, "first", "cart"));
+                break;
+            case "cancellation":
+                await Acknowledged(_client.PostAsync($"/v1/stores/{store}/subjects/first/cancel", null), "");
+                Assert.Equal((false, "account_cancelled"), await _client.DecideAsync(store, "first", "cart"));
+                break;
+            default:
+                await (await _client.SetConsentAsync(store, "first", "analytics", true)).ShouldBeOkAsync();
+                Assert.Equal((true, "granted"), await _client.DecideAsync(store, "first", "analytics"));
+                break;
+        }
+
+        Assert.Equal(2, lookups.Of("absent"));
+    }
+
+    [Fact]
+    public async Task A_policy_change_revokes_the_absence_lease_before_it_is_acknowledged()
+    {
+        var store = await NewStoreAsync();
+        await AbsenceLeaseReadyAsync(store);
+        Assert.Equal((true, "contract"), await _client.DecideAsync(store, "nobody", "cart"));
+
+        await (await _client.PublishPolicyAsync(store, 2, status: "suspended")).ShouldBeOkAsync();
+        Assert.Equal((false, "store_suspended"), await _client.DecideAsync(store, "nobody", "cart"));
+    }
+
+    [Fact]
+    public async Task A_new_store_activation_reads_which_subjects_have_a_record_from_storage()
+    {
+        // A second host on the same database: its edge never saw the write, its store grain reads the index.
+        await using var database = TestDatabase.Sqlite();
+        var store = "idx-" + Guid.NewGuid().ToString("N")[..8];
+        await using (var first = new EdgeApiFactory(database.ConnectionString))
+        {
+            var client = first.ClientWith(EdgeApiFactory.AdminToken);
+            await (await client.PublishPolicyAsync(store, 1)).ShouldBeOkAsync();
+            await (await client.SetConsentAsync(store, "written", "analytics", true)).ShouldBeOkAsync();
+        }
+
+        await using var second = new EdgeApiFactory(database.ConnectionString);
+        var secondClient = second.ClientWith(EdgeApiFactory.AdminToken);
+        var cache = second.Services.GetRequiredService<DecisionCache>();
+        using var lookups = new LookupCounter(second.Services.GetRequiredService<EdgeMetrics>().Meter);
+        await AbsenceLeaseReadyAsync(secondClient, cache, store, lookups);
+        Assert.Equal((true, "granted"), await secondClient.DecideAsync(store, "written", "analytics"));
+        Assert.Equal((false, "no_consent"), await secondClient.DecideAsync(store, "unwritten", "analytics"));
+    }
+
+    private async Task AbsenceLeaseReadyAsync(string store)
+    {
+        using var lookups = Lookups();
+        await AbsenceLeaseReadyAsync(_client, Cache, store, lookups);
+    }
+
+    /// <summary>Checks unknown subjects until the edge decides one from the store's absence lease (taken in the background).</summary>
+    private static async Task AbsenceLeaseReadyAsync(HttpClient client, DecisionCache cache, string store, LookupCounter lookups)
+    {
+        var until = DateTime.UtcNow.AddSeconds(20);
+        for (var i = 0; lookups.Of("absent") == 0; i++)
+        {
+            Assert.True(DateTime.UtcNow < until, $"no absence lease for {store} (cache active: {cache.Active})");
+            await client.DecideAsync(store, $"probe-{i}", "cart");
+            await Task.Delay(20);
+        }
     }
 
     private LookupCounter Lookups() => new(fixture.Factory.Services.GetRequiredService<EdgeMetrics>().Meter);
