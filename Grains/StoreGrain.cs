@@ -38,6 +38,7 @@ internal sealed partial class StoreGrain(
     private readonly GrantedLeases _absenceLeases = new(time, options.Value.DecisionLeaseRevokeTimeout, logger);
     private Task? _indexRead;
     private bool _indexed;
+    private long _activatedAt;
 
     private readonly Dictionary<string, long> _leaseExpiries = new(StringComparer.Ordinal);
     private readonly TimeSpan _lease = options.Value.PolicyLease;
@@ -53,6 +54,7 @@ internal sealed partial class StoreGrain(
             _unknownLeasesUntil = time.GetTimestamp() + ToTicks(_lease);
         }
 
+        _activatedAt = time.GetTimestamp();
         _absenceLeases.Activated(options.Value.DecisionLease);
         ReadIndex();
         return Task.CompletedTask;
@@ -60,7 +62,9 @@ internal sealed partial class StoreGrain(
 
     /// <summary>
     /// Reads the subjects with a record in the background; absence leases are granted once it is done. A subject
-    /// whose first write commits meanwhile marks itself after its commit, so the union misses none.
+    /// whose first write commits meanwhile marks itself after its commit, so the union misses none. The read
+    /// starts only once the absence leases of an earlier activation must have run out: a subject the read finds
+    /// is not announced to their holders (its own mark, arriving later, finds it present), so none may be left.
     /// </summary>
     private void ReadIndex()
     {
@@ -75,6 +79,12 @@ internal sealed partial class StoreGrain(
         {
             try
             {
+                var earlierLeasesEnd = _activatedAt + ToTicks(options.Value.DecisionLease);
+                if (time.GetTimestamp() < earlierLeasesEnd)
+                {
+                    await Task.Delay(time.GetElapsedTime(time.GetTimestamp(), earlierLeasesEnd), time);
+                }
+
                 foreach (var subjectId in await index.SubjectsWithRecordsAsync(this.GetPrimaryKeyString(), CancellationToken.None))
                 {
                     if (_present.Add(subjectId))
