@@ -1337,8 +1337,10 @@ public sealed class Runner(RunOptions options)
                 _report.Diagnosis.Add(
                     $"Latency at 64 connections: the edge's own http.server.request.duration p99 (dotnet-counters; inside ASP.NET Core, grain call included) averaged {serverP99 * 1000:0.#} ms " +
                     $"against p99 {single.Value:0.#} ms at the client, so {(inside >= 0.7 ? "most of the tail is inside the request: the grain call" : "much of the tail is outside the app: waiting for a core, Kestrel and socket buffers")}. " +
-                    $"Meanwhile the silo created {activationRate:N0} activations/s (never-asked subjects of the 1M key space) with activation latency p99 {activationP99:0.#} ms " +
-                    "(a PostgreSQL read and a store-lease call each); checks queue behind them for CPU, and a check of a cold subject waits for its activation.");
+                    (activationRate >= 1
+                        ? $"Meanwhile the silo created {activationRate:N0} activations/s (subjects with a record asked for the first time) with activation latency p99 {activationP99:0.#} ms " +
+                          "(a PostgreSQL read and a store-lease call each); checks queue behind them for CPU, and a check of a cold subject waits for its activation."
+                        : "The silo created no activations meanwhile: subjects without a record were decided from their stores' absence leases."));
             }
         }
 
