@@ -16,8 +16,6 @@ public sealed class RevocationTests(SqliteEdgeFixture fixture, ITestOutputHelper
     private const int Checkers = 16;
     private const int Toggles = 200;
 
-    private sealed record Write(bool Granted, long SentAt, long AckedAt);
-
     private sealed record Check(long StartedAt, long EndedAt, bool Allowed);
 
     [Fact]
@@ -27,7 +25,7 @@ public sealed class RevocationTests(SqliteEdgeFixture fixture, ITestOutputHelper
         var client = fixture.Factory.ClientWith(EdgeApiFactory.AdminToken);
         await (await client.PublishPolicyAsync(store, 1)).ShouldBeOkAsync();
 
-        var writes = new List<Write>();
+        var writes = new List<AcknowledgedWrite>();
         var checks = new ConcurrentBag<Check>();
         using var stop = new CancellationTokenSource();
 
@@ -49,7 +47,7 @@ public sealed class RevocationTests(SqliteEdgeFixture fixture, ITestOutputHelper
             var granted = i % 2 == 0;
             var sentAt = Stopwatch.GetTimestamp();
             await (await client.SetConsentAsync(store, "u1", "analytics", granted)).ShouldBeOkAsync();
-            writes.Add(new Write(granted, sentAt, Stopwatch.GetTimestamp()));
+            writes.Add(new AcknowledgedWrite(granted, sentAt, Stopwatch.GetTimestamp()));
             if (!granted)
             {
                 // Leave the checkers a window in which only the acknowledged withdrawal is in effect.
@@ -60,23 +58,11 @@ public sealed class RevocationTests(SqliteEdgeFixture fixture, ITestOutputHelper
         await stop.CancelAsync();
         await Task.WhenAll(checkers);
 
-        var violations = checks.Where(check => check.Allowed && MustBeDenied(check, writes)).ToList();
-        var mustBeDenied = checks.Count(check => MustBeDenied(check, writes));
+        var violations = checks.Where(check => check.Allowed && WithdrawalWindow.MustBeDenied(check.StartedAt, check.EndedAt, writes)).ToList();
+        var mustBeDenied = checks.Count(check => WithdrawalWindow.MustBeDenied(check.StartedAt, check.EndedAt, writes));
         output.WriteLine($"{checks.Count} checks, {mustBeDenied} ran entirely while only an acknowledged withdrawal was in effect, {violations.Count} violations");
         Assert.True(mustBeDenied > Toggles / 4, $"the test must exercise the window it guards ({mustBeDenied} checks did)");
         Assert.Empty(violations);
-    }
-
-    /// <summary>
-    /// The last write sent before the check started was a withdrawal already acknowledged, and the next
-    /// grant was not sent before the check ended (a check that overlaps a grant may see it).
-    /// </summary>
-    private static bool MustBeDenied(Check check, List<Write> writes)
-    {
-        var last = writes.FindLastIndex(w => w.SentAt < check.StartedAt);
-        return last >= 0
-            && writes[last] is { Granted: false } withdrawal && withdrawal.AckedAt < check.StartedAt
-            && (last + 1 == writes.Count || writes[last + 1].SentAt > check.EndedAt);
     }
 }
 

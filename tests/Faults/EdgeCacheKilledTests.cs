@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using ShopAstro.Tests.Consistency;
 using ShopAstro.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -23,8 +24,6 @@ public sealed partial class EdgeCacheKilledTests(ITestOutputHelper output)
     private const int CheckersPerEdge = 4;
     private static readonly TimeSpan BeforeKill = TimeSpan.FromSeconds(6);
     private static readonly TimeSpan AfterKill = TimeSpan.FromSeconds(12);
-
-    private sealed record Write(bool Granted, long SentAt, long AckedAt);
 
     private sealed record Check(int Subject, string Edge, long StartedAt, long EndedAt, bool Allowed);
 
@@ -48,7 +47,7 @@ public sealed partial class EdgeCacheKilledTests(ITestOutputHelper output)
         using var doomedChecker = FaultCluster.Client(doomed.Url, TimeSpan.FromSeconds(10));
         await (await writer.PublishPolicyAsync(Store, 1)).ShouldBeOkAsync();
 
-        var writes = Enumerable.Range(0, Subjects).Select(_ => new List<Write>()).ToArray();
+        var writes = Enumerable.Range(0, Subjects).Select(_ => new List<AcknowledgedWrite>()).ToArray();
         var checks = new ConcurrentQueue<Check>();
         var errors = new ConcurrentQueue<string>();
         var stop = false;
@@ -70,7 +69,7 @@ public sealed partial class EdgeCacheKilledTests(ITestOutputHelper output)
 
                 lock (writes[subject])
                 {
-                    writes[subject].Add(new Write(granted, sentAt, Clock.Now));
+                    writes[subject].Add(new AcknowledgedWrite(granted, sentAt, Clock.Now));
                 }
 
                 // Leave the checkers windows in which only the acknowledged choice is in effect.
@@ -126,7 +125,7 @@ public sealed partial class EdgeCacheKilledTests(ITestOutputHelper output)
 
         var hits = await CacheHitsAsync(checker);
         var all = checks.ToList();
-        var guarded = all.Where(c => MustBeDenied(c, writes[c.Subject])).ToList();
+        var guarded = all.Where(c => WithdrawalWindow.MustBeDenied(c.StartedAt, c.EndedAt, writes[c.Subject])).ToList();
         var violations = guarded.Where(c => c.Allowed).ToList();
         var withdrawals = writes.SelectMany(w => w).Where(w => !w.Granted).ToList();
         var (beforeKill, afterKill) = (withdrawals.Where(w => w.AckedAt < killedAt).ToList(), withdrawals.Where(w => w.SentAt > killedAt).ToList());
@@ -145,19 +144,7 @@ public sealed partial class EdgeCacheKilledTests(ITestOutputHelper output)
         Assert.True(afterKill.Count >= Subjects, "withdrawals must complete after the kill");
     }
 
-    /// <summary>
-    /// The last write sent before the check started was a withdrawal already acknowledged, and the next grant
-    /// was not sent before the check ended.
-    /// </summary>
-    private static bool MustBeDenied(Check check, List<Write> writes)
-    {
-        var last = writes.FindLastIndex(w => w.SentAt < check.StartedAt);
-        return last >= 0
-            && writes[last] is { Granted: false } withdrawal && withdrawal.AckedAt < check.StartedAt
-            && (last + 1 == writes.Count || writes[last + 1].SentAt > check.EndedAt);
-    }
-
-    private static string Describe(List<Write> writes)
+    private static string Describe(List<AcknowledgedWrite> writes)
     {
         if (writes.Count == 0)
         {
