@@ -312,7 +312,12 @@ public sealed partial class DecisionCache(
         public Absence? Lease;
         public long RevokedAt;
         public int Filling;
+
+        /// <summary>After a refusal (the store has not read its index yet) or a failure: not asked again before this.</summary>
+        public long RetryAt;
     }
+
+    private static readonly TimeSpan AbsenceRetry = TimeSpan.FromMilliseconds(500);
 
     private sealed record Absence(StoreAbsence Store, StorePolicy? Policy, Guid Epoch, int Version, long RequestedAt, long ExpiresAt, long RenewAfter);
 
@@ -349,7 +354,7 @@ public sealed partial class DecisionCache(
     /// <summary>Asks the store grain for its absence lease in the background, one request per store at a time.</summary>
     private void FillAbsence(string storeId, StoreAbsence store)
     {
-        if (Interlocked.CompareExchange(ref store.Filling, 1, 0) == 0)
+        if (time.GetTimestamp() >= Volatile.Read(ref store.RetryAt) && Interlocked.CompareExchange(ref store.Filling, 1, 0) == 0)
         {
             _ = FillAbsenceAsync(storeId, store);
         }
@@ -374,7 +379,13 @@ public sealed partial class DecisionCache(
             }
 
             var duration = (long)(lease.Duration.TotalSeconds * time.TimestampFrequency);
-            if (duration <= 0 || requestedAt <= Volatile.Read(ref store.RevokedAt) || requestedAt < Volatile.Read(ref _epochStart))
+            if (duration <= 0)
+            {
+                Volatile.Write(ref store.RetryAt, time.GetTimestamp() + (long)(AbsenceRetry.TotalSeconds * time.TimestampFrequency));
+                return;
+            }
+
+            if (requestedAt <= Volatile.Read(ref store.RevokedAt) || requestedAt < Volatile.Read(ref _epochStart))
             {
                 return;
             }
@@ -397,6 +408,7 @@ public sealed partial class DecisionCache(
         }
         catch (Exception exception)
         {
+            Volatile.Write(ref store.RetryAt, time.GetTimestamp() + (long)(AbsenceRetry.TotalSeconds * time.TimestampFrequency));
             LogAbsenceFailed(exception, storeId);
         }
         finally
