@@ -239,7 +239,7 @@ public sealed class RunReport
         md.AppendLine();
         if (Counters.Count > 0)
         {
-            md.AppendLine("## dotnet-counters (averages over the measured single-check window)");
+            md.AppendLine("## dotnet-counters (averages over an extra, unmeasured run of the single-check load; the measured run has no tool attached)");
             md.AppendLine();
             foreach (var (process, counters) in Counters)
             {
