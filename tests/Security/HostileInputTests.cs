@@ -956,7 +956,9 @@ public sealed class HostileInputTests(SqliteEdgeFixture fixture, ITestOutputHelp
     private static readonly Gen<object?[]> HubArguments = Gen.Frequency(
         (80, HubStoreId.Select(s => new object?[] { s })),
         (4, Gen.Const(Array.Empty<object?>())),
-        (4, Gen.Select(HubStoreId, HubStoreId, (x, y) => new object?[] { x, y })),
+        // Two ids stay under the hub's 32 KB message limit together: oversized messages have their own check below
+        // (two 20,000-character ids once closed a connection here, as the limit says they must).
+        (4, Gen.Select(HubStoreId, HubStoreId, (x, y) => new object?[] { x, y }).Where(a => ((string)a[0]!).Length + ((string)a[1]!).Length <= 30_000)),
         (3, Gen.Const(new object?[] { null })),
         (3, Gen.OneOf<object?>(42, true, 1.5, long.MaxValue).Select(v => new[] { v })),
         (3, Gen.Const(new object?[] { new[] { "s1", "s2" } })),
