@@ -1339,7 +1339,7 @@ public sealed class Runner(RunOptions options)
                 var activationRate = _report.Counters.GetValueOrDefault("silo")?.FirstOrDefault(c => c.Key.StartsWith("orleans-catalog-activation-created", StringComparison.Ordinal)).Value ?? 0;
                 var inside = serverP99 * 1000 / single.Value;
                 _report.Diagnosis.Add(
-                    $"Latency at 64 connections: the edge's own http.server.request.duration p99 (dotnet-counters; inside ASP.NET Core, grain call included) averaged {serverP99 * 1000:0.#} ms " +
+                    $"Latency at 64 connections: the edge's own http.server.request.duration p99 (dotnet-counters run of the same load; inside ASP.NET Core, grain call included) averaged {serverP99 * 1000:0.#} ms " +
                     $"against p99 {single.Value:0.#} ms at the client, so {(inside >= 0.7 ? "most of the tail is inside the request: the grain call" : "much of the tail is outside the app: waiting for a core, Kestrel and socket buffers")}. " +
                     (activationRate >= 1
                         ? $"Meanwhile the silo created {activationRate:N0} activations/s (subjects with a record asked for the first time) with activation latency p99 {activationP99:0.#} ms " +
@@ -1353,7 +1353,7 @@ public sealed class Runner(RunOptions options)
             var contention = siloCounters.FirstOrDefault(c => c.Key.StartsWith("dotnet.monitor.lock_contentions", StringComparison.Ordinal)).Value;
             var gcPause = siloCounters.FirstOrDefault(c => c.Key.StartsWith("dotnet.gc.pause.time", StringComparison.Ordinal)).Value;
             _report.Diagnosis.Add(
-                $"Silo during the single-check window: {contention:0} lock contentions/s (dotnet-counters' own meter listener adds to the observable-instrument collection while it runs), GC pause {gcPause * 100:0.#} % of the time, " +
+                $"Silo under the single-check load (the dotnet-counters run): {contention:0} lock contentions/s (dotnet-counters' own meter listener adds to the observable-instrument collection while it runs), GC pause {gcPause * 100:0.#} % of the time, " +
                 $"GC mode {_report.Machine.GetValueOrDefault("silo GC", "?")} (the Silo project does not set ServerGarbageCollection; the edge, a web project, runs server GC).");
         }
 
