@@ -30,7 +30,7 @@ public sealed class EdgeMetrics : IDisposable
             "From a change in the cluster to its hand-over to this edge's dashboard connections.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5] });
         _cacheLookups = _meter.CreateCounter<long>("shopastro.decision_cache.lookups", "{lookup}",
-            "Subjects decided at this edge, by where the decision inputs came from: hit (a lease held here), lease (a new lease from the subject grain), grain (the grain decided: cache off or not registered).");
+            "Subjects decided at this edge, by where the decision inputs came from: hit (a subject lease held here), absent (the store's absence lease: the subject has no record), lease (a new lease from the subject grain), grain (the grain decided: cache off or not registered).");
     }
 
     /// <summary>This instance's meter: one per edge application, told apart by tests hosting several.</summary>
