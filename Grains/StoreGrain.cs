@@ -168,7 +168,9 @@ internal sealed partial class StoreGrain(
 
         async Task<PolicyLease> MarkedAsync()
         {
-            await MarkPresent(subjectId, restrictive: true);
+            // A repair of the index (no write waits on it): holders are told, an unreachable one is not waited for,
+            // so that an activation never stalls on a dead edge.
+            await MarkPresent(subjectId, restrictive: false);
             return lease;
         }
     }
