@@ -51,7 +51,7 @@ internal sealed partial class StoreGrain(
     {
         if (state.RecordExists)
         {
-            _unknownLeasesUntil = time.GetTimestamp() + ToTicks(_lease);
+            _unknownLeasesUntil = time.GetTimestamp() + time.TimestampTicks(_lease);
         }
 
         _activatedAt = time.GetTimestamp();
@@ -79,7 +79,7 @@ internal sealed partial class StoreGrain(
         {
             try
             {
-                var earlierLeasesEnd = _activatedAt + ToTicks(options.Value.DecisionLease);
+                var earlierLeasesEnd = _activatedAt + time.TimestampTicks(options.Value.DecisionLease);
                 if (time.GetTimestamp() < earlierLeasesEnd)
                 {
                     await Task.Delay(time.GetElapsedTime(time.GetTimestamp(), earlierLeasesEnd), time);
@@ -112,7 +112,7 @@ internal sealed partial class StoreGrain(
         }
 
         var duration = options.Value.DecisionLease;
-        _absenceLeases.Grant(holder, time.GetTimestamp() + ToTicks(duration));
+        _absenceLeases.Grant(holder, time.GetTimestamp() + time.TimestampTicks(duration));
         var delta = epoch == _epoch && since >= 0 && since <= _presentLog.Count;
         var present = delta ? _presentLog.GetRange(since, _presentLog.Count - since).ToArray() : _presentLog.ToArray();
         return Task.FromResult(new AbsenceLease(state.State.Policy, _epoch, _presentLog.Count, present, delta, duration));
@@ -162,7 +162,7 @@ internal sealed partial class StoreGrain(
 
     public Task<PolicyLease> AcquirePolicyLease(string subjectId, bool present)
     {
-        _leaseExpiries[subjectId] = time.GetTimestamp() + ToTicks(_lease);
+        _leaseExpiries[subjectId] = time.GetTimestamp() + time.TimestampTicks(_lease);
         var lease = new PolicyLease(state.State.Policy, _lease);
         return present && !_present.Contains(subjectId) ? MarkedAsync() : Task.FromResult(lease);
 
@@ -264,8 +264,6 @@ internal sealed partial class StoreGrain(
 
         LogPublished(storeId, policy.Version, holders.Count);
     }
-
-    private long ToTicks(TimeSpan span) => (long)(span.TotalSeconds * time.TimestampFrequency);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Store {StoreId}: a lease holder did not take policy {Version}; waiting for its lease to expire")]
     private partial void LogPushFailed(Exception exception, string storeId, int version);

@@ -401,7 +401,7 @@ internal sealed class SubjectGrain(
                 AcceptPolicy(lease.Policy);
             }
 
-            _leaseExpiresAt = requestedAt + (long)(lease.Duration.TotalSeconds * time.TimestampFrequency);
+            _leaseExpiresAt = requestedAt + time.TimestampTicks(lease.Duration);
         }
         finally
         {
@@ -427,7 +427,7 @@ internal sealed class SubjectGrain(
         {
             var settings = options.Value;
             var margin = settings.DecisionLease < settings.PolicyLease / 2 ? settings.DecisionLease : settings.PolicyLease / 2;
-            return time.GetTimestamp() + ToTicks(margin) > _leaseExpiresAt;
+            return time.GetTimestamp() + time.TimestampTicks(margin) > _leaseExpiresAt;
         }
     }
 
@@ -500,7 +500,7 @@ internal sealed class SubjectGrain(
         }
         else
         {
-            _decisionLeases.Grant(holder, now + ToTicks(duration));
+            _decisionLeases.Grant(holder, now + time.TimestampTicks(duration));
         }
 
         // Receipts are proof, not decision input: they stay here.
@@ -508,8 +508,6 @@ internal sealed class SubjectGrain(
         var view = record.Receipts.IsEmpty ? record : record with { Receipts = [] };
         return new DecisionLease(_policy, view, duration);
     }
-
-    private long ToTicks(TimeSpan span) => (long)(span.TotalSeconds * time.TimestampFrequency);
 
     private Task Persist(SubjectRecord next) => Change(async () =>
     {

@@ -218,7 +218,7 @@ public sealed partial class DecisionCache(
         try
         {
             var lease = await grains.GetGrain<ISubjectGrain>(key).LeaseDecisions(Reference);
-            var duration = (long)(lease.Duration.TotalSeconds * time.TimestampFrequency);
+            var duration = time.TimestampTicks(lease.Duration);
             var entry = new Entry(Canonical(storeId, lease.Policy), lease.Subject, requestedAt, requestedAt + duration, requestedAt + duration * 3 / 4);
             if (duration > 0)
             {
@@ -378,10 +378,10 @@ public sealed partial class DecisionCache(
                 store.Present.TryAdd(subjectId, 0);
             }
 
-            var duration = (long)(lease.Duration.TotalSeconds * time.TimestampFrequency);
+            var duration = time.TimestampTicks(lease.Duration);
             if (duration <= 0)
             {
-                Volatile.Write(ref store.RetryAt, time.GetTimestamp() + (long)(AbsenceRetry.TotalSeconds * time.TimestampFrequency));
+                Volatile.Write(ref store.RetryAt, time.GetTimestamp() + time.TimestampTicks(AbsenceRetry));
                 return;
             }
 
@@ -408,7 +408,7 @@ public sealed partial class DecisionCache(
         }
         catch (Exception exception)
         {
-            Volatile.Write(ref store.RetryAt, time.GetTimestamp() + (long)(AbsenceRetry.TotalSeconds * time.TimestampFrequency));
+            Volatile.Write(ref store.RetryAt, time.GetTimestamp() + time.TimestampTicks(AbsenceRetry));
             LogAbsenceFailed(exception, storeId);
         }
         finally
@@ -493,7 +493,7 @@ public sealed partial class DecisionCache(
 
         // A margin of one renewal period for the registry's clock and the message's way there.
         var expiry = ILeaseHolderRegistryGrain.Expiry - RegistrationPeriod;
-        Volatile.Write(ref _usableUntil, sentAt + (long)(expiry.TotalSeconds * time.TimestampFrequency));
+        Volatile.Write(ref _usableUntil, sentAt + time.TimestampTicks(expiry));
     }
 
     /// <summary>Drops run-out leases, and revocations old enough that no lease requested before them can still be valid.</summary>
@@ -501,7 +501,7 @@ public sealed partial class DecisionCache(
     {
         var now = time.GetTimestamp();
         var tombstoneLife = Math.Max(
-            Volatile.Read(ref _longestLease), (long)(MinimumTombstoneLife.TotalSeconds * time.TimestampFrequency));
+            Volatile.Read(ref _longestLease), time.TimestampTicks(MinimumTombstoneLife));
         foreach (var (key, entry) in _entries)
         {
             var gone = entry.Subject is null ? entry.RequestedAt + tombstoneLife < now : entry.ExpiresAt < now;

@@ -26,7 +26,7 @@ internal sealed partial class GrantedLeases(TimeProvider time, TimeSpan revokeTi
     private long _unknownUntil;
 
     /// <summary>A new activation: leases of the previous one run until at most <paramref name="lease"/> from now.</summary>
-    public void Activated(TimeSpan lease) => _unknownUntil = time.GetTimestamp() + Ticks(lease);
+    public void Activated(TimeSpan lease) => _unknownUntil = time.GetTimestamp() + time.TimestampTicks(lease);
 
     /// <summary>Whether a lease handed out by this activation or an earlier one may still be used.</summary>
     public bool AnyLive
@@ -121,7 +121,7 @@ internal sealed partial class GrantedLeases(TimeProvider time, TimeSpan revokeTi
             catch (Exception exception)
             {
                 LogCallFailed(exception, storeId, subjectId);
-                Unresponsive[id] = time.GetTimestamp() + Ticks(UnresponsiveFor);
+                Unresponsive[id] = time.GetTimestamp() + time.TimestampTicks(UnresponsiveFor);
                 return false;
             }
         }));
@@ -174,8 +174,6 @@ internal sealed partial class GrantedLeases(TimeProvider time, TimeSpan revokeTi
         var now = time.GetTimestamp();
         return now < unreachedUntil ? Task.Delay(time.GetElapsedTime(now, unreachedUntil), time) : Task.CompletedTask;
     }
-
-    private long Ticks(TimeSpan span) => (long)(span.TotalSeconds * time.TimestampFrequency);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{StoreId}/{SubjectId}: an edge did not confirm a lease revocation or update; relying on its expiry")]
     private partial void LogCallFailed(Exception exception, string storeId, string subjectId);

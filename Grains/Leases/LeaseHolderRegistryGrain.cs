@@ -57,7 +57,7 @@ internal sealed class LeaseHolderRegistryGrain(
 
     private List<(IDecisionLeaseHolder Holder, long RenewedAt)> Live()
     {
-        var oldest = time.GetTimestamp() - (long)(ILeaseHolderRegistryGrain.Expiry.TotalSeconds * time.TimestampFrequency);
+        var oldest = time.GetTimestamp() - time.TimestampTicks(ILeaseHolderRegistryGrain.Expiry);
         return _holders.Values.Where(h => h.RenewedAt > oldest).ToList();
     }
 
