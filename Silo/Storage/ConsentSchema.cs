@@ -48,14 +48,16 @@ internal sealed record ConsentSchema(string? Prelude, string Ddl, string Read, s
             SELECT PayloadBinary, Version FROM ConsentGrainState
             WHERE {GrainKey};
             """,
-        // One atomic upsert: insert a new row, or bump the version of the row this grain last saw.
-        // changes() = 0 means the version check failed: hand back the version we were given.
-        Write: """
+        // One atomic upsert: a grain that never saw a row inserts one; a grain that saw version N bumps that row.
+        // A grain that saw a row which is gone (cleared by another activation) must not bring it back: the
+        // insert selects nothing then. changes() = 0 means the version check failed: hand back the version given.
+        Write: $"""
             INSERT INTO ConsentGrainState (ServiceId, GrainTypeString, GrainIdN0, GrainIdN1, GrainIdExtensionString,
                 GrainIdHash, GrainTypeHash, PayloadBinary, Version, ModifiedOn)
-            VALUES (@ServiceId, @GrainTypeString, @GrainIdN0, @GrainIdN1, COALESCE(@GrainIdExtensionString, ''),
+            SELECT @ServiceId, @GrainTypeString, @GrainIdN0, @GrainIdN1, COALESCE(@GrainIdExtensionString, ''),
                 @GrainIdHash, @GrainTypeHash, @PayloadBinary, COALESCE(@GrainStateVersion, 0) + 1,
-                strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+            WHERE @GrainStateVersion IS NULL OR EXISTS (SELECT 1 FROM ConsentGrainState WHERE {GrainKey})
             ON CONFLICT (ServiceId, GrainTypeString, GrainIdN0, GrainIdN1, GrainIdExtensionString) DO UPDATE
                 SET PayloadBinary = excluded.PayloadBinary, Version = Version + 1, ModifiedOn = excluded.ModifiedOn
                 WHERE @GrainStateVersion IS NOT NULL AND Version = @GrainStateVersion
@@ -99,20 +101,28 @@ internal sealed record ConsentSchema(string? Prelude, string Ddl, string Read, s
             SELECT PayloadBinary AS "PayloadBinary", Version AS "Version" FROM ConsentGrainState
             WHERE {GrainKey};
             """,
-        Write: """
-            WITH written AS (
-                INSERT INTO ConsentGrainState AS s (ServiceId, GrainTypeString, GrainIdN0, GrainIdN1, GrainIdExtensionString,
+        // An update of the row this grain last saw, or an insert by a grain that never saw one: never an insert
+        // for a grain that saw a row which is gone (cleared by another activation), which would bring it back.
+        Write: $"""
+            WITH updated AS (
+                UPDATE ConsentGrainState
+                SET PayloadBinary = @PayloadBinary, Version = Version + 1, ModifiedOn = now()
+                WHERE {GrainKey} AND @GrainStateVersion::integer IS NOT NULL AND Version = @GrainStateVersion::integer
+                RETURNING Version),
+            inserted AS (
+                INSERT INTO ConsentGrainState (ServiceId, GrainTypeString, GrainIdN0, GrainIdN1, GrainIdExtensionString,
                     GrainIdHash, GrainTypeHash, PayloadBinary, Version, ModifiedOn)
-                VALUES (@ServiceId, @GrainTypeString, @GrainIdN0, @GrainIdN1, COALESCE(@GrainIdExtensionString, ''),
-                    @GrainIdHash, @GrainTypeHash, @PayloadBinary, COALESCE(@GrainStateVersion::integer, 0) + 1, now())
-                ON CONFLICT (ServiceId, GrainTypeString, GrainIdN0, GrainIdN1, GrainIdExtensionString) DO UPDATE
-                    SET PayloadBinary = excluded.PayloadBinary, Version = s.Version + 1, ModifiedOn = excluded.ModifiedOn
-                    WHERE @GrainStateVersion::integer IS NOT NULL AND s.Version = @GrainStateVersion::integer
-                RETURNING s.Version)
-            SELECT Version AS "NewGrainStateVersion" FROM written
+                SELECT @ServiceId, @GrainTypeString, @GrainIdN0, @GrainIdN1, COALESCE(@GrainIdExtensionString, ''),
+                    @GrainIdHash, @GrainTypeHash, @PayloadBinary, 1, now()
+                WHERE @GrainStateVersion::integer IS NULL
+                ON CONFLICT (ServiceId, GrainTypeString, GrainIdN0, GrainIdN1, GrainIdExtensionString) DO NOTHING
+                RETURNING Version)
+            SELECT Version AS "NewGrainStateVersion" FROM updated
+            UNION ALL
+            SELECT Version FROM inserted
             UNION ALL
             SELECT @GrainStateVersion::integer
-            WHERE @GrainStateVersion::integer IS NOT NULL AND NOT EXISTS (SELECT 1 FROM written);
+            WHERE @GrainStateVersion::integer IS NOT NULL AND NOT EXISTS (SELECT 1 FROM updated);
             """,
         Clear: $"""
             WITH deleted AS (

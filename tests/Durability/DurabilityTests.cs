@@ -91,6 +91,30 @@ public abstract class DurabilityTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_write_by_an_activation_whose_row_was_cleared_meanwhile_does_not_bring_the_row_back()
+    {
+        await using var factory = new EdgeApiFactory(_database.ConnectionString);
+        var client = factory.ClientWith(EdgeApiFactory.AdminToken);
+        await (await client.PublishPolicyAsync("s1", 1)).ShouldBeOkAsync();
+        await (await client.SetConsentAsync("s1", "u1", "analytics", true)).ShouldBeOkAsync();
+
+        // Another activation of the subject (a duplicate during a membership change) erased it: the row is gone.
+        await _database.ExecuteAsync("DELETE FROM ConsentGrainState WHERE GrainTypeString = 'subject'");
+
+        // This activation still holds version 1 of a row that no longer exists: its write is a lost race.
+        var stale = await client.SetConsentAsync("s1", "u1", "recommendation", true);
+        await stale.ShouldBeProblemAsync(HttpStatusCode.Conflict, "concurrent_modification");
+        Assert.Equal(0L, Convert.ToInt64(await _database.ExecuteAsync(
+            "SELECT COUNT(*) FROM ConsentGrainState WHERE GrainTypeString = 'subject'")));
+
+        // The next activation reads the truth (no record) and writes from there; the erased grant stays erased.
+        await (await client.SetConsentAsync("s1", "u1", "recommendation", true)).ShouldBeOkAsync();
+        Assert.Equal((false, "no_consent"), await client.DecideAsync("s1", "u1", "analytics"));
+        var record = await (await client.GetAsync("/v1/stores/s1/subjects/u1")).ReadJsonAsync();
+        Assert.Single(record["receipts"]!.AsArray());
+    }
+
+    [Fact]
     public async Task A_failed_write_is_not_acknowledged_and_leaves_no_trace_in_memory()
     {
         await using (var factory = new EdgeApiFactory(_database.ConnectionString))
