@@ -1,4 +1,5 @@
 using Orleans.Concurrency;
+using ShopAstro.Coherence;
 
 namespace ShopAstro.Grains.Interfaces;
 
@@ -29,10 +30,11 @@ public interface IStoreGrain : IGrainWithStringKey
     /// <summary>
     /// A subject's record was written: the index names it, and every edge holding an absence lease of the store
     /// knows before this completes; with <paramref name="restrictive"/> (the record denies something an empty one
-    /// allows), an edge that could not be told has let its absence lease run out by then.
+    /// allows), an edge that could not be told has let its absence lease run out by then. Returns how long from
+    /// now an edge that could not be told may still decide the subject as one without a record.
     /// </summary>
     [Alias("MarkPresent"), AlwaysInterleave, ResponseTimeout(CallTimeouts.Write)]
-    Task MarkPresent(string subjectId, bool restrictive);
+    Task<TimeSpan> MarkPresent(string subjectId, bool restrictive);
 
     [Alias("ReleasePolicyLease"), AlwaysInterleave, OneWay]
     Task ReleasePolicyLease(string subjectId);

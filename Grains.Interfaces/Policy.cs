@@ -32,6 +32,14 @@ public sealed record StorePolicy(
 
     public int MaterialChangeVersionOf(Purpose purpose) =>
         MaterialChangeVersions.TryGetValue(purpose, out var version) ? version : 0;
+
+    /// <summary>
+    /// Whether this copy replaces <paramref name="held"/>: a higher version, or the same version published later
+    /// (only committed policies are handed out, so a version is normally published once; the time breaks the tie
+    /// should two copies of one version ever meet, in favour of the later publish).
+    /// </summary>
+    public bool Supersedes(StorePolicy? held) =>
+        held is null || Version > held.Version || (Version == held.Version && PublishedAt > held.PublishedAt);
 }
 
 /// <summary>A new policy version as the seller publishes it.</summary>
@@ -57,7 +65,12 @@ public sealed record PolicyPublishResult(
 
 /// <summary>The store's policy as a subject grain holds it, valid until the lease runs out.</summary>
 /// <param name="Duration">How long the holder may rely on <paramref name="Policy"/> without hearing from the store.</param>
+/// <param name="AbsentViewFor">
+/// How long from now an edge may still decide the subject as one without a record (the store repaired its index
+/// and could not tell every absence-lease holder).
+/// </param>
 [GenerateSerializer, Immutable, Alias("shopastro.PolicyLease")]
 public sealed record PolicyLease(
     [property: Id(0)] StorePolicy? Policy,
-    [property: Id(1)] TimeSpan Duration);
+    [property: Id(1)] TimeSpan Duration,
+    [property: Id(2)] TimeSpan AbsentViewFor = default);

@@ -3,6 +3,7 @@ using System.Collections.Immutable;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using ShopAstro.Grains.Interfaces;
+using ShopAstro.Coherence;
 using ShopAstro.Grains.Leases;
 
 namespace ShopAstro.Grains;
@@ -17,9 +18,11 @@ public sealed record StoreState
 }
 
 /// <summary>
-/// Holds a store's policy and hands it to subject grains as leases. A publish is acknowledged only once
-/// every lease holder has the new version or its lease has expired, so no check that starts after the
-/// acknowledgement decides on the old policy.
+/// Holds a store's policy and hands it to subject grains as leases, and to edges with its subject index as
+/// absence leases (<see cref="AbsenceIndex"/>). Only the committed policy is ever handed out (S2): a publish in
+/// flight is invisible to the lease requests that interleave with it. A publish is acknowledged only once every
+/// lease holder has the new version or its lease has expired, so no check that starts after the
+/// acknowledgement decides on the old policy (S1).
 /// </summary>
 internal sealed partial class StoreGrain(
     [PersistentState("store", StorageNames.Consent)] IPersistentState<StoreState> state,
@@ -27,18 +30,17 @@ internal sealed partial class StoreGrain(
     TimeProvider time,
     IOptions<ConsentClusterOptions> options,
     ISubjectIndexSource index,
+    UnresponsiveHolders unresponsive,
+    RegisteredHolders registered,
     ILogger<StoreGrain> logger) : Grain, IStoreGrain
 {
-    // The subject index: every subject of the store with a stored record (read from storage at activation, then
-    // added to as subjects are first written; never shrunk, so it may also name subjects erased since). Edges
-    // hold it as absence leases and decide every other subject themselves, without activating its grain.
-    private readonly HashSet<string> _present = new(StringComparer.Ordinal);
-    private readonly List<string> _presentLog = [];
-    private readonly Guid _epoch = Guid.NewGuid();
-    private readonly GrantedLeases _absenceLeases = new(time, options.Value.DecisionLeaseRevokeTimeout, logger);
+    private AbsenceIndex _absence = null!;
     private Task? _indexRead;
-    private bool _indexed;
     private long _activatedAt;
+
+    // The policy as stored: what leases and reads hand out. state.State holds a publish's new version while its
+    // write is out, which interleaving lease requests must never see.
+    private StorePolicy? _committed;
 
     private readonly Dictionary<string, long> _leaseExpiries = new(StringComparer.Ordinal);
     private readonly TimeSpan _lease = options.Value.PolicyLease;
@@ -47,6 +49,8 @@ internal sealed partial class StoreGrain(
     // to this one; a publish waits until they must have expired.
     private long _unknownLeasesUntil;
 
+    private string StoreId => this.GetPrimaryKeyString();
+
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         if (state.RecordExists)
@@ -54,8 +58,11 @@ internal sealed partial class StoreGrain(
             _unknownLeasesUntil = time.GetTimestamp() + time.TimestampTicks(_lease);
         }
 
+        _committed = state.State.Policy;
         _activatedAt = time.GetTimestamp();
-        _absenceLeases.Activated(options.Value.DecisionLease);
+        _absence = new AbsenceIndex(time, options.Value.DecisionLease, new LeaseGrants(
+            time, options.Value.DecisionLeaseRevokeTimeout, registered, unresponsive, (exception, what) => LogLeaseCallFailed(exception, StoreId, what)));
+        _absence.Activated();
         ReadIndex();
         return Task.CompletedTask;
     }
@@ -68,7 +75,7 @@ internal sealed partial class StoreGrain(
     /// </summary>
     private void ReadIndex()
     {
-        if (_indexed || _indexRead is { IsCompleted: false })
+        if (_absence.Indexed || _indexRead is { IsCompleted: false })
         {
             return;
         }
@@ -85,56 +92,26 @@ internal sealed partial class StoreGrain(
                     await Task.Delay(time.GetElapsedTime(time.GetTimestamp(), earlierLeasesEnd), time);
                 }
 
-                foreach (var subjectId in await index.SubjectsWithRecordsAsync(this.GetPrimaryKeyString(), CancellationToken.None))
-                {
-                    if (_present.Add(subjectId))
-                    {
-                        _presentLog.Add(subjectId);
-                    }
-                }
-
-                _indexed = true;
+                _absence.Loaded(await index.SubjectsWithRecordsAsync(StoreId, CancellationToken.None));
             }
             catch (Exception exception)
             {
                 // Edges go on asking the subject grains; the next absence lease request tries again.
-                LogIndexFailed(exception, this.GetPrimaryKeyString());
+                LogIndexFailed(exception, StoreId);
             }
         }
     }
 
     public Task<AbsenceLease> LeaseAbsence(IDecisionLeaseHolder holder, Guid epoch, int since)
     {
-        if (!_indexed)
-        {
-            ReadIndex();
-            return Task.FromResult(new AbsenceLease(null, _epoch, 0, [], false, TimeSpan.Zero));
-        }
-
-        var duration = options.Value.DecisionLease;
-        _absenceLeases.Grant(holder, time.GetTimestamp() + time.TimestampTicks(duration));
-        var delta = epoch == _epoch && since >= 0 && since <= _presentLog.Count;
-        var present = delta ? _presentLog.GetRange(since, _presentLog.Count - since).ToArray() : _presentLog.ToArray();
-        return Task.FromResult(new AbsenceLease(state.State.Policy, _epoch, _presentLog.Count, present, delta, duration));
+        ReadIndex();
+        return Task.FromResult(_absence.Lease(holder, _committed, epoch, since));
     }
 
-    public async Task MarkPresent(string subjectId, bool restrictive)
+    public Task<TimeSpan> MarkPresent(string subjectId, bool restrictive)
     {
-        if (!_present.Add(subjectId))
-        {
-            return;
-        }
-
-        _presentLog.Add(subjectId);
-        var storeId = this.GetPrimaryKeyString();
-        // A first write may deny what an empty record allowed (a minor's cart): then the holders learn before it
-        // is acknowledged, or their absence leases run out.
-        var unreachedUntil = await _absenceLeases.CallAsync(
-            GrainFactory, holder => holder.AddPresent(storeId, subjectId), keepLeases: true, storeId, subjectId);
-        if (restrictive)
-        {
-            await _absenceLeases.SettleAsync(unreachedUntil);
-        }
+        var storeId = StoreId;
+        return _absence.MarkPresentAsync(subjectId, restrictive, holder => holder.AddPresent(storeId, subjectId));
     }
 
     /// <summary>Statistics are not consent: a crash may lose the counts of up to this long.</summary>
@@ -142,7 +119,7 @@ internal sealed partial class StoreGrain(
 
     private DateTimeOffset _statsPersistedAt;
 
-    public Task<StorePolicy?> GetPolicy() => Task.FromResult(state.State.Policy);
+    public Task<StorePolicy?> GetPolicy() => Task.FromResult(_committed);
 
     public Task<StoreStats> GetStats() => Task.FromResult(stats.State);
 
@@ -158,20 +135,20 @@ internal sealed partial class StoreGrain(
         }
     }
 
-    private IStoreFeedGrain Feed => GrainFactory.GetGrain<IStoreFeedGrain>(this.GetPrimaryKeyString());
+    private IStoreFeedGrain Feed => GrainFactory.GetGrain<IStoreFeedGrain>(StoreId);
 
     public Task<PolicyLease> AcquirePolicyLease(string subjectId, bool present)
     {
         _leaseExpiries[subjectId] = time.GetTimestamp() + time.TimestampTicks(_lease);
-        var lease = new PolicyLease(state.State.Policy, _lease);
-        return present && !_present.Contains(subjectId) ? MarkedAsync() : Task.FromResult(lease);
+        var policy = _committed;
+        return present && !_absence.Contains(subjectId) ? MarkedAsync() : Task.FromResult(new PolicyLease(policy, _lease));
 
         async Task<PolicyLease> MarkedAsync()
         {
             // A repair of the index (no write waits on it): holders are told, an unreachable one is not waited for,
-            // so that an activation never stalls on a dead edge.
-            await MarkPresent(subjectId, restrictive: false);
-            return lease;
+            // so that an activation never stalls on a dead edge; the subject learns how long to count it.
+            var absentViewFor = await MarkPresent(subjectId, restrictive: false);
+            return new PolicyLease(policy, _lease, absentViewFor);
         }
     }
 
@@ -183,7 +160,7 @@ internal sealed partial class StoreGrain(
 
     public async Task<PolicyPublishResult> PublishPolicy(PolicyUpdate update)
     {
-        var current = state.State.Policy;
+        var current = _committed;
         if (current is not null && update.Version <= current.Version)
         {
             return new PolicyPublishResult(PolicyPublishStatus.VersionNotIncreasing, current);
@@ -206,13 +183,12 @@ internal sealed partial class StoreGrain(
         var policy = new StorePolicy(
             update.Version, update.Status, update.SellerAttestation, update.Purposes, materialChanges, time.GetUtcNow());
         await state.PersistAsync(state.State with { Policy = policy, History = state.State.History.Add(policy) }, this, "policy");
+        _committed = policy;
 
         await PushToLeaseHolders(policy);
         // Absence leases carry the policy too.
-        var storeId = this.GetPrimaryKeyString();
-        var unreachedUntil = await _absenceLeases.CallAsync(
-            GrainFactory, holder => holder.RevokeAbsence(storeId), keepLeases: false, storeId, "*");
-        await _absenceLeases.SettleAsync(unreachedUntil);
+        var storeId = StoreId;
+        await _absence.SettleAsync(await _absence.RevokeAsync(holder => holder.RevokeAbsence(storeId)));
         Feed.Publish([new FeedEvent(FeedEventType.PolicyChanged, policy.PublishedAt, Policy: policy)]).Ignore();
         return new PolicyPublishResult(PolicyPublishStatus.Published, policy);
     }
@@ -238,7 +214,7 @@ internal sealed partial class StoreGrain(
             }
         }
 
-        var storeId = this.GetPrimaryKeyString();
+        var storeId = StoreId;
         var timeout = options.Value.PolicyPushTimeout;
         var unreached = await Task.WhenAll(holders.Select(async holder =>
         {
@@ -267,6 +243,9 @@ internal sealed partial class StoreGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Store {StoreId}: a lease holder did not take policy {Version}; waiting for its lease to expire")]
     private partial void LogPushFailed(Exception exception, string storeId, int version);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Store {StoreId}: {What}")]
+    private partial void LogLeaseCallFailed(Exception exception, string storeId, string what);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Store {StoreId}: the subject index could not be read; no absence leases until it is")]
     private partial void LogIndexFailed(Exception exception, string storeId);

@@ -3,16 +3,17 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Runtime;
 using Orleans.Storage;
+using ShopAstro.Coherence;
 using ShopAstro.Grains.Feed;
 using ShopAstro.Grains.Interfaces;
-using ShopAstro.Grains.Leases;
 
 namespace ShopAstro.Grains;
 
 /// <summary>
-/// One shopper at one store. Decisions come from memory: the persisted record and a leased copy of the
-/// store policy that the store grain refreshes by push on every publish. Edge processes may cache both as
-/// a decision lease; every change is durable, and every such lease revoked, before it is acknowledged.
+/// One shopper at one store: consent, rights and the subject's copy of its store's policy. Decisions come from
+/// memory: the persisted record and a leased copy of the store policy that the store grain refreshes by push on
+/// every publish. Edge processes may cache both as a decision lease (<see cref="SubjectLeases"/> keeps that
+/// protocol); every change is durable, and every such lease revoked, before it is acknowledged.
 /// </summary>
 internal sealed class SubjectGrain(
     [PersistentState("subject", StorageNames.Consent)] IPersistentState<SubjectRecord> state,
@@ -20,6 +21,8 @@ internal sealed class SubjectGrain(
     IOptions<ConsentClusterOptions> options,
     SubjectAnonymiser anonymiser,
     StoreStatsCollector stats,
+    UnresponsiveHolders unresponsive,
+    RegisteredHolders registered,
     ILogger<SubjectGrain> logger) : Grain, ISubjectGrain, IRemindable
 {
     private const string AnonymousPrefix = "anon:";
@@ -32,9 +35,8 @@ internal sealed class SubjectGrain(
     private Task? _leaseRefresh;
     private bool _retentionReminderRegistered;
     private StoreStatsCollector.Counters _counters = null!;
-    private Task? _changing;
     private bool _presentConfirmed;
-    private readonly GrantedLeases _decisionLeases = new(time, options.Value.DecisionLeaseRevokeTimeout, logger);
+    private SubjectLeases _leases = null!;
 
     private IStoreGrain Store => GrainFactory.GetGrain<IStoreGrain>(_storeId);
 
@@ -46,7 +48,10 @@ internal sealed class SubjectGrain(
         // Per-grain memory is the budget (load-tests): one copy of each store id, and no store reference kept.
         _storeId = string.Intern(_storeId);
         _counters = stats.For(_storeId);
-        _decisionLeases.Activated(options.Value.DecisionLease);
+        var settings = options.Value;
+        _leases = new SubjectLeases(time, settings.DecisionLease, new LeaseGrants(
+            time, settings.DecisionLeaseRevokeTimeout, registered, unresponsive, (exception, what) => logger.LogWarning(exception, "{StoreId}/{SubjectId}: {What}", _storeId, _subjectId, what)));
+        _leases.Activated();
         return RefreshLease();
     }
 
@@ -55,7 +60,7 @@ internal sealed class SubjectGrain(
         // One-way: a store grain that cannot be reached lets the lease expire instead. A silo that is
         // shutting down takes its store grains with it, or leaves their leases to expire. While an edge may
         // still decide from a lease on this policy copy, the store must keep pushing to this subject.
-        if (reason.ReasonCode != DeactivationReasonCode.ShuttingDown && !_decisionLeases.AnyLive)
+        if (reason.ReasonCode != DeactivationReasonCode.ShuttingDown && _leases is { AnyLive: false })
         {
             Store.ReleasePolicyLease(_subjectId).Ignore();
         }
@@ -74,7 +79,7 @@ internal sealed class SubjectGrain(
     }
 
     public ValueTask<DecisionLease> LeaseDecisions(IDecisionLeaseHolder holder) =>
-        _changing is null && !PolicyLeaseEndsSoon ? ValueTask.FromResult(GrantLease(holder)) : LeaseAfterChange(holder);
+        _leases.Changing is null && !PolicyLeaseEndsSoon ? ValueTask.FromResult(GrantLease(holder)) : LeaseAfterChange(holder);
 
     public async Task<ExplainedSet> Explain(Purpose[] purposes, RequestSignals signals)
     {
@@ -231,7 +236,7 @@ internal sealed class SubjectGrain(
 
     public Task OnPolicyChanged(StorePolicy policy)
     {
-        if (!_decisionLeases.AnyLive)
+        if (!_leases.AnyLive)
         {
             AcceptPolicy(policy);
             return Task.CompletedTask;
@@ -396,6 +401,7 @@ internal sealed class SubjectGrain(
             var requestedAt = time.GetTimestamp();
             var lease = await Store.AcquirePolicyLease(_subjectId, present: state.RecordExists);
             _presentConfirmed |= state.RecordExists;
+            AbsentViewsFor(lease.AbsentViewFor);
             if (lease.Policy is not null)
             {
                 AcceptPolicy(lease.Policy);
@@ -411,9 +417,17 @@ internal sealed class SubjectGrain(
 
     private void AcceptPolicy(StorePolicy policy)
     {
-        if (_policy is null || policy.Version >= _policy.Version)
+        if (policy.Supersedes(_policy))
         {
             _policy = policy;
+        }
+    }
+
+    private void AbsentViewsFor(TimeSpan remaining)
+    {
+        if (remaining > TimeSpan.Zero)
+        {
+            _leases.AbsentViewsUntil(time.GetTimestamp() + time.TimestampTicks(remaining));
         }
     }
 
@@ -441,7 +455,7 @@ internal sealed class SubjectGrain(
         var refreshed = false;
         while (true)
         {
-            if (_changing is { } changing)
+            if (_leases.Changing is { } changing)
             {
                 await changing;
             }
@@ -458,95 +472,26 @@ internal sealed class SubjectGrain(
         }
     }
 
-    /// <summary>
-    /// A change of what decisions see: applied (durably) and every decision lease revoked, with lease
-    /// requests held back meanwhile; then, if the change may deny what was allowed, it waits until no lease an
-    /// unreachable edge holds can be used any more. <paramref name="apply"/> says whether it may deny.
-    /// </summary>
-    private async Task Change(Func<Task<bool>> apply)
-    {
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _changing = done.Task;
-        bool restrictive;
-        long unrevokedUntil;
-        try
-        {
-            restrictive = await apply();
-            unrevokedUntil = await _decisionLeases.RevokeAsync(GrainFactory, _storeId, _subjectId);
-        }
-        finally
-        {
-            _changing = null;
-            done.SetResult();
-        }
+    private Task Change(Func<Task<bool>> apply) =>
+        _leases.ChangeAsync(apply, holder => holder.Revoke(_storeId, _subjectId));
 
-        if (restrictive)
-        {
-            await _decisionLeases.SettleAsync(unrevokedUntil);
-        }
-    }
-
-    private DecisionLease GrantLease(IDecisionLeaseHolder holder)
-    {
-        var now = time.GetTimestamp();
-        // Between three quarters and all of the configured length, so that leases granted together (a burst of
-        // first asks) do not all run out together again and again.
-        var duration = TimeSpan.FromSeconds(Math.Min(
-            options.Value.DecisionLease.TotalSeconds * (0.75 + 0.25 * Random.Shared.NextDouble()),
-            (double)(_leaseExpiresAt - now) / time.TimestampFrequency));
-        if (duration <= TimeSpan.Zero)
-        {
-            duration = TimeSpan.Zero;
-        }
-        else
-        {
-            _decisionLeases.Grant(holder, now + time.TimestampTicks(duration));
-        }
-
-        // Receipts are proof, not decision input: they stay here.
-        var record = state.State;
-        var view = record.Receipts.IsEmpty ? record : record with { Receipts = [] };
-        return new DecisionLease(_policy, view, duration);
-    }
+    private DecisionLease GrantLease(IDecisionLeaseHolder holder) => _leases.Grant(holder, _policy, state.State, _leaseExpiresAt);
 
     private Task Persist(SubjectRecord next) => Change(async () =>
     {
         var before = state.State;
         await state.PersistAsync(next, this, "subject change");
-        var restrictive = Restricts(before, next);
+        var restrictive = SubjectLeases.Restricts(before, next);
         if (!_presentConfirmed)
         {
             // After the commit, so that a store activation reading its index meanwhile misses nothing: the store's
             // index, and every edge deciding this store's unknown subjects as absent, name this one before the
             // change is acknowledged. Whether it denies more is judged against no record at all, which is how
             // those edges decided it.
-            await Store.MarkPresent(_subjectId, Restricts(SubjectRecord.Empty, next));
+            AbsentViewsFor(await Store.MarkPresent(_subjectId, SubjectLeases.Restricts(SubjectRecord.Empty, next)));
             _presentConfirmed = true;
         }
 
         return restrictive;
     });
-
-    /// <summary>
-    /// Whether a change may turn an allowed check into a denied one: any status but active, or a grant
-    /// replaced (by a withdrawal, or by a grant under other signals). Only such a change must wait for an
-    /// unreachable lease holder's lease to run out.
-    /// </summary>
-    private static bool Restricts(SubjectRecord before, SubjectRecord after)
-    {
-        if (after.Status != SubjectStatus.Active)
-        {
-            return true;
-        }
-
-        foreach (var (purpose, was) in before.Consents)
-        {
-            if (was.Granted && !ReferenceEquals(after.Consents.GetValueOrDefault(purpose), was))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
 }

@@ -29,6 +29,9 @@ public static class SiloHostingExtensions
         services.AddSingleton(store);
         services.AddSingleton<IStorageProbe, ConsentStorageProbe>();
         services.AddSingleton<ShopAstro.Grains.Leases.ISubjectIndexSource, ConsentSubjectIndexSource>();
+        services.AddSingleton<ShopAstro.Coherence.UnresponsiveHolders>();
+        services.AddSingleton<ShopAstro.Coherence.RegisteredHolders>(
+            provider => new(provider.GetRequiredService<TimeProvider>(), provider.GetRequiredService<IGrainFactory>()));
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, ConsentSchemaSetup>();
         services.AddOptions<ConsentClusterOptions>()
             .Bind(configuration.GetSection(ConsentClusterOptions.Section))

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
+using ShopAstro.Coherence;
 using ShopAstro.EdgeApi.Telemetry;
 using ShopAstro.Grains;
 using ShopAstro.Grains.Feed;
@@ -439,8 +440,8 @@ public sealed partial class DecisionCache(
             return null;
         }
 
-        var kept = _policies.AddOrUpdate(storeId, policy, (_, current) => current.Version >= policy.Version ? current : policy);
-        return kept.Version == policy.Version ? kept : policy;
+        var kept = _policies.AddOrUpdate(storeId, policy, (_, current) => policy.Supersedes(current) ? policy : current);
+        return kept.Version == policy.Version && kept.PublishedAt == policy.PublishedAt ? kept : policy;
     }
 
     private IDecisionLeaseHolder Reference => _reference ??= grains.CreateObjectReference<IDecisionLeaseHolder>(this);

@@ -1,4 +1,4 @@
-namespace ShopAstro.Grains;
+namespace ShopAstro.Coherence;
 
 public static class TimeProviderExtensions
 {

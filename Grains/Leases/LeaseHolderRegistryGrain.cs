@@ -1,3 +1,4 @@
+using ShopAstro.Coherence;
 using ShopAstro.Grains.Interfaces;
 
 namespace ShopAstro.Grains.Leases;
@@ -9,59 +10,33 @@ public sealed class LeaseHolderRegistryState
 }
 
 /// <summary>
-/// The edge processes that may hold decision leases. Renewals live in memory; the set of edges is stored,
-/// written before a new edge's registration is confirmed, so that an activation after a silo failure still
-/// names every edge that may hold a lease (each counts as renewed at activation until it renews or expires).
+/// The edge processes that may hold decision leases (<see cref="HolderRegistry"/> keeps the rules). Renewals
+/// live in memory; the set of edges is stored before a registration that it lacks is confirmed.
 /// </summary>
 internal sealed class LeaseHolderRegistryGrain(
     [PersistentState("leaseholders", StorageNames.Consent)] IPersistentState<LeaseHolderRegistryState> state,
     TimeProvider time) : Grain, ILeaseHolderRegistryGrain
 {
-    private readonly Dictionary<GrainId, (IDecisionLeaseHolder Holder, long RenewedAt)> _holders = [];
+    private HolderRegistry _registry = null!;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        var now = time.GetTimestamp();
-        foreach (var holder in state.State.Holders)
-        {
-            _holders[holder.GetGrainId()] = (holder, now);
-        }
-
+        _registry = new HolderRegistry(time, state.State.Holders);
         return Task.CompletedTask;
     }
 
-    public async Task Register(IDecisionLeaseHolder holder)
+    public Task Register(IDecisionLeaseHolder holder) => SaveAsync(_registry.Register(holder));
+
+    public Task Unregister(IDecisionLeaseHolder holder) => SaveAsync(_registry.Unregister(holder));
+
+    public Task<IDecisionLeaseHolder[]> GetHolders() => Task.FromResult(_registry.Live());
+
+    private async Task SaveAsync(IReadOnlyList<IDecisionLeaseHolder>? holders)
     {
-        var known = _holders.ContainsKey(holder.GetGrainId());
-        _holders[holder.GetGrainId()] = (holder, time.GetTimestamp());
-        if (!known)
+        if (holders is not null)
         {
-            await SaveAsync();
+            await state.PersistAsync(new LeaseHolderRegistryState { Holders = [.. holders] }, this, "lease holder registry");
+            _registry.Stored(holders);
         }
     }
-
-    public async Task Unregister(IDecisionLeaseHolder holder)
-    {
-        if (_holders.Remove(holder.GetGrainId()))
-        {
-            await SaveAsync();
-        }
-    }
-
-    public Task<IDecisionLeaseHolder[]> GetHolders()
-    {
-        // An edge that could not renew has stopped using its leases by now (it counts from before it sent).
-        var live = Live();
-        return Task.FromResult(live.Select(h => h.Holder).ToArray());
-    }
-
-    private List<(IDecisionLeaseHolder Holder, long RenewedAt)> Live()
-    {
-        var oldest = time.GetTimestamp() - time.TimestampTicks(ILeaseHolderRegistryGrain.Expiry);
-        return _holders.Values.Where(h => h.RenewedAt > oldest).ToList();
-    }
-
-    /// <summary>Stores the live edges; expired ones are dropped from storage with the next change.</summary>
-    private Task SaveAsync() =>
-        state.PersistAsync(new LeaseHolderRegistryState { Holders = Live().Select(h => h.Holder).ToList() }, this, "lease holder registry");
 }

@@ -1,0 +1,119 @@
+using ShopAstro.Grains.Interfaces;
+
+namespace ShopAstro.Coherence;
+
+/// <summary>
+/// Grant side of a subject's decision leases (S1 for one subject), owned by its grain activation.
+/// <para>
+/// Invariant: while a lease on state X may still be used by some edge, a change away from X that may deny
+/// what X allowed is not acknowledged. Four sources of such leases are covered: leases this activation
+/// granted (revoked, or waited out if an edge does not confirm); leases of an earlier activation
+/// (<see cref="LeaseGrants.PreviousActivationMayHold"/>: every change counts as restrictive, since this
+/// activation cannot know what they carried); leases still out after a change of this activation failed half
+/// way (<see cref="ChangeAsync"/> owes the next change the full wait); and edges that decide the subject as
+/// one without a record because they did not hear of its first write (<see cref="AbsentViewsUntil"/>).
+/// </para>
+/// Lease requests are held back while a change alters the state and revokes; they interleave with the
+/// wait that follows, so that one unreachable edge does not stall the others' checks.
+/// </summary>
+public sealed class SubjectLeases(TimeProvider time, TimeSpan decisionLease, LeaseGrants grants)
+{
+    private Task? _changing;
+    private bool _owed;
+    private long _absentViewsUntil;
+
+    public void Activated() => grants.Activated(decisionLease);
+
+    /// <summary>Set while a change alters the state and revokes: a lease request waits for it.</summary>
+    public Task? Changing => _changing;
+
+    /// <summary>Whether some lease, of this activation or an earlier one, may still be used.</summary>
+    public bool AnyLive => grants.AnyLive;
+
+    /// <summary>
+    /// Until when an edge may still decide this subject as one with no record (its store could not tell every
+    /// absence-lease holder of the first write): a later restrictive change waits for it too.
+    /// </summary>
+    public void AbsentViewsUntil(long timestamp) => _absentViewsUntil = Math.Max(_absentViewsUntil, timestamp);
+
+    /// <summary>
+    /// A lease of <paramref name="record"/> under <paramref name="policy"/> for <paramref name="holder"/>, never
+    /// outliving <paramref name="policyExpiresAt"/> (the grain's own copy of the policy). Zero duration: use once.
+    /// </summary>
+    public DecisionLease Grant(IDecisionLeaseHolder holder, StorePolicy? policy, SubjectRecord record, long policyExpiresAt)
+    {
+        var now = time.GetTimestamp();
+        // Between three quarters and all of the configured length, so that leases granted together (a burst of
+        // first asks) do not all run out together again and again.
+        var duration = TimeSpan.FromSeconds(Math.Min(
+            decisionLease.TotalSeconds * (0.75 + 0.25 * Random.Shared.NextDouble()),
+            (double)(policyExpiresAt - now) / time.TimestampFrequency));
+        if (duration <= TimeSpan.Zero)
+        {
+            duration = TimeSpan.Zero;
+        }
+        else
+        {
+            grants.Grant(holder, now + time.TimestampTicks(duration));
+        }
+
+        // Receipts are proof, not decision input: they stay in the grain.
+        var view = record.Receipts.IsEmpty ? record : record with { Receipts = [] };
+        return new DecisionLease(policy, view, duration);
+    }
+
+    /// <summary>
+    /// A change of what decisions see: <paramref name="apply"/> makes it durable (and says whether it may deny
+    /// what was allowed), then every lease is revoked, with lease requests held back meanwhile; a change that may
+    /// deny is acknowledged only once no lease an unreachable edge holds can be used any more.
+    /// </summary>
+    public async Task ChangeAsync(Func<Task<bool>> apply, Func<IDecisionLeaseHolder, Task> revoke)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _changing = done.Task;
+        // Judged before the change: an earlier activation's leases, or a change that failed half way, may carry any
+        // state, so whatever this change does counts as restrictive.
+        var mustWait = _owed || grants.PreviousActivationMayHold;
+        _owed = true;
+        long unrevokedUntil;
+        try
+        {
+            mustWait |= await apply();
+            unrevokedUntil = await grants.CallAsync(revoke, keepLeases: false);
+        }
+        finally
+        {
+            _changing = null;
+            done.SetResult();
+        }
+
+        if (mustWait)
+        {
+            await grants.SettleAsync(Math.Max(unrevokedUntil, _absentViewsUntil));
+        }
+
+        _owed = false;
+    }
+
+    /// <summary>
+    /// Whether a change may turn an allowed check into a denied one: any status but active, or a grant replaced
+    /// (by a withdrawal, or by a grant under other signals).
+    /// </summary>
+    public static bool Restricts(SubjectRecord before, SubjectRecord after)
+    {
+        if (after.Status != SubjectStatus.Active)
+        {
+            return true;
+        }
+
+        foreach (var (purpose, was) in before.Consents)
+        {
+            if (was.Granted && !ReferenceEquals(after.Consents.GetValueOrDefault(purpose), was))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}
