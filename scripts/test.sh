@@ -28,6 +28,14 @@ for path in glob.glob(f"{sys.argv[1]}/**/*.trx", recursive=True):
     passed += int(counters.get("passed", 0))
     failed += int(counters.get("failed", 0)) + int(counters.get("error", 0)) + int(counters.get("timeout", 0))
     skipped += int(counters.get("notExecuted", 0))
+    # Name each failure (with the first lines of its message) so the tail of a CI log says what broke.
+    for result in ET.parse(path).getroot().iter(f"{{{ns['t']}}}UnitTestResult"):
+        if result.get("outcome") in ("Failed", "Error", "Timeout"):
+            message = result.find("t:Output/t:ErrorInfo/t:Message", ns)
+            text = (message.text or "").strip().splitlines() if message is not None else []
+            print(f"FAILED {result.get('testName')} ({result.get('duration')})")
+            for line in text[:6]:
+                print(f"    {line[:300]}")
 print(f"Tests: {passed} passed, {failed} failed, {skipped} skipped")
 PY
 exit $status
