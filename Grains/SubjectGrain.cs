@@ -98,6 +98,7 @@ internal sealed class SubjectGrain(
     {
         if (Refusal(state.State.Status) is { } refused)
         {
+            await Settle();
             return new ConsentWriteResult(refused, null);
         }
 
@@ -130,6 +131,7 @@ internal sealed class SubjectGrain(
     {
         if (!state.RecordExists)
         {
+            await Settle();
             return;
         }
 
@@ -145,6 +147,7 @@ internal sealed class SubjectGrain(
         var status = state.State.Status;
         if (status == SubjectStatus.Cancelled)
         {
+            await Settle();
             return ConsentWriteStatus.SubjectCancelled;
         }
 
@@ -156,6 +159,10 @@ internal sealed class SubjectGrain(
         {
             // Known now to be of age: the data deleted while a minor stays deleted.
             await Persist(state.State with { Status = SubjectStatus.Active, LastWrittenAt = Now() });
+        }
+        else
+        {
+            await Settle();
         }
 
         return ConsentWriteStatus.Recorded;
@@ -170,6 +177,7 @@ internal sealed class SubjectGrain(
 
         if (Refusal(state.State.Status) is { } refused)
         {
+            await Settle();
             return new ConsentWriteResult(refused, null);
         }
 
@@ -455,9 +463,9 @@ internal sealed class SubjectGrain(
         var refreshed = false;
         while (true)
         {
-            if (_leases.Changing is { } changing)
+            if (_leases.Changing is not null)
             {
-                await changing;
+                await _leases.NotChangingAsync();
             }
             else if (PolicyLeaseEndsSoon && !refreshed)
             {
@@ -475,23 +483,31 @@ internal sealed class SubjectGrain(
     private Task Change(Func<Task<bool>> apply) =>
         _leases.ChangeAsync(apply, holder => holder.Revoke(_storeId, _subjectId));
 
+    /// <summary>A write that changes nothing settles what an earlier activation or a failed change may have left out.</summary>
+    private Task Settle() => _leases.SettleAsync(EnsurePresentAsync, holder => holder.Revoke(_storeId, _subjectId));
+
+    /// <summary>
+    /// After the commit of a record, before its acknowledgement: the store's index, and every edge deciding this store's
+    /// unknown subjects as absent, name this one. Whether it denies more is judged against no record at all, which is
+    /// how those edges decided it.
+    /// </summary>
+    private async Task EnsurePresentAsync()
+    {
+        if (!_presentConfirmed && state.RecordExists)
+        {
+            AbsentViewsFor(await Store.MarkPresent(_subjectId, SubjectLeases.Restricts(SubjectRecord.Empty, state.State)));
+            _presentConfirmed = true;
+        }
+    }
+
     private DecisionLease GrantLease(IDecisionLeaseHolder holder) => _leases.Grant(holder, _policy, state.State, _leaseExpiresAt);
 
     private Task Persist(SubjectRecord next) => Change(async () =>
     {
         var before = state.State;
         await state.PersistAsync(next, this, "subject change");
-        var restrictive = SubjectLeases.Restricts(before, next);
-        if (!_presentConfirmed)
-        {
-            // After the commit, so that a store activation reading its index meanwhile misses nothing: the store's
-            // index, and every edge deciding this store's unknown subjects as absent, name this one before the
-            // change is acknowledged. Whether it denies more is judged against no record at all, which is how
-            // those edges decided it.
-            AbsentViewsFor(await Store.MarkPresent(_subjectId, SubjectLeases.Restricts(SubjectRecord.Empty, next)));
-            _presentConfirmed = true;
-        }
-
-        return restrictive;
+        // After the commit, so that a store activation reading its index meanwhile misses nothing.
+        await EnsurePresentAsync();
+        return SubjectLeases.Restricts(before, next);
     });
 }

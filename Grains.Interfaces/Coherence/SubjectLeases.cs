@@ -27,6 +27,17 @@ public sealed class SubjectLeases(TimeProvider time, TimeSpan decisionLease, Lea
     /// <summary>Set while a change alters the state and revokes: a lease request waits for it.</summary>
     public Task? Changing => _changing;
 
+    /// <summary>Completes when no change is altering the state or revoking (a lease may be granted then).</summary>
+    public ValueTask NotChangingAsync() => _changing is null ? ValueTask.CompletedTask : WaitAsync();
+
+    private async ValueTask WaitAsync()
+    {
+        while (_changing is { } changing)
+        {
+            await changing;
+        }
+    }
+
     /// <summary>Whether some lease, of this activation or an earlier one, may still be used.</summary>
     public bool AnyLive => grants.AnyLive;
 
@@ -94,6 +105,21 @@ public sealed class SubjectLeases(TimeProvider time, TimeSpan decisionLease, Lea
 
         _owed = false;
     }
+
+    /// <summary>
+    /// Before a write that changes nothing is acknowledged (a refusal, a repeated deletion): the state it reveals may be
+    /// newer than what some edge still decides from (an earlier activation's lease, a change that failed half way, an
+    /// edge that did not hear of the first write). Then it is settled as a restrictive change would be, after
+    /// <paramref name="ensure"/> has finished what the failed change left undone.
+    /// </summary>
+    public Task SettleAsync(Func<Task> ensure, Func<IDecisionLeaseHolder, Task> revoke) =>
+        _owed || grants.PreviousActivationMayHold || _absentViewsUntil > time.GetTimestamp()
+            ? ChangeAsync(async () =>
+            {
+                await ensure();
+                return true;
+            }, revoke)
+            : Task.CompletedTask;
 
     /// <summary>
     /// Whether a change may turn an allowed check into a denied one: any status but active, or a grant replaced
