@@ -1,0 +1,225 @@
+using System.Collections.Immutable;
+using ShopAstro.Coherence;
+using ShopAstro.Grains.Interfaces;
+
+namespace ShopAstro.Tests.Coherence.Simulation;
+
+/// <summary>What the simulated cluster may do wrong, and how often.</summary>
+public sealed record SimFaults(
+    double MessageLoss = 0.01,
+    double SlowMessage = 0.02,
+    double WriteFailure = 0.05,
+    double CommitThenFailure = 0.03,
+    double SiloKill = 0.02,
+    double EdgePause = 0.02,
+    double EdgeKill = 0.01,
+    double Partition = 0.02,
+    double DuplicateActivation = 0.0)
+{
+    public static SimFaults None { get; } = new(0, 0, 0, 0, 0, 0, 0, 0, 0);
+}
+
+/// <summary>The network between simulated processes: delays, loss, partitions.</summary>
+public sealed class SimNetwork(SimWorld world, SimFaults faults)
+{
+    private readonly HashSet<(SimProcess, SimProcess)> _cut = [];
+
+    public int Lost { get; private set; }
+
+    public void Cut(SimProcess a, SimProcess b)
+    {
+        _cut.Add((a, b));
+        _cut.Add((b, a));
+    }
+
+    public void Heal() => _cut.Clear();
+
+    private TimeSpan Delay() => world.Random.NextDouble() < faults.SlowMessage
+        ? TimeSpan.FromMilliseconds(500 + world.Random.Next(2500))
+        : TimeSpan.FromTicks(1_000 + world.Random.Next(20_000));
+
+    private bool Drops(SimProcess from, SimProcess to)
+    {
+        if (_cut.Contains((from, to)) || world.Random.NextDouble() < faults.MessageLoss)
+        {
+            Lost++;
+            return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>A request from the current process to <paramref name="to"/> and its answer; either may be lost.</summary>
+    public Task<T> Call<T>(SimProcess to, Func<Task<T>> handler)
+    {
+        var from = SynchronizationContext.Current as SimProcess ?? throw new InvalidOperationException("A call from outside a process.");
+        var reply = new TaskCompletionSource<T>();
+        if (!Drops(from, to))
+        {
+            world.At(Delay(), to, () => _ = DeliverAsync());
+        }
+
+        return reply.Task;
+
+        async Task DeliverAsync()
+        {
+            Exception? failure = null;
+            T result = default!;
+            try
+            {
+                result = await handler();
+            }
+            catch (Exception exception)
+            {
+                failure = exception;
+            }
+
+            if (!Drops(to, from))
+            {
+                world.At(Delay(), from, () =>
+                {
+                    if (failure is null)
+                    {
+                        reply.TrySetResult(result);
+                    }
+                    else
+                    {
+                        reply.TrySetException(failure);
+                    }
+                });
+            }
+        }
+    }
+
+    public Task Call(SimProcess to, Action handler) => Call(to, () =>
+    {
+        handler();
+        return Task.FromResult(true);
+    });
+}
+
+/// <summary>The consent store: rows with versions, written with the same contract as the ADO.NET schema.</summary>
+public sealed class SimStorage(SimWorld world, SimFaults faults, SimHistory history)
+{
+    private readonly Dictionary<string, (int Version, SubjectRecord Record)> _rows = [];
+
+    public IEnumerable<string> SubjectsWithRecords => _rows.Keys;
+
+    /// <summary>Runs right after a commit, before the writer hears of it (a scripted fault: kill the writer's silo there).</summary>
+    public Action<string>? AfterCommit { get; set; }
+
+    public async Task<(int? Version, SubjectRecord? Record)> ReadAsync(string subject)
+    {
+        await Task.Delay(TimeSpan.FromTicks(5_000 + world.Random.Next(20_000)), world.Clock);
+        return _rows.TryGetValue(subject, out var row) ? (row.Version, row.Record) : (null, null);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="record"/> (with <paramref name="clear"/>: deletes the row) over <paramref name="expected"/>;
+    /// returns the new version. May fail before the commit, or after it (the caller hears of a failure either way).
+    /// </summary>
+    public async Task<int?> WriteAsync(string subject, int? expected, SubjectRecord record, bool clear, SubjectRecord basedOn, bool explicitRoute)
+    {
+        await Task.Delay(TimeSpan.FromTicks(10_000 + world.Random.Next(40_000)), world.Clock);
+        if (world.Random.NextDouble() < faults.WriteFailure)
+        {
+            throw new SimStorageException("write failed before the commit");
+        }
+
+        var exists = _rows.TryGetValue(subject, out var row);
+        if (expected is null ? exists : !exists || row.Version != expected)
+        {
+            throw new SimConflictException();
+        }
+
+        int? version;
+        if (clear)
+        {
+            _rows.Remove(subject);
+            version = null;
+        }
+        else
+        {
+            version = (expected ?? 0) + 1;
+            _rows[subject] = (version.Value, record);
+        }
+
+        history.Committed(subject, record, basedOn, explicitRoute, clear);
+        AfterCommit?.Invoke(subject);
+        world.Log($"storage: {subject} committed {record.LastWrittenAt?.Ticks % 100000} {record.Status} {string.Join(",", record.Consents.Select(c => $"{c.Key}={c.Value.Granted}"))} clear={clear}");
+        if (world.Random.NextDouble() < faults.CommitThenFailure)
+        {
+            throw new SimStorageException("committed, but the answer was lost");
+        }
+
+        return version;
+    }
+}
+
+public sealed class SimStorageException(string message) : Exception(message);
+
+public sealed class SimConflictException() : Exception("version conflict");
+
+/// <summary>An edge process as the grains see it (an observer reference): every call crosses the network.</summary>
+public sealed class SimEdgeReference(SimNetwork network, SimEdge edge) : IDecisionLeaseHolder
+{
+    public SimEdge Edge => edge;
+
+    public Task Revoke(string storeId, string subjectId) => network.Call(edge.Process, () =>
+    {
+        edge.Process.World.Log($"{edge.Process}: revoke {subjectId}");
+        edge.Leases.Revoke(SubjectKey.Of(storeId, subjectId));
+    });
+
+    public Task AddPresent(string storeId, string subjectId) => network.Call(edge.Process, () =>
+    {
+        edge.Process.World.Log($"{edge.Process}: {subjectId} is present");
+        edge.Absences.AddPresent(storeId, subjectId);
+    });
+
+    public Task RevokeAbsence(string storeId) => network.Call(edge.Process, () => edge.Absences.Revoke(storeId));
+
+    public override string ToString() => edge.Process.Name;
+}
+
+/// <summary>Per-silo services of the grant side, as the silo's DI container holds them.</summary>
+public sealed class SimSilo
+{
+    public SimSilo(SimCluster cluster, string name)
+    {
+        Process = new SimProcess(cluster.World, name);
+        Unresponsive = new UnresponsiveHolders(cluster.World.Clock);
+        Registered = new RegisteredHolders(cluster.World.Clock, () => cluster.Network.Call(cluster.Control.Process, () => cluster.Control.GetHolders()));
+    }
+
+    public SimProcess Process { get; }
+
+    public UnresponsiveHolders Unresponsive { get; }
+
+    public RegisteredHolders Registered { get; }
+
+    public LeaseGrants NewGrants(SimCluster cluster) =>
+        new(cluster.World.Clock, cluster.RevokeTimeout, Registered, Unresponsive, (_, _) => { });
+}
+
+/// <summary>A FIFO turn: the one-at-a-time execution of a grain's non-interleaving calls.</summary>
+public sealed class SimTurn
+{
+    private Task _tail = Task.CompletedTask;
+
+    public async Task<T> RunAsync<T>(Func<Task<T>> work)
+    {
+        var previous = _tail;
+        var done = new TaskCompletionSource();
+        _tail = done.Task;
+        try
+        {
+            await previous;
+            return await work();
+        }
+        finally
+        {
+            done.SetResult();
+        }
+    }
+}

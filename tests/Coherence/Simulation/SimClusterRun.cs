@@ -1,0 +1,293 @@
+using ShopAstro.Grains.Interfaces;
+
+namespace ShopAstro.Tests.Coherence.Simulation;
+
+/// <summary>
+/// A simulated cluster: two subject silos, one silo with the store grain and the lease holder registry, three edges,
+/// the consent store, and a client; a workload of grants, withdrawals, minors, cancellations and erasures beside
+/// checks on every edge, with faults injected at random (message loss and delay, write failures before and after the
+/// commit, silo kills, edge pauses and kills, partitions, duplicate activations).
+/// </summary>
+public sealed class SimCluster
+{
+    public const string StoreId = "s";
+
+    private readonly Dictionary<string, List<SimSubject>> _activations = [];
+    private readonly SimFaults _faults;
+
+    public SimCluster(int seed, SimFaults faults, int subjects = 3, int edges = 3)
+    {
+        World = new SimWorld(seed);
+        _faults = faults;
+        History = new SimHistory(World.Clock);
+        Network = new SimNetwork(World, faults);
+        Storage = new SimStorage(World, faults, History);
+        Client = new SimProcess(World, "client");
+        Control = new SimControl(this, new SimSilo(this, "control"), []);
+        Silos = [new SimSilo(this, "silo1"), new SimSilo(this, "silo2")];
+        Edges = [.. Enumerable.Range(1, edges).Select(i => new SimEdge(this, $"edge{i}"))];
+        Subjects = [.. Enumerable.Range(1, subjects).Select(i => $"u{i}")];
+    }
+
+    public SimWorld World { get; }
+
+    public SimHistory History { get; }
+
+    public SimNetwork Network { get; }
+
+    public SimStorage Storage { get; }
+
+    public SimProcess Client { get; }
+
+    public SimControl Control { get; private set; }
+
+    public List<SimSilo> Silos { get; }
+
+    public List<SimEdge> Edges { get; }
+
+    public List<string> Subjects { get; }
+
+    public StorePolicy Policy { get; } = new(1, StoreStatus.Active, true,
+        System.Collections.Immutable.ImmutableDictionary<Purpose, PurposeSetting>.Empty
+            .Add(Purpose.Analytics, new PurposeSetting(true, false)).Add(Purpose.Recommendation, new PurposeSetting(true, false)),
+        System.Collections.Immutable.ImmutableDictionary<Purpose, int>.Empty, DateTimeOffset.UnixEpoch);
+
+    public TimeSpan DecisionLease { get; } = TimeSpan.FromSeconds(5);
+
+    public TimeSpan RevokeTimeout { get; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan CheckTimeout { get; } = TimeSpan.FromSeconds(2);
+
+    public TimeSpan WriteTimeout { get; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Faults injected so far, by kind.</summary>
+    public Dictionary<string, int> Injected { get; } = [];
+
+    /// <summary>The activation a call for <paramref name="subject"/> goes to (the directory; a new one if none is live).</summary>
+    public SimSubject Route(string subject)
+    {
+        if (!_activations.TryGetValue(subject, out var live))
+        {
+            _activations[subject] = live = [];
+        }
+
+        live.RemoveAll(a => a.Deactivated || !a.Silo.Process.Alive);
+        if (live.Count == 0)
+        {
+            var silos = Silos.Where(s => s.Process.Alive).ToList();
+            live.Add(new SimSubject(this, subject, silos[World.Random.Next(silos.Count)]));
+        }
+
+        return live[World.Random.Next(live.Count)];
+    }
+
+    public void Forget(SimSubject activation) => _activations.GetValueOrDefault(activation.Id)?.Remove(activation);
+
+    /// <summary>A write from the client: recorded with its start and end, acknowledged or not.</summary>
+    public Task<SubjectRecord?> WriteAsync(string subject, SimOp op)
+    {
+        var done = new TaskCompletionSource<SubjectRecord?>();
+        Client.Run(async () =>
+        {
+            var start = World.Clock.Ticks;
+            SubjectRecord? result = null;
+            try
+            {
+                var activation = Route(subject);
+                result = await Network.Call(activation.Silo.Process, () => activation.WriteAsync(op)).WaitAsync(WriteTimeout, World.Clock);
+            }
+            catch (Exception exception) when (exception is TimeoutException or SimStorageException or SimConflictException or SimRerouteException)
+            {
+            }
+
+            History.Wrote(subject, start, result);
+            World.Log($"client: {op} {subject} -> {(result is null ? "failed" : $"ack {result.LastWrittenAt?.Ticks % 100000} {result.Status}")}");
+            done.SetResult(result);
+        });
+        return done.Task;
+    }
+
+    /// <summary>A check on <paramref name="edge"/>, recorded with its start and end and the state it answered from.</summary>
+    public Task<SubjectRecord?> CheckAsync(SimEdge edge, string subject)
+    {
+        var done = new TaskCompletionSource<SubjectRecord?>();
+        edge.Process.Run(async () =>
+        {
+            var start = World.Clock.Ticks;
+            try
+            {
+                var answer = await edge.CheckAsync(subject);
+                History.Checked(edge.Process.Name, subject, start, answer, failed: false);
+                World.Log($"{edge.Process}: check {subject} -> {answer?.LastWrittenAt?.Ticks % 100000} {answer?.Status}");
+                done.SetResult(answer);
+            }
+            catch (Exception exception) when (exception is TimeoutException or SimRerouteException or SimStorageException)
+            {
+                History.Checked(edge.Process.Name, subject, start, null, failed: true);
+                done.SetResult(null);
+            }
+        });
+        return done.Task;
+    }
+
+    /// <summary>From a process of the simulation: resumes after <paramref name="duration"/> of simulated time.</summary>
+    public Task Wait(TimeSpan duration) => Task.Delay(duration, World.Clock);
+
+    public void Run(TimeSpan duration)
+    {
+        var end = World.Clock.Ticks + duration.Ticks;
+        World.RunUntil(end);
+    }
+
+    private void Count(string fault)
+    {
+        Injected[fault] = Injected.GetValueOrDefault(fault) + 1;
+        World.Log($"FAULT {fault}");
+    }
+
+    /// <summary>kill -9 of a subject silo; a new one takes its place.</summary>
+    public void KillSilo(SimSilo silo)
+    {
+        silo.Process.Kill();
+        Silos[Silos.IndexOf(silo)] = new SimSilo(this, silo.Process.Name + "'");
+        Count("silo kill -9");
+    }
+
+    /// <summary>kill -9 of the silo with the store grain and the registry; they come back from storage elsewhere.</summary>
+    public void KillControl()
+    {
+        var stored = Control.StoredHolders;
+        Control.Process.Kill();
+        Control = new SimControl(this, new SimSilo(this, "control'"), stored);
+        Count("store/registry silo kill -9");
+    }
+
+    /// <summary>kill -9 of an edge; a new edge process takes its place (and registers). Returns the new one.</summary>
+    public SimEdge KillEdge(SimEdge edge)
+    {
+        edge.Process.Kill();
+        var index = Edges.IndexOf(edge);
+        Edges[index] = new SimEdge(this, edge.Process.Name + "'");
+        Count("edge kill -9");
+        return Edges[index];
+    }
+
+    /// <summary>The randomized workload and faults, for <paramref name="duration"/> of simulated time.</summary>
+    public void RunWorkload(TimeSpan duration)
+    {
+        var end = World.Clock.Ticks + duration.Ticks;
+        var random = World.Random;
+        // Writers: one per subject, each a chain of operations with pauses (grants are the most common).
+        foreach (var subject in Subjects)
+        {
+            Client.Run(async () =>
+            {
+                while (World.Clock.Ticks < end)
+                {
+                    var roll = random.Next(100);
+                    var op = roll switch
+                    {
+                        < 35 => SimOp.Grant,
+                        < 65 => SimOp.Withdraw,
+                        < 75 => SimOp.GrantOther,
+                        < 83 => SimOp.Erase,
+                        < 90 => SimOp.Minor,
+                        < 96 => SimOp.LiftMinor,
+                        _ => SimOp.Cancel,
+                    };
+                    await WriteAsync(subject, op);
+                    await Task.Delay(TimeSpan.FromMilliseconds(50 + random.Next(400)), World.Clock);
+                }
+            });
+        }
+
+        // Checkers: every edge checks random subjects all the time.
+        foreach (var edge in Edges.ToList())
+        {
+            StartChecker(edge, end);
+        }
+
+        // Faults.
+        Client.Run(async () =>
+        {
+            while (World.Clock.Ticks < end)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(200 + random.Next(600)), World.Clock);
+                InjectFault(end);
+            }
+        });
+
+        World.RunUntil(end + TimeSpan.FromSeconds(15).Ticks);
+    }
+
+    private void StartChecker(SimEdge edge, long end) => Client.Run(async () =>
+    {
+        while (World.Clock.Ticks < end && edge.Process.Alive)
+        {
+            if (!edge.Process.Paused)
+            {
+                _ = CheckAsync(edge, Subjects[World.Random.Next(Subjects.Count)]);
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(5 + World.Random.Next(40)), World.Clock);
+        }
+    });
+
+    private void InjectFault(long end)
+    {
+        var random = World.Random;
+        var roll = random.NextDouble();
+        if ((roll -= _faults.SiloKill) < 0)
+        {
+            KillSilo(Silos[random.Next(Silos.Count)]);
+        }
+        else if ((roll -= _faults.SiloKill / 4) < 0)
+        {
+            KillControl();
+        }
+        else if ((roll -= _faults.EdgePause) < 0)
+        {
+            var edge = Edges[random.Next(Edges.Count)];
+            if (!edge.Process.Paused)
+            {
+                edge.Process.Pause();
+                World.At(TimeSpan.FromMilliseconds(300 + random.Next(12_000)), Client, edge.Process.Resume);
+                Count("edge SIGSTOP/SIGCONT");
+            }
+        }
+        else if ((roll -= _faults.EdgeKill) < 0)
+        {
+            StartChecker(KillEdge(Edges[random.Next(Edges.Count)]), end);
+        }
+        else if ((roll -= _faults.Partition) < 0)
+        {
+            var edge = Edges[random.Next(Edges.Count)];
+            SimProcess other = random.Next(3) switch
+            {
+                0 => Control.Process,
+                _ => Silos[random.Next(Silos.Count)].Process,
+            };
+            Network.Cut(edge.Process, other);
+            World.At(TimeSpan.FromMilliseconds(500 + random.Next(6_000)), Client, Network.Heal);
+            Count("partition");
+        }
+        else if ((roll -= _faults.DuplicateActivation) < 0)
+        {
+            var subject = Subjects[random.Next(Subjects.Count)];
+            if (_activations.TryGetValue(subject, out var live) && live.Count == 1)
+            {
+                var other = Silos.FirstOrDefault(s => s != live[0].Silo && s.Process.Alive);
+                if (other is null)
+                {
+                    return;
+                }
+
+                var duplicate = new SimSubject(this, subject, other);
+                live.Add(duplicate);
+                var first = live[0];
+                World.At(TimeSpan.FromMilliseconds(200 + random.Next(3_000)), Client, first.Deactivate);
+                Count("duplicate activation");
+            }
+        }
+    }
+}

@@ -1,0 +1,372 @@
+using ShopAstro.Coherence;
+using ShopAstro.Grains.Interfaces;
+
+namespace ShopAstro.Tests.Coherence.Simulation;
+
+/// <summary>The operations a client sends to a subject grain.</summary>
+public enum SimOp
+{
+    Grant,
+    Withdraw,
+    GrantOther,
+    Minor,
+    LiftMinor,
+    Cancel,
+    Erase,
+}
+
+/// <summary>The call reached an activation that had deactivated: Orleans would route it to a new one.</summary>
+public sealed class SimRerouteException() : Exception("activation gone");
+
+/// <summary>
+/// One activation of a subject grain, using the protocol exactly as <c>SubjectGrain</c> does: the record in memory,
+/// <see cref="SubjectLeases"/> for the decision leases, writes through the storage before any acknowledgement.
+/// </summary>
+public sealed class SimSubject
+{
+    private readonly SimCluster _cluster;
+    private readonly SimTurn _turn = new();
+    private int? _version;
+    private bool _presentConfirmed;
+
+    public SimSubject(SimCluster cluster, string id, SimSilo silo)
+    {
+        _cluster = cluster;
+        Id = id;
+        Silo = silo;
+        Leases = new SubjectLeases(cluster.World.Clock, cluster.DecisionLease, silo.NewGrants(cluster));
+        var activated = new TaskCompletionSource();
+        Activation = activated.Task;
+        silo.Process.Run(async () =>
+        {
+            try
+            {
+                await ActivateAsync();
+                activated.SetResult();
+            }
+            catch (Exception exception)
+            {
+                Deactivated = true;
+                activated.SetException(exception);
+            }
+        });
+    }
+
+    public string Id { get; }
+
+    public SimSilo Silo { get; }
+
+    public SubjectLeases Leases { get; }
+
+    public SubjectRecord State { get; private set; } = SubjectRecord.Empty;
+
+    public Task Activation { get; }
+
+    public bool Deactivated { get; private set; }
+
+    private async Task ActivateAsync()
+    {
+        var (version, record) = await _cluster.Storage.ReadAsync(Id);
+        _cluster.World.Log($"{Silo.Process}/{Id}: activated, read {record?.LastWrittenAt?.Ticks % 100000} {record?.Status}");
+        _version = version;
+        State = record ?? SubjectRecord.Empty;
+        Leases.Activated();
+        if (record is not null)
+        {
+            // As AcquirePolicyLease(present: true): the store repairs its index if needed and says how long an edge may
+            // still decide this subject as absent.
+            var control = _cluster.Control;
+            AbsentViewsFor(await _cluster.Network.Call(control.Process, () => control.AcquirePresentAsync(Id)).WaitAsync(_cluster.CheckTimeout, _cluster.World.Clock));
+            _presentConfirmed = true;
+        }
+    }
+
+    private async Task ReadyAsync()
+    {
+        await Activation;
+        if (Deactivated)
+        {
+            throw new SimRerouteException();
+        }
+    }
+
+    /// <summary>As <c>SubjectGrain.LeaseDecisions</c> (interleaving).</summary>
+    public async Task<DecisionLease> LeaseDecisionsAsync(IDecisionLeaseHolder holder)
+    {
+        await ReadyAsync();
+        while (true)
+        {
+            if (Leases.Changing is not null)
+            {
+                await Leases.NotChangingAsync();
+            }
+            else
+            {
+                var lease = Leases.Grant(holder, _cluster.Policy, State, long.MaxValue / 4);
+                _cluster.World.Log($"{Silo.Process}/{Id}: lease to {holder} of {State.LastWrittenAt?.Ticks % 100000} {State.Status} for {lease.Duration.TotalMilliseconds} ms");
+                return lease;
+            }
+        }
+    }
+
+    /// <summary>As <c>SubjectGrain.Decide</c> (read-only: never beside a write).</summary>
+    public Task<SubjectRecord> DecideAsync() => _turn.RunAsync(async () =>
+    {
+        await ReadyAsync();
+        return State;
+    });
+
+    public Task<SubjectRecord> WriteAsync(SimOp op) => _turn.RunAsync(async () =>
+    {
+        await ReadyAsync();
+        var state = State;
+        if (op != SimOp.Erase && (state.Status == SubjectStatus.Cancelled || (state.Status == SubjectStatus.Minor && op != SimOp.LiftMinor)))
+        {
+            await SettleAsync();
+            return state;
+        }
+
+        var stamp = _cluster.History.NewStamp();
+        SubjectRecord next;
+        switch (op)
+        {
+            case SimOp.Grant or SimOp.Withdraw or SimOp.GrantOther:
+                var purpose = op == SimOp.GrantOther ? Purpose.Recommendation : Purpose.Analytics;
+                var choice = new ConsentChoice(op != SimOp.Withdraw, 1, stamp, ConsentSource.Api, false, false);
+                next = state with { Status = SubjectStatus.Active, Consents = state.Consents.SetItem(purpose, choice), LastWrittenAt = stamp };
+                break;
+            case SimOp.Minor or SimOp.Cancel:
+                next = new SubjectRecord { Status = op == SimOp.Minor ? SubjectStatus.Minor : SubjectStatus.Cancelled, LastWrittenAt = stamp };
+                break;
+            case SimOp.LiftMinor:
+                if (state.Status != SubjectStatus.Minor)
+                {
+                    await SettleAsync();
+                    return state;
+                }
+
+                next = state with { Status = SubjectStatus.Active, LastWrittenAt = stamp };
+                break;
+            default:
+                if (_version is null)
+                {
+                    await SettleAsync();
+                    return state;
+                }
+
+                // Cancellation and minority outlive a deletion (a tombstone); otherwise the row goes.
+                next = state.Status is SubjectStatus.Cancelled or SubjectStatus.Minor
+                    ? new SubjectRecord { Status = state.Status, LastWrittenAt = stamp }
+                    : SubjectRecord.Empty with { LastWrittenAt = stamp };
+                break;
+        }
+
+        await PersistAsync(next, clear: op == SimOp.Erase && next.Status == SubjectStatus.Active, explicitRoute: op == SimOp.LiftMinor);
+        return next;
+    });
+
+    /// <summary>As <c>SubjectGrain.Persist</c> / <c>ClearAll</c>: durable, then the index, then the revocation.</summary>
+    private Task PersistAsync(SubjectRecord next, bool clear, bool explicitRoute) => Leases.ChangeAsync(async () =>
+    {
+        var before = State;
+        State = next;
+        try
+        {
+            _version = await _cluster.Storage.WriteAsync(Id, _version, next, clear, before, explicitRoute);
+        }
+        catch
+        {
+            // DurableState: the previous state stays in memory, and the activation goes.
+            State = before;
+            Deactivate();
+            throw;
+        }
+
+        if (clear)
+        {
+            Deactivate();
+            return true;
+        }
+
+        await EnsurePresentAsync();
+        return SubjectLeases.Restricts(before, next);
+    }, Revoke);
+
+    private Task Revoke(IDecisionLeaseHolder holder) => holder.Revoke(SimCluster.StoreId, Id);
+
+    private Task SettleAsync() => Leases.SettleAsync(EnsurePresentAsync, Revoke);
+
+    /// <summary>As <c>SubjectGrain.EnsurePresentAsync</c>.</summary>
+    private async Task EnsurePresentAsync()
+    {
+        if (!_presentConfirmed && _version is not null)
+        {
+            var control = _cluster.Control;
+            var restrictiveAgainstAbsent = SubjectLeases.Restricts(SubjectRecord.Empty, State);
+            AbsentViewsFor(await _cluster.Network.Call(control.Process, () => control.MarkPresentAsync(Id, restrictiveAgainstAbsent))
+                .WaitAsync(_cluster.WriteTimeout, _cluster.World.Clock));
+            _presentConfirmed = true;
+        }
+    }
+
+    private void AbsentViewsFor(TimeSpan remaining)
+    {
+        if (remaining > TimeSpan.Zero)
+        {
+            Leases.AbsentViewsUntil(_cluster.World.Clock.GetTimestamp() + remaining.Ticks);
+        }
+    }
+
+    public void Deactivate()
+    {
+        Deactivated = true;
+        _cluster.Forget(this);
+    }
+}
+
+/// <summary>The store grain (absence leases) and the lease holder registry, on one silo of their own.</summary>
+public sealed class SimControl
+{
+    private readonly SimCluster _cluster;
+
+    public SimControl(SimCluster cluster, SimSilo silo, IReadOnlyList<IDecisionLeaseHolder> storedHolders)
+    {
+        _cluster = cluster;
+        Silo = silo;
+        Registry = new HolderRegistry(cluster.World.Clock, storedHolders);
+        StoredHolders = storedHolders;
+        Absence = new AbsenceIndex(cluster.World.Clock, cluster.DecisionLease, silo.NewGrants(cluster));
+        silo.Process.Run(() =>
+        {
+            Absence.Activated();
+            // As StoreGrain.ReadIndex: only once an earlier activation's absence leases have run out.
+            cluster.World.At(cluster.DecisionLease, silo.Process, () => Absence.Loaded(cluster.Storage.SubjectsWithRecords.ToList()));
+            return Task.CompletedTask;
+        });
+    }
+
+    public SimSilo Silo { get; }
+
+    public SimProcess Process => Silo.Process;
+
+    public HolderRegistry Registry { get; }
+
+    public AbsenceIndex Absence { get; }
+
+    /// <summary>The registry's stored set (survives the silo).</summary>
+    public IReadOnlyList<IDecisionLeaseHolder> StoredHolders { get; private set; }
+
+    public Task<IDecisionLeaseHolder[]> GetHolders() => Task.FromResult(Registry.Live());
+
+    public Task<bool> Register(IDecisionLeaseHolder holder)
+    {
+        if (Registry.Register(holder) is { } save)
+        {
+            StoredHolders = save;
+            Registry.Stored(save);
+        }
+
+        return Task.FromResult(true);
+    }
+
+    public Task<AbsenceLease> LeaseAbsence(IDecisionLeaseHolder holder, Guid epoch, int since)
+    {
+        var lease = Absence.Lease(holder, _cluster.Policy, epoch, since);
+        _cluster.World.Log($"{Process}: absence lease to {holder} ({lease.Duration.TotalMilliseconds} ms, present {string.Join(",", lease.Present)}, delta {lease.Delta})");
+        return Task.FromResult(lease);
+    }
+
+    public async Task<TimeSpan> MarkPresentAsync(string subject, bool restrictive)
+    {
+        _cluster.World.Log($"{Process}: mark {subject} present (restrictive {restrictive})");
+        var absentFor = await Absence.MarkPresentAsync(subject, restrictive, holder => holder.AddPresent(SimCluster.StoreId, subject));
+        _cluster.World.Log($"{Process}: marked {subject} present, absent views for {absentFor.TotalMilliseconds} ms");
+        return absentFor;
+    }
+
+    public Task<TimeSpan> AcquirePresentAsync(string subject) =>
+        Absence.Contains(subject) ? Task.FromResult(TimeSpan.Zero) : MarkPresentAsync(subject, restrictive: false);
+}
+
+/// <summary>An edge process: the holder side exactly as <c>DecisionCache</c> uses it.</summary>
+public sealed class SimEdge
+{
+    private readonly SimCluster _cluster;
+
+    public SimEdge(SimCluster cluster, string name)
+    {
+        _cluster = cluster;
+        Process = new SimProcess(cluster.World, name);
+        var clock = cluster.World.Clock;
+        Epoch = new HolderEpoch(clock);
+        Reference = new SimEdgeReference(cluster.Network, this);
+        Leases = new HeldLeases(clock, Epoch, key =>
+        {
+            var subject = cluster.Route(SubjectKey.Parse(key).SubjectId);
+            return cluster.Network.Call(subject.Silo.Process, () => subject.LeaseDecisionsAsync(Reference)).WaitAsync(cluster.CheckTimeout, clock);
+        }, static (_, policy) => policy);
+        Absences = new HeldAbsences(clock, Epoch, (_, epoch, since) =>
+        {
+            var control = cluster.Control;
+            return cluster.Network.Call(control.Process, () => control.LeaseAbsence(Reference, epoch, since)).WaitAsync(cluster.CheckTimeout, clock);
+        }, static (_, policy) => policy, (_, _) => { });
+        Process.Run(RegisterLoopAsync);
+    }
+
+    public SimProcess Process { get; }
+
+    public HolderEpoch Epoch { get; }
+
+    public HeldLeases Leases { get; }
+
+    public HeldAbsences Absences { get; }
+
+    public SimEdgeReference Reference { get; }
+
+    private async Task RegisterLoopAsync()
+    {
+        var clock = _cluster.World.Clock;
+        while (true)
+        {
+            var sentAt = clock.GetTimestamp();
+            try
+            {
+                var control = _cluster.Control;
+                await _cluster.Network.Call(control.Process, () => control.Register(Reference)).WaitAsync(TimeSpan.FromSeconds(2), clock);
+                if (Epoch.Confirmed(sentAt, ILeaseHolderRegistryGrain.Expiry, TimeSpan.FromSeconds(2)))
+                {
+                    Leases.Clear();
+                    Absences.Clear();
+                }
+            }
+            catch (TimeoutException)
+            {
+            }
+
+            await Task.Delay(TimeSpan.FromSeconds(2), clock);
+        }
+    }
+
+    /// <summary>A check as <c>DecisionCache.DecideAsync</c> makes it; returns the record it decided from (null: no record).</summary>
+    public async Task<SubjectRecord?> CheckAsync(string subjectId)
+    {
+        var key = SubjectKey.Of(SimCluster.StoreId, subjectId);
+        if (Leases.TryGet(key, out var lease))
+        {
+            return lease.Subject;
+        }
+
+        if (Absences.TryGetAbsent(SimCluster.StoreId, subjectId, out _))
+        {
+            return null;
+        }
+
+        if (!Epoch.Active)
+        {
+            var subject = _cluster.Route(subjectId);
+            return await _cluster.Network.Call(subject.Silo.Process, subject.DecideAsync).WaitAsync(_cluster.CheckTimeout, _cluster.World.Clock);
+        }
+
+        return (await Leases.LeaseAsync(SimCluster.StoreId, key)).Subject;
+    }
+}

@@ -1,0 +1,147 @@
+using ShopAstro.Coherence;
+using ShopAstro.Grains.Interfaces;
+
+namespace ShopAstro.Tests.Coherence.Simulation;
+
+/// <summary>
+/// Everything the simulated clients saw, with start and end times, and every commit; <see cref="Check"/> verifies
+/// S1-S4 over it. States are told apart by <see cref="SubjectRecord.LastWrittenAt"/>, which the simulation makes
+/// unique per state (a record without one is "no record").
+/// </summary>
+public sealed class SimHistory(SimClock clock)
+{
+    private long _stamps;
+    private readonly Dictionary<string, List<(SubjectRecord Record, SubjectRecord BasedOn, bool ExplicitRoute, bool Cleared, long At)>> _commits = [];
+    private readonly List<(string Subject, long Start, long End, SubjectRecord Result)> _acknowledged = [];
+    private readonly List<(string Edge, string Subject, long Start, long End, SubjectRecord? Answer)> _checks = [];
+
+    public int Writes { get; private set; }
+
+    public int FailedWrites { get; private set; }
+
+    public int Checks => _checks.Count;
+
+    public int FailedChecks { get; private set; }
+
+    public int Commits => _commits.Values.Sum(c => c.Count);
+
+    public DateTimeOffset NewStamp() => clock.GetUtcNow().AddTicks(++_stamps);
+
+    public void Committed(string subject, SubjectRecord record, SubjectRecord basedOn, bool explicitRoute, bool cleared)
+    {
+        if (!_commits.TryGetValue(subject, out var commits))
+        {
+            _commits[subject] = commits = [];
+        }
+
+        commits.Add((record, basedOn, explicitRoute, cleared, clock.Ticks));
+    }
+
+    public void Wrote(string subject, long start, SubjectRecord? result)
+    {
+        Writes++;
+        if (result is null)
+        {
+            FailedWrites++;
+        }
+        else
+        {
+            _acknowledged.Add((subject, start, clock.Ticks, result));
+        }
+    }
+
+    public void Checked(string edge, string subject, long start, SubjectRecord? answer, bool failed)
+    {
+        if (failed)
+        {
+            FailedChecks++;
+        }
+        else
+        {
+            _checks.Add((edge, subject, start, clock.Ticks, answer));
+        }
+    }
+
+    /// <summary>
+    /// The position of a state in its subject's commit order (null: never committed). No record is the latest deletion
+    /// of the row committed by <paramref name="before"/> (-1: none, before every commit).
+    /// </summary>
+    private int? Order(string subject, SubjectRecord? record, long before = long.MaxValue)
+    {
+        var commits = _commits.GetValueOrDefault(subject) ?? [];
+        if (record?.LastWrittenAt is not { } stamp)
+        {
+            return commits.FindLastIndex(c => c.Cleared && c.At <= before);
+        }
+
+        var index = commits.FindIndex(c => c.Record.LastWrittenAt == stamp);
+        return index < 0 ? null : index;
+    }
+
+    public List<string> Check()
+    {
+        var violations = new List<string>();
+        var acknowledged = _acknowledged.GroupBy(a => a.Subject).ToDictionary(g => g.Key, g => g.OrderBy(a => a.End).ToList());
+        foreach (var (edge, subject, start, end, answer) in _checks)
+        {
+            var answered = Order(subject, answer, end);
+            if (answered is null)
+            {
+                violations.Add($"S2: {edge} decided {subject} at {start} from a state that was never stored ({answer!.LastWrittenAt:O})");
+                continue;
+            }
+
+            foreach (var write in acknowledged.GetValueOrDefault(subject) ?? [])
+            {
+                if (write.End >= start)
+                {
+                    break;
+                }
+
+                // S1: the acknowledged state came after the answered one and denies something it allowed.
+                if (Order(subject, write.Result, write.End) is { } written && written > answered
+                    && SubjectLeases.Restricts(answer ?? SubjectRecord.Empty, write.Result))
+                {
+                    violations.Add($"S1: {edge} decided {subject} in [{start}, {end}] from state #{answered}, after state #{written} ({write.Result.Status}) was acknowledged at {write.End}");
+                    break;
+                }
+            }
+        }
+
+        foreach (var (subject, start, end, result) in _acknowledged)
+        {
+            if (Order(subject, result, end) is null)
+            {
+                violations.Add($"S3: {subject}: a write acknowledged at {end} was never stored");
+            }
+        }
+
+        foreach (var (subject, commits) in _commits)
+        {
+            for (var i = 0; i < commits.Count; i++)
+            {
+                var (record, basedOn, explicitRoute, _, _) = commits[i];
+                var previous = i == 0 ? null : commits[i - 1].Record;
+                // A write is based on the commit before it; on no record only first, or after a deletion of the row.
+                var expected = i == 0 || commits[i - 1].Cleared ? null : previous!.LastWrittenAt;
+                if (basedOn.LastWrittenAt != expected)
+                {
+                    violations.Add($"S3: {subject}: commit #{i} was based on a state other than commit #{i - 1}: a write was lost");
+                }
+
+                if (previous?.Status == SubjectStatus.Cancelled && record.Status != SubjectStatus.Cancelled)
+                {
+                    violations.Add($"S4: {subject}: a cancellation was undone by commit #{i}");
+                }
+
+                if (previous?.Status == SubjectStatus.Minor && record.Status != SubjectStatus.Minor && !explicitRoute
+                    && record.Status != SubjectStatus.Cancelled)
+                {
+                    violations.Add($"S4: {subject}: a minor's status was lifted by commit #{i} without the explicit route");
+                }
+            }
+        }
+
+        return violations;
+    }
+}
