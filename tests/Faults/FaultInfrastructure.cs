@@ -231,11 +231,16 @@ internal sealed class PrivatePostgres : IAsyncDisposable
     private readonly string _folder;
     private bool _running;
 
-    private PrivatePostgres(string bin, string folder, int port)
+    private readonly string? _namespace;
+    private readonly string _listen;
+
+    private PrivatePostgres(string bin, string folder, int port, string? networkNamespace, string listen)
     {
         _bin = bin;
         _folder = folder;
         Port = port;
+        _namespace = networkNamespace;
+        _listen = listen;
     }
 
     public int Port { get; }
@@ -245,9 +250,13 @@ internal sealed class PrivatePostgres : IAsyncDisposable
     public string LogFile => Path.Combine(_folder, "server.log");
 
     public string ConnectionString =>
-        $"Host=127.0.0.1;Port={Port};Username=postgres;Database=postgres;Timeout=5;Command Timeout=10";
+        $"Host={_listen};Port={Port};Username=postgres;Database=postgres;Timeout=5;Command Timeout=10";
 
-    public static async Task<PrivatePostgres> StartAsync()
+    /// <summary>
+    /// With <paramref name="networkNamespace"/>: the server runs in that namespace, listens on <paramref name="listen"/>
+    /// and trusts clients of <paramref name="clients"/> (a CIDR inside the namespaces of the test).
+    /// </summary>
+    public static async Task<PrivatePostgres> StartAsync(string? networkNamespace = null, string listen = "127.0.0.1", string? clients = null)
     {
         var bin = FindBinaries();
         var folder = Path.Combine(Path.GetTempPath(), "shopastro-faults-pg-" + Guid.NewGuid().ToString("N")[..12]);
@@ -260,9 +269,14 @@ internal sealed class PrivatePostgres : IAsyncDisposable
             Directory.CreateDirectory(folder);
         }
 
-        var postgres = new PrivatePostgres(bin, folder, EdgeApiFactory.FreePort());
+        var postgres = new PrivatePostgres(bin, folder, networkNamespace is null ? EdgeApiFactory.FreePort() : 5432, networkNamespace, listen);
         await Commands.RunAsPostgresAsync(Path.Combine(bin, "initdb"),
             "-D", postgres.DataFolder, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale");
+        if (clients is not null)
+        {
+            await File.AppendAllTextAsync(Path.Combine(postgres.DataFolder, "pg_hba.conf"), $"host all all {clients} trust\n");
+        }
+
         await postgres.StartServerAsync();
         return postgres;
     }
@@ -270,8 +284,11 @@ internal sealed class PrivatePostgres : IAsyncDisposable
     /// <summary>pg_ctl start on the same data folder and port; returns when it accepts connections.</summary>
     public async Task StartServerAsync()
     {
-        await Commands.RunAsPostgresAsync(Path.Combine(_bin, "pg_ctl"), "-D", DataFolder, "-l", LogFile, "-w", "-t", "60",
-            "-o", $"-k {_folder} -c listen_addresses=127.0.0.1 -p {Port} -c max_connections=200 -c fsync=off", "start");
+        string[] start = [Path.Combine(_bin, "pg_ctl"), "-D", DataFolder, "-l", LogFile, "-w", "-t", "60",
+            "-o", $"-k {_folder} -c listen_addresses={_listen} -p {Port} -c max_connections=200 -c fsync=off", "start"];
+        await (_namespace is null
+            ? Commands.RunAsPostgresAsync(start[0], start[1..])
+            : Commands.RunAsync("ip", ["netns", "exec", _namespace, "runuser", "-u", "postgres", "--", .. start]));
         _running = true;
     }
 
@@ -329,22 +346,33 @@ internal sealed class PrivateRedis : IAsyncDisposable
 {
     private Process? _process;
 
-    public int Port { get; } = EdgeApiFactory.FreePort();
+    private readonly string? _namespace;
+    private readonly string _listen;
+
+    private PrivateRedis(string? networkNamespace, string listen)
+    {
+        _namespace = networkNamespace;
+        _listen = listen;
+        Port = networkNamespace is null ? EdgeApiFactory.FreePort() : 6379;
+    }
+
+    public int Port { get; }
 
     private readonly DirectoryInfo _directory = Directory.CreateTempSubdirectory("shopastro-redis-");
 
-    public string Address => $"127.0.0.1:{Port}";
+    public string Address => $"{_listen}:{Port}";
 
-    public static async Task<PrivateRedis> StartAsync()
+    /// <summary>With <paramref name="networkNamespace"/>: the server runs in that namespace and listens on <paramref name="listen"/>.</summary>
+    public static async Task<PrivateRedis> StartAsync(string? networkNamespace = null, string listen = "127.0.0.1")
     {
-        var redis = new PrivateRedis();
+        var redis = new PrivateRedis(networkNamespace, listen);
         await redis.StartServerAsync();
         return redis;
     }
 
     public async Task StartServerAsync()
     {
-        var start = new ProcessStartInfo("redis-server")
+        var start = new ProcessStartInfo(_namespace is null ? "redis-server" : "ip")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -354,11 +382,14 @@ internal sealed class PrivateRedis : IAsyncDisposable
         // As deployed (docker-compose.yml): an append-only file, so a restarted Redis comes back with the
         // membership table. (Orleans' Redis membership cannot re-create a silo's row in an emptied Redis:
         // dotnet/orleans#7784.)
-        foreach (var argument in new[]
-        {
-            "--port", Port.ToString(), "--bind", "127.0.0.1", "--save", "", "--dir", _directory.FullName,
+        string[] inNamespace = _namespace is null ? [] : ["netns", "exec", _namespace, "redis-server"];
+        string[] arguments =
+        [
+            .. inNamespace,
+            "--port", Port.ToString(), "--bind", _listen, "--protected-mode", "no", "--save", "", "--dir", _directory.FullName,
             "--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no",
-        })
+        ];
+        foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);
         }
@@ -407,7 +438,7 @@ internal sealed class PrivateRedis : IAsyncDisposable
         {
             using var client = new TcpClient();
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
-            await client.ConnectAsync("127.0.0.1", Port, timeout.Token);
+            await client.ConnectAsync(_listen, Port, timeout.Token);
             var stream = client.GetStream();
             await stream.WriteAsync("PING\r\n"u8.ToArray(), timeout.Token);
             var buffer = new byte[7];

@@ -34,7 +34,28 @@ public sealed class ServiceProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
-    public static ServiceProcess Start(string project, IReadOnlyDictionary<string, string> environment, params string[] arguments)
+    public int Id => _process.Id;
+
+    /// <summary>SIGSTOP: the process freezes, its connections stay open (a long GC pause, a stalled VM).</summary>
+    public void Pause() => Signal("STOP");
+
+    /// <summary>SIGCONT after <see cref="Pause"/>.</summary>
+    public void Resume() => Signal("CONT");
+
+    private void Signal(string signal)
+    {
+        if (!_process.HasExited)
+        {
+            using var kill = Process.Start(new ProcessStartInfo("kill", ["-" + signal, _process.Id.ToString()]) { UseShellExecute = false })!;
+            kill.WaitForExit();
+        }
+    }
+
+    public static ServiceProcess Start(string project, IReadOnlyDictionary<string, string> environment, params string[] arguments) =>
+        Start(project, environment, networkNamespace: null, arguments);
+
+    /// <summary>Starts the project's build output; inside <paramref name="networkNamespace"/> (ip netns exec, as root) when given.</summary>
+    public static ServiceProcess Start(string project, IReadOnlyDictionary<string, string> environment, string? networkNamespace, params string[] arguments)
     {
         var dll = Path.Combine(RepositoryRoot, project, "bin", BuildConfiguration, "net10.0", $"ShopAstro.{project}.dll");
         if (!File.Exists(dll))
@@ -42,13 +63,22 @@ public sealed class ServiceProcess : IAsyncDisposable
             throw new FileNotFoundException($"Build {project} first ({BuildConfiguration}).", dll);
         }
 
-        var start = new ProcessStartInfo("dotnet")
+        // ip netns exec execs the command itself: the process started is the service, for signals and kills.
+        var start = new ProcessStartInfo(networkNamespace is null ? "dotnet" : "ip")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
             WorkingDirectory = Path.GetDirectoryName(dll)!,
         };
+        if (networkNamespace is not null)
+        {
+            foreach (var argument in new[] { "netns", "exec", networkNamespace, "dotnet" })
+            {
+                start.ArgumentList.Add(argument);
+            }
+        }
+
         start.ArgumentList.Add(dll);
         foreach (var argument in arguments)
         {
