@@ -86,11 +86,7 @@ internal sealed partial class StoreGrain(
         {
             try
             {
-                var earlierLeasesEnd = _activatedAt + time.TimestampTicks(options.Value.DecisionLease);
-                if (time.GetTimestamp() < earlierLeasesEnd)
-                {
-                    await Task.Delay(time.GetElapsedTime(time.GetTimestamp(), earlierLeasesEnd), time);
-                }
+                await time.DelayUntilAsync(_activatedAt + time.TimestampTicks(options.Value.DecisionLease));
 
                 _absence.Loaded(await index.SubjectsWithRecordsAsync(StoreId, CancellationToken.None));
             }
@@ -141,7 +137,8 @@ internal sealed partial class StoreGrain(
     {
         _leaseExpiries[subjectId] = time.GetTimestamp() + time.TimestampTicks(_lease);
         var policy = _committed;
-        return present && !_absence.Contains(subjectId) ? MarkedAsync() : Task.FromResult(new PolicyLease(policy, _lease));
+        return present && !_absence.Contains(subjectId) ? MarkedAsync()
+            : Task.FromResult(new PolicyLease(policy, _lease, NoRecordLeased: !present && _absence.NoRecordLeased(subjectId)));
 
         async Task<PolicyLease> MarkedAsync()
         {
@@ -231,12 +228,7 @@ internal sealed partial class StoreGrain(
             }
         }));
 
-        var waitUntil = Math.Max(_unknownLeasesUntil, unreached.DefaultIfEmpty(0L).Max());
-        var remaining = time.GetElapsedTime(time.GetTimestamp(), waitUntil);
-        if (waitUntil > time.GetTimestamp() && remaining > TimeSpan.Zero)
-        {
-            await Task.Delay(remaining, time);
-        }
+        await time.DelayUntilAsync(Math.Max(_unknownLeasesUntil, unreached.DefaultIfEmpty(0L).Max()));
 
         LogPublished(storeId, policy.Version, holders.Count);
     }

@@ -408,6 +408,11 @@ internal sealed class SubjectGrain(
             // Counted from before the request: this copy expires no later than the store's record of the lease.
             var requestedAt = time.GetTimestamp();
             var lease = await Store.AcquirePolicyLease(_subjectId, present: state.RecordExists);
+            if (lease.NoRecordLeased && !state.RecordExists && !_presentConfirmed)
+            {
+                _leases.EarlierActivationsLeasedNoRecord();
+            }
+
             _presentConfirmed |= state.RecordExists;
             AbsentViewsFor(lease.AbsentViewFor);
             if (lease.Policy is not null)

@@ -171,9 +171,5 @@ public sealed class LeaseGrants(
     }
 
     /// <summary>Completes once <paramref name="until"/> (a timestamp; 0: none) has passed.</summary>
-    public Task SettleAsync(long until)
-    {
-        var now = time.GetTimestamp();
-        return now < until ? Task.Delay(time.GetElapsedTime(now, until), time) : Task.CompletedTask;
-    }
+    public Task SettleAsync(long until) => time.DelayUntilAsync(until);
 }

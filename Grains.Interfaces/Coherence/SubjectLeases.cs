@@ -16,10 +16,11 @@ namespace ShopAstro.Coherence;
 /// Lease requests are held back while a change alters the state and revokes; they interleave with the
 /// wait that follows, so that one unreachable edge does not stall the others' checks.
 /// </summary>
-public sealed class SubjectLeases(TimeProvider time, TimeSpan decisionLease, LeaseGrants grants)
+public sealed class SubjectLeases(TimeProvider time, TimeSpan decisionLease, LeaseGrants grants, Random? random = null)
 {
     private Task? _changing;
     private bool _owed;
+    private bool _earlierLeasedNoRecord;
     private long _absentViewsUntil;
 
     public void Activated() => grants.Activated(decisionLease);
@@ -37,6 +38,15 @@ public sealed class SubjectLeases(TimeProvider time, TimeSpan decisionLease, Lea
             await changing;
         }
     }
+
+    /// <summary>
+    /// The store says every lease an earlier activation may have granted carried no record (the subject has had none
+    /// for at least a lease): a change is then judged against that, as for this activation's own leases, instead of
+    /// as restrictive whatever it does.
+    /// </summary>
+    public void EarlierActivationsLeasedNoRecord() => _earlierLeasedNoRecord = true;
+
+    private bool EarlierActivationsMayHoldAnyState => grants.PreviousActivationMayHold && !_earlierLeasedNoRecord;
 
     /// <summary>Whether some lease, of this activation or an earlier one, may still be used.</summary>
     public bool AnyLive => grants.AnyLive;
@@ -57,7 +67,7 @@ public sealed class SubjectLeases(TimeProvider time, TimeSpan decisionLease, Lea
         // Between three quarters and all of the configured length, so that leases granted together (a burst of
         // first asks) do not all run out together again and again.
         var duration = TimeSpan.FromSeconds(Math.Min(
-            decisionLease.TotalSeconds * (0.75 + 0.25 * Random.Shared.NextDouble()),
+            decisionLease.TotalSeconds * (0.75 + 0.25 * (random ?? Random.Shared).NextDouble()),
             (double)(policyExpiresAt - now) / time.TimestampFrequency));
         if (duration <= TimeSpan.Zero)
         {
@@ -84,7 +94,7 @@ public sealed class SubjectLeases(TimeProvider time, TimeSpan decisionLease, Lea
         _changing = done.Task;
         // Judged before the change: an earlier activation's leases, or a change that failed half way, may carry any
         // state, so whatever this change does counts as restrictive.
-        var mustWait = _owed || grants.PreviousActivationMayHold;
+        var mustWait = _owed || EarlierActivationsMayHoldAnyState;
         _owed = true;
         long unrevokedUntil;
         try
@@ -113,7 +123,7 @@ public sealed class SubjectLeases(TimeProvider time, TimeSpan decisionLease, Lea
     /// <paramref name="ensure"/> has finished what the failed change left undone.
     /// </summary>
     public Task SettleAsync(Func<Task> ensure, Func<IDecisionLeaseHolder, Task> revoke) =>
-        _owed || grants.PreviousActivationMayHold || _absentViewsUntil > time.GetTimestamp()
+        _owed || EarlierActivationsMayHoldAnyState || _absentViewsUntil > time.GetTimestamp()
             ? ChangeAsync(async () =>
             {
                 await ensure();

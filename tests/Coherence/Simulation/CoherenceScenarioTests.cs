@@ -137,6 +137,25 @@ public sealed class CoherenceScenarioTests
         Assert.Contains(a, again);
     }
 
+    [Fact]
+    public void Waiting_out_a_lease_never_ends_before_its_expiry_even_by_less_than_a_millisecond()
+    {
+        // Task.Delay keeps whole milliseconds: a wait of 9.76 ms computed as a TimeSpan ended at 9 ms, while the edge
+        // could still use its lease (a schedule of the simulation found it: a cancellation acknowledged 0.76 ms early).
+        var world = new SimWorld(1);
+        var process = new SimProcess(world, "grain");
+        var until = world.Clock.GetTimestamp() + TimeSpan.FromMilliseconds(9.76).Ticks;
+        var doneAt = -1L;
+        process.Run(async () =>
+        {
+            await world.Clock.DelayUntilAsync(until);
+            doneAt = world.Clock.GetTimestamp();
+        });
+        world.RunUntil(TimeSpan.FromSeconds(1).Ticks);
+
+        Assert.True(doneAt >= until, $"done at {doneAt}, the lease ran until {until}");
+    }
+
     private static bool Granted(SubjectRecord? record) =>
         record?.Consents.GetValueOrDefault(Purpose.Analytics)?.Granted == true;
 

@@ -34,7 +34,7 @@ public sealed class SimSubject
         _cluster = cluster;
         Id = id;
         Silo = silo;
-        Leases = new SubjectLeases(cluster.World.Clock, cluster.DecisionLease, silo.NewGrants(cluster));
+        Leases = new SubjectLeases(cluster.World.Clock, cluster.DecisionLease, silo.NewGrants(cluster), cluster.World.Random);
         var activated = new TaskCompletionSource();
         Activation = activated.Task;
         silo.Process.Run(async () =>
@@ -78,6 +78,15 @@ public sealed class SimSubject
             var control = _cluster.Control;
             AbsentViewsFor(await _cluster.Network.Call(control.Process, () => control.AcquirePresentAsync(Id)).WaitAsync(_cluster.CheckTimeout, _cluster.World.Clock));
             _presentConfirmed = true;
+        }
+        else
+        {
+            // As AcquirePolicyLease(present: false): the store may say no earlier activation leased a record.
+            var control = _cluster.Control;
+            if (await _cluster.Network.Call(control.Process, () => Task.FromResult(control.Absence.NoRecordLeased(Id))).WaitAsync(_cluster.CheckTimeout, _cluster.World.Clock))
+            {
+                Leases.EarlierActivationsLeasedNoRecord();
+            }
         }
     }
 
