@@ -36,6 +36,12 @@ for path in glob.glob(f"{sys.argv[1]}/**/*.trx", recursive=True):
             print(f"FAILED {result.get('testName')} ({result.get('duration')})")
             for line in text[:6]:
                 print(f"    {line[:300]}")
+    # The coherence checks' counts (schedules explored, operations checked, faults injected, violations).
+    for result in ET.parse(path).getroot().iter(f"{{{ns['t']}}}UnitTestResult"):
+        output = result.find("t:Output/t:StdOut", ns)
+        for line in (output.text or "").splitlines() if output is not None else []:
+            if line.startswith(("SIMULATION:", "HISTORY:")):
+                print(line)
 print(f"Tests: {passed} passed, {failed} failed, {skipped} skipped")
 PY
 exit $status
