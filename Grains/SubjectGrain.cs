@@ -6,6 +6,7 @@ using Orleans.Storage;
 using ShopAstro.Coherence;
 using ShopAstro.Grains.Feed;
 using ShopAstro.Grains.Interfaces;
+using ShopAstro.Stats;
 
 namespace ShopAstro.Grains;
 

@@ -7,10 +7,11 @@ using Orleans.Configuration;
 using Orleans.Dashboard;
 using Orleans.Serialization;
 using Orleans.Storage;
-using ShopAstro.Grains;
 using ShopAstro.Grains.Feed;
 using ShopAstro.Grains.Requests;
+using ShopAstro.Grains;
 using ShopAstro.Silo.Storage;
+using ShopAstro.Stats;
 
 namespace ShopAstro.Silo;
 

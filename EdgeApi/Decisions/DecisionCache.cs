@@ -2,9 +2,8 @@ using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
 using ShopAstro.Coherence;
 using ShopAstro.EdgeApi.Telemetry;
-using ShopAstro.Grains;
-using ShopAstro.Grains.Feed;
 using ShopAstro.Grains.Interfaces;
+using ShopAstro.Stats;
 
 namespace ShopAstro.EdgeApi.Decisions;
 

@@ -2,9 +2,9 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Orleans.Configuration;
 using Orleans.Dashboard;
 using ShopAstro.EdgeApi.Decisions;
-using ShopAstro.Grains.Feed;
 using ShopAstro.Grains.Interfaces;
 using ShopAstro.Silo;
+using ShopAstro.Stats;
 
 namespace ShopAstro.EdgeApi.Hosting;
 

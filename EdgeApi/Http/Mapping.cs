@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using ShopAstro.Grains;
 using ShopAstro.Grains.Interfaces;
 
 namespace ShopAstro.EdgeApi.Http;

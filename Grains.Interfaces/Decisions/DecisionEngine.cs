@@ -1,6 +1,4 @@
-using ShopAstro.Grains.Interfaces;
-
-namespace ShopAstro.Grains;
+namespace ShopAstro.Grains.Interfaces;
 
 /// <summary>
 /// The one place where a decision is made: the precedence table of policy-rules.md as data, first rule

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using ShopAstro.Grains.Interfaces;
 
-namespace ShopAstro.Grains.Feed;
+namespace ShopAstro.Stats;
 
 /// <summary>
 /// Store counters gathered in this silo between flushes, so that a busy store costs its store grain one

@@ -1,8 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
-using ShopAstro.Grains.Interfaces;
 
-namespace ShopAstro.Grains;
+namespace ShopAstro.Grains.Interfaces;
 
 /// <summary>
 /// The hash chain over a subject's receipts. A receipt's hash is the lower-case hex SHA-256 of the UTF-8

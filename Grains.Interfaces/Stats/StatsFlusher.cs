@@ -2,7 +2,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using ShopAstro.Grains.Interfaces;
 
-namespace ShopAstro.Grains.Feed;
+namespace ShopAstro.Stats;
 
 /// <summary>Hands this silo's store counters to the store grains once a second.</summary>
 public sealed partial class StatsFlusher(StoreStatsCollector collector, IGrainFactory grains, TimeProvider time, ILogger<StatsFlusher> logger)
