@@ -24,16 +24,14 @@ internal sealed class SubjectGrain(
     StoreStatsCollector stats,
     UnresponsiveHolders unresponsive,
     RegisteredHolders registered,
-    ILogger<SubjectGrain> logger) : Grain, ISubjectGrain, IRemindable
+    ILogger<SubjectGrain> logger) : Grain, ISubjectGrain, IRemindable, IPolicyLeaseSource
 {
     private const string AnonymousPrefix = "anon:";
     private const string RetentionReminder = "anonymous-retention";
 
     private string _storeId = "";
     private string _subjectId = "";
-    private StorePolicy? _policy;
-    private long _leaseExpiresAt;
-    private Task? _leaseRefresh;
+    private PolicyCopy _policy = null!;
     private bool _retentionReminderRegistered;
     private StoreStatsCollector.Counters _counters = null!;
     private bool _presentConfirmed;
@@ -53,7 +51,10 @@ internal sealed class SubjectGrain(
         _leases = new SubjectLeases(time, settings.DecisionLease, new LeaseGrants(
             time, settings.DecisionLeaseRevokeTimeout, registered, unresponsive, (exception, what) => logger.LogWarning(exception, "{StoreId}/{SubjectId}: {What}", _storeId, _subjectId, what)));
         _leases.Activated();
-        return RefreshLease();
+        // The edge's copy must not outlive this grain's copy of the policy: renewed when less than a decision
+        // lease (or half a policy lease, if that is shorter) is left.
+        _policy = new PolicyCopy(time, settings.DecisionLease < settings.PolicyLease / 2 ? settings.DecisionLease : settings.PolicyLease / 2, this);
+        return _policy.RefreshAsync();
     }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -71,7 +72,7 @@ internal sealed class SubjectGrain(
 
     public ValueTask<DecisionSet> Decide(Purpose[] purposes, RequestSignals signals)
     {
-        if (LeaseExpired)
+        if (_policy.Expired)
         {
             return DecideAfterRefresh(purposes, signals);
         }
@@ -80,19 +81,20 @@ internal sealed class SubjectGrain(
     }
 
     public ValueTask<DecisionLease> LeaseDecisions(IDecisionLeaseHolder holder) =>
-        _leases.Changing is null && !PolicyLeaseEndsSoon ? ValueTask.FromResult(GrantLease(holder)) : LeaseAfterChange(holder);
+        _leases.Changing is null && !_policy.EndsSoon ? ValueTask.FromResult(GrantLease(holder)) : LeaseAfterChange(holder);
 
     public async Task<ExplainedSet> Explain(Purpose[] purposes, RequestSignals signals)
     {
-        await EnsureLease();
+        await _policy.EnsureAsync();
         var record = state.State;
-        var explained = purposes.Select(purpose => DecisionEngine.Explain(_policy, record, purpose, signals)).ToArray();
+        var policy = _policy.Policy;
+        var explained = purposes.Select(purpose => DecisionEngine.Explain(policy, record, purpose, signals)).ToArray();
         foreach (var decision in explained)
         {
             _counters.Checked(decision.Decision);
         }
 
-        return new ExplainedSet(_policy?.Version, explained);
+        return new ExplainedSet(policy?.Version, explained);
     }
 
     public async Task<ConsentWriteResult> SetConsents(ConsentUpdate update)
@@ -103,13 +105,13 @@ internal sealed class SubjectGrain(
             return new ConsentWriteResult(refused, null);
         }
 
-        await EnsureLease();
-        if (_policy is null)
+        await _policy.EnsureAsync();
+        if (_policy.Policy is not { } policy)
         {
             return new ConsentWriteResult(ConsentWriteStatus.StoreUnknown, null);
         }
 
-        if (update.PolicyVersion > _policy.Version)
+        if (update.PolicyVersion > policy.Version)
         {
             return new ConsentWriteResult(ConsentWriteStatus.PolicyVersionAhead, null);
         }
@@ -247,14 +249,14 @@ internal sealed class SubjectGrain(
     {
         if (!_leases.AnyLive)
         {
-            AcceptPolicy(policy);
+            _policy.Accept(policy);
             return Task.CompletedTask;
         }
 
         // Even when a lease refresh brought this version first: edges may still hold leases on the old one.
         return Change(() =>
         {
-            AcceptPolicy(policy);
+            _policy.Accept(policy);
             return Task.FromResult(true);
         });
     }
@@ -376,65 +378,37 @@ internal sealed class SubjectGrain(
         return now.AddTicks(-(now.Ticks % TimeSpan.TicksPerMillisecond));
     }
 
-    private bool LeaseExpired => time.GetTimestamp() >= _leaseExpiresAt;
-
     private DecisionSet DecideNow(Purpose[] purposes, RequestSignals signals)
     {
         var record = state.State;
+        var policy = _policy.Policy;
         var decisions = new Decision[purposes.Length];
         for (var i = 0; i < purposes.Length; i++)
         {
-            decisions[i] = DecisionEngine.Decide(_policy, record, purposes[i], signals);
+            decisions[i] = DecisionEngine.Decide(policy, record, purposes[i], signals);
             _counters.Checked(decisions[i]);
         }
 
-        return new DecisionSet(_policy?.Version, decisions);
+        return new DecisionSet(policy?.Version, decisions);
     }
 
     private async ValueTask<DecisionSet> DecideAfterRefresh(Purpose[] purposes, RequestSignals signals)
     {
-        await RefreshLease();
+        await _policy.RefreshAsync();
         return DecideNow(purposes, signals);
     }
 
-    private Task EnsureLease() => LeaseExpired ? RefreshLease() : Task.CompletedTask;
+    Task<PolicyLease> IPolicyLeaseSource.AcquirePolicyLeaseAsync() => Store.AcquirePolicyLease(_subjectId, present: state.RecordExists);
 
-    /// <summary>Concurrent read-only checks share one refresh.</summary>
-    private Task RefreshLease() => _leaseRefresh ??= RefreshLeaseCore();
-
-    private async Task RefreshLeaseCore()
+    void IPolicyLeaseSource.Received(PolicyLease lease)
     {
-        try
+        if (lease.NoRecordLeased && !state.RecordExists && !_presentConfirmed)
         {
-            // Counted from before the request: this copy expires no later than the store's record of the lease.
-            var requestedAt = time.GetTimestamp();
-            var lease = await Store.AcquirePolicyLease(_subjectId, present: state.RecordExists);
-            if (lease.NoRecordLeased && !state.RecordExists && !_presentConfirmed)
-            {
-                _leases.EarlierActivationsLeasedNoRecord();
-            }
-
-            _presentConfirmed |= state.RecordExists;
-            AbsentViewsFor(lease.AbsentViewFor);
-            if (lease.Policy is not null)
-            {
-                AcceptPolicy(lease.Policy);
-            }
-
-            _leaseExpiresAt = requestedAt + time.TimestampTicks(lease.Duration);
+            _leases.EarlierActivationsLeasedNoRecord();
         }
-        finally
-        {
-            _leaseRefresh = null;
-        }
-    }
 
-    private void AcceptPolicy(StorePolicy policy)
-    {
-        if (policy.Supersedes(_policy))
-        {
-            _policy = policy;
-        }
+        _presentConfirmed |= state.RecordExists;
+        AbsentViewsFor(lease.AbsentViewFor);
     }
 
     private void AbsentViewsFor(TimeSpan remaining)
@@ -442,20 +416,6 @@ internal sealed class SubjectGrain(
         if (remaining > TimeSpan.Zero)
         {
             _leases.AbsentViewsUntil(time.GetTimestamp() + time.TimestampTicks(remaining));
-        }
-    }
-
-    /// <summary>
-    /// The edge's copy must not outlive this grain's copy of the policy: renewed when less than a decision
-    /// lease (or half a policy lease, if that is shorter) is left.
-    /// </summary>
-    private bool PolicyLeaseEndsSoon
-    {
-        get
-        {
-            var settings = options.Value;
-            var margin = settings.DecisionLease < settings.PolicyLease / 2 ? settings.DecisionLease : settings.PolicyLease / 2;
-            return time.GetTimestamp() + time.TimestampTicks(margin) > _leaseExpiresAt;
         }
     }
 
@@ -473,10 +433,10 @@ internal sealed class SubjectGrain(
             {
                 await _leases.NotChangingAsync();
             }
-            else if (PolicyLeaseEndsSoon && !refreshed)
+            else if (_policy.EndsSoon && !refreshed)
             {
                 // Once: a policy lease shorter than a decision lease gives decision leases of what it has left.
-                await RefreshLease();
+                await _policy.RefreshAsync();
                 refreshed = true;
             }
             else
@@ -506,7 +466,7 @@ internal sealed class SubjectGrain(
         }
     }
 
-    private DecisionLease GrantLease(IDecisionLeaseHolder holder) => _leases.Grant(holder, _policy, state.State, _leaseExpiresAt);
+    private DecisionLease GrantLease(IDecisionLeaseHolder holder) => _leases.Grant(holder, _policy.Policy, state.State, _policy.ExpiresAt);
 
     private Task Persist(SubjectRecord next) => Change(async () =>
     {

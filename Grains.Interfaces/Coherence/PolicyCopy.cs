@@ -1,0 +1,85 @@
+using ShopAstro.Grains.Interfaces;
+
+namespace ShopAstro.Coherence;
+
+/// <summary>Where a <see cref="PolicyCopy"/> gets its policy lease from (its subject grain, which asks the store).</summary>
+public interface IPolicyLeaseSource
+{
+    Task<PolicyLease> AcquirePolicyLeaseAsync();
+
+    /// <summary>A lease arrived: what it says beside the policy (absence views, earlier activations) is the subject's.</summary>
+    void Received(PolicyLease lease);
+}
+
+/// <summary>
+/// A subject's copy of its store's committed policy, held under a policy lease from the store grain.
+/// <para>
+/// Invariant: the copy is used (for decisions, and in the decision leases granted from it) only until the lease it
+/// came with runs out, counted from before the request, so never after the store stopped counting this subject as a
+/// holder to push a new version to; a version replaces the copy only if it supersedes it (version, then publish
+/// time), so an older answer arriving late never brings back an older policy.
+/// </para>
+/// </summary>
+public sealed class PolicyCopy(TimeProvider time, TimeSpan renewMargin, IPolicyLeaseSource source)
+{
+    private Task? _refresh;
+
+    public StorePolicy? Policy { get; private set; }
+
+    /// <summary>When the lease of this copy runs out (a timestamp of the time provider).</summary>
+    public long ExpiresAt { get; private set; }
+
+    public bool Expired => time.GetTimestamp() >= ExpiresAt;
+
+    /// <summary>Less than the renewal margin is left: a decision lease granted now would be cut short.</summary>
+    public bool EndsSoon => time.GetTimestamp() + time.TimestampTicks(renewMargin) > ExpiresAt;
+
+    public Task EnsureAsync() => Expired ? RefreshAsync() : Task.CompletedTask;
+
+    /// <summary>A new lease; concurrent callers share one request.</summary>
+    public Task RefreshAsync()
+    {
+        if (_refresh is { } running)
+        {
+            return running;
+        }
+
+        var refresh = RefreshCoreAsync();
+        // Kept only while it runs: one that completed at once must not be found and reused later.
+        if (!refresh.IsCompleted)
+        {
+            _refresh = refresh;
+        }
+
+        return refresh;
+    }
+
+    private async Task RefreshCoreAsync()
+    {
+        try
+        {
+            var requestedAt = time.GetTimestamp();
+            var lease = await source.AcquirePolicyLeaseAsync();
+            source.Received(lease);
+            if (lease.Policy is not null)
+            {
+                Accept(lease.Policy);
+            }
+
+            ExpiresAt = requestedAt + time.TimestampTicks(lease.Duration);
+        }
+        finally
+        {
+            _refresh = null;
+        }
+    }
+
+    /// <summary>A version pushed by the store, or brought by a lease.</summary>
+    public void Accept(StorePolicy policy)
+    {
+        if (policy.Supersedes(Policy))
+        {
+            Policy = policy;
+        }
+    }
+}

@@ -1,0 +1,93 @@
+using System.Collections.Immutable;
+using ShopAstro.Coherence;
+using ShopAstro.Grains.Interfaces;
+
+namespace ShopAstro.Tests.Coherence;
+
+/// <summary>A subject's copy of its store's policy (<see cref="PolicyCopy"/>).</summary>
+public sealed class PolicyCopyTests
+{
+    private static StorePolicy Policy(int version, StoreStatus status, int publishedAtSecond) =>
+        new(version, status, true, ImmutableDictionary<Purpose, PurposeSetting>.Empty,
+            ImmutableDictionary<Purpose, int>.Empty, DateTimeOffset.UnixEpoch.AddSeconds(publishedAtSecond));
+
+    [Fact]
+    public async Task A_refresh_that_completed_at_once_is_not_handed_out_again_as_the_next_refresh()
+    {
+        var source = new Source { Answer = new PolicyLease(Policy(1, StoreStatus.Active, 1), TimeSpan.FromSeconds(30)) };
+        var copy = new PolicyCopy(TimeProvider.System, TimeSpan.FromSeconds(5), source);
+
+        await copy.RefreshAsync();
+        source.Answer = new PolicyLease(Policy(2, StoreStatus.Suspended, 2), TimeSpan.FromSeconds(30));
+        await copy.RefreshAsync();
+
+        Assert.Equal(2, source.Calls);
+        Assert.Equal(2, copy.Policy?.Version);
+    }
+
+    [Fact]
+    public async Task An_older_answer_never_replaces_a_newer_copy_and_a_version_republished_after_a_failure_does()
+    {
+        var source = new Source { Answer = new PolicyLease(Policy(2, StoreStatus.Active, 5), TimeSpan.FromSeconds(30)) };
+        var copy = new PolicyCopy(TimeProvider.System, TimeSpan.FromSeconds(5), source);
+        copy.Accept(Policy(3, StoreStatus.Suspended, 6));
+
+        await copy.RefreshAsync(); // a late lease answer with version 2
+        Assert.Equal((3, StoreStatus.Suspended), (copy.Policy!.Version, copy.Policy.Status));
+
+        // Version 3 published again (its first publish failed and was never stored): the later publish wins.
+        copy.Accept(Policy(3, StoreStatus.Active, 9));
+        Assert.Equal((3, StoreStatus.Active), (copy.Policy.Version, copy.Policy.Status));
+        copy.Accept(Policy(3, StoreStatus.Suspended, 6));
+        Assert.Equal(StoreStatus.Active, copy.Policy.Status);
+    }
+
+    [Fact]
+    public async Task The_copy_runs_out_counted_from_before_its_request()
+    {
+        var time = new SteppingTime();
+        var source = new Source { Answer = new PolicyLease(Policy(1, StoreStatus.Active, 1), TimeSpan.FromSeconds(30)), Time = time };
+        var copy = new PolicyCopy(time, TimeSpan.FromSeconds(5), source);
+
+        await copy.RefreshAsync(); // the answer takes 2 s to come
+        Assert.Equal(TimeSpan.FromSeconds(30).Ticks, copy.ExpiresAt);
+        time.Now = TimeSpan.FromSeconds(25).Ticks + 1;
+        Assert.True(copy.EndsSoon);
+        Assert.False(copy.Expired);
+        time.Now = TimeSpan.FromSeconds(30).Ticks;
+        Assert.True(copy.Expired);
+    }
+
+    private sealed class Source : IPolicyLeaseSource
+    {
+        public PolicyLease Answer { get; set; } = null!;
+
+        public SteppingTime? Time { get; init; }
+
+        public int Calls { get; private set; }
+
+        public Task<PolicyLease> AcquirePolicyLeaseAsync()
+        {
+            Calls++;
+            if (Time is { } time)
+            {
+                time.Now += TimeSpan.FromSeconds(2).Ticks;
+            }
+
+            return Task.FromResult(Answer);
+        }
+
+        public void Received(PolicyLease lease)
+        {
+        }
+    }
+
+    private sealed class SteppingTime : TimeProvider
+    {
+        public long Now { get; set; }
+
+        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+        public override long GetTimestamp() => Now;
+    }
+}
