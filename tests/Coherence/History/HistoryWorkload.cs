@@ -309,8 +309,22 @@ internal sealed class HistoryWorkload(HistoryCluster cluster, int subjects)
 
     // ---- faults ---------------------------------------------------------------------------------------------------
 
+    private enum Fault
+    {
+        SiloKill,
+        EdgeKill,
+        Pause,
+        WriteFailure,
+        Partition,
+    }
+
+    /// <summary>
+    /// One fault at a time, every 1.5-3.5 s, in rounds that hold each kind (write failures and partitions twice) in
+    /// a random order: even the short run in CI injects every kind.
+    /// </summary>
     private async Task FaultsAsync(CancellationToken stop)
     {
+        var round = new List<Fault>();
         while (!stop.IsCancellationRequested)
         {
             await Task.Delay(1500 + Next(2000), CancellationToken.None);
@@ -319,29 +333,27 @@ internal sealed class HistoryWorkload(HistoryCluster cluster, int subjects)
                 return;
             }
 
-            var roll = Next(100);
+            if (round.Count == 0)
+            {
+                round = [Fault.SiloKill, Fault.EdgeKill, Fault.Pause, Fault.WriteFailure, Fault.WriteFailure, Fault.Partition, Fault.Partition];
+                lock (_random)
+                {
+                    _random.Shuffle(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(round));
+                }
+            }
+
+            var fault = round[^1];
+            round.RemoveAt(round.Count - 1);
             try
             {
-                if (roll < 12)
+                await (fault switch
                 {
-                    await KillAsync(cluster.Silos, "silo kill -9", 2000 + Next(2000));
-                }
-                else if (roll < 24)
-                {
-                    await KillAsync(cluster.Edges, "edge kill -9", 1000 + Next(2000));
-                }
-                else if (roll < 40)
-                {
-                    await PauseAsync(stop);
-                }
-                else if (roll < 70)
-                {
-                    await LockAsync(1000 + Next(2000));
-                }
-                else
-                {
-                    await PartitionAsync(2000 + Next(4000));
-                }
+                    Fault.SiloKill => KillAsync(cluster.Silos, "silo kill -9", 2000 + Next(2000)),
+                    Fault.EdgeKill => KillAsync(cluster.Edges, "edge kill -9", 1000 + Next(2000)),
+                    Fault.Pause => PauseAsync(stop),
+                    Fault.WriteFailure => LockAsync(1000 + Next(2000)),
+                    _ => PartitionAsync(2000 + Next(4000)),
+                });
             }
             catch (Exception exception)
             {
