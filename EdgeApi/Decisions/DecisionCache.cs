@@ -152,7 +152,7 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
     {
         if (_time.GetTimestamp() >= lease.RenewAfter && !_leases.Renewing(key))
         {
-            LeaseAsync(key, storeId).ContinueWith(
+            _leases.LeaseAsync(storeId, key).ContinueWith(
                 static renewal => _ = renewal.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
         }
     }
@@ -166,11 +166,9 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
         }
 
         _metrics.CacheLookup("lease");
-        var lease = await LeaseAsync(key, storeId);
+        var lease = await _leases.LeaseAsync(storeId, key);
         return Decide(storeId, lease.Policy, lease.Subject!, purposes, signals);
     }
-
-    private Task<HeldLeases.Entry> LeaseAsync(string key, string storeId) => _leases.LeaseAsync(storeId, key);
 
     public Task Revoke(string storeId, string subjectId)
     {

@@ -24,9 +24,6 @@ public sealed class HeldAbsences(
     private static readonly TimeSpan Retry = TimeSpan.FromMilliseconds(500);
 
     private readonly ConcurrentDictionary<string, Store> _stores = new(StringComparer.Ordinal);
-    private long _longestLease;
-
-    public long LongestLease => Volatile.Read(ref _longestLease);
 
     private sealed class Store
     {
@@ -110,7 +107,6 @@ public sealed class HeldAbsences(
             }
 
             var next = new Absence(canonical(storeId, lease.Policy), lease.Epoch, lease.Version, requestedAt, requestedAt + duration, requestedAt + duration * 3 / 4);
-            HeldLeases.InterlockedMax(ref _longestLease, duration);
             var current = Volatile.Read(ref store.Lease);
             while ((current is null || current.RequestedAt < requestedAt)
                 && Interlocked.CompareExchange(ref store.Lease, next, current) is var seen && !ReferenceEquals(seen, current))

@@ -143,7 +143,7 @@ public sealed class HeldLeases(
         }
     }
 
-    internal static void InterlockedMax(ref long location, long value)
+    private static void InterlockedMax(ref long location, long value)
     {
         var current = Volatile.Read(ref location);
         while (value > current)

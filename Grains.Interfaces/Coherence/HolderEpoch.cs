@@ -15,14 +15,8 @@ public sealed class HolderEpoch(TimeProvider time)
     /// <summary>Whether a lease requested at <paramref name="requestedAt"/> may be used now.</summary>
     public bool Admits(long requestedAt) => requestedAt >= Volatile.Read(ref _start) && time.GetTimestamp() < Volatile.Read(ref _usableUntil);
 
-    public bool Active
-    {
-        get
-        {
-            var now = time.GetTimestamp();
-            return now >= Volatile.Read(ref _start) && now < Volatile.Read(ref _usableUntil);
-        }
-    }
+    /// <summary>Whether leases may be used at all now (a lease requested now would be admitted).</summary>
+    public bool Active => Admits(time.GetTimestamp());
 
     /// <summary>
     /// A registration sent at <paramref name="sentAt"/> was confirmed. Returns true when a new epoch starts (the first
