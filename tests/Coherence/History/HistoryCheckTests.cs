@@ -7,7 +7,7 @@ namespace ShopAstro.Tests.Coherence.History;
 /// of its own; a workload of grants, withdrawals, minor flags, cancellations, deletions, policy publishes and checks,
 /// recorded with start and end times, under kill -9, SIGSTOP/SIGCONT, PostgreSQL write failures and partitions; S1-S4
 /// checked over the whole history. <c>SHOPASTRO_HISTORY_SECONDS</c> sets the length (CI: 60 s;
-/// load-tests/history.sh: 600 s), <c>SHOPASTRO_HISTORY_SEED</c> the workload's random seed.
+/// load-tests/coherence.sh history: 600 s), <c>SHOPASTRO_HISTORY_SEED</c> the workload's random seed.
 /// </summary>
 [Collection(nameof(Faults.FaultsCollection))]
 public sealed class HistoryCheckTests(ITestOutputHelper output)

@@ -5,7 +5,7 @@ namespace ShopAstro.Tests.Coherence.Simulation;
 /// <summary>
 /// Systematic exploration of the lease protocol's real code (<c>ShopAstro.Coherence</c>) in the deterministic
 /// simulation: each seed is one schedule of the workload and its faults; S1-S4 are checked over every history.
-/// <c>SHOPASTRO_SIM_SEEDS</c> sets how many schedules (CI: the default, 1000; load-tests/coherence.sh: 5000).
+/// <c>SHOPASTRO_SIM_SEEDS</c> sets how many schedules (CI: the default, 1000; load-tests/coherence.sh simulation: 5000).
 /// </summary>
 public sealed class CoherenceSimulationTests(ITestOutputHelper output)
 {
