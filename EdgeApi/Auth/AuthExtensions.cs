@@ -23,7 +23,7 @@ public static class AuthExtensions
         builder.Services.AddAuthorizationBuilder()
             .AddPolicy(EdgePolicies.Storefront, policy => policy
                 .RequireAuthenticatedUser()
-                .RequireRole(EdgeRoles.Storefront, EdgeRoles.Seller, EdgeRoles.Admin)
+                .RequireRole(EdgeRoles.StorefrontAndUp)
                 .AddRequirements(new StoreScopeRequirement()))
             .AddPolicy(EdgePolicies.Seller, policy => policy
                 .RequireAuthenticatedUser()

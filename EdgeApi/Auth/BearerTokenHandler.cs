@@ -53,10 +53,10 @@ public sealed class BearerTokenHandler(
 
     private ReadOnlySpan<char> ReadToken()
     {
-        var header = Request.Headers.Authorization;
-        if (header.Count == 1 && header[0] is { } value && value.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        var fromHeader = FromHeader(Request.Headers.Authorization);
+        if (!fromHeader.IsEmpty)
         {
-            return value.AsSpan(7).Trim();
+            return fromHeader;
         }
 
         if (Request.Path.StartsWithSegments(HubPathPrefix.TrimEnd('/')) && Request.Query["access_token"] is { Count: 1 } query)
@@ -86,6 +86,12 @@ public sealed class BearerTokenHandler(
 
         return [];
     }
+
+    /// <summary>The token of an <c>Authorization: Bearer</c> header; empty when there is none.</summary>
+    public static ReadOnlySpan<char> FromHeader(Microsoft.Extensions.Primitives.StringValues header) =>
+        header.Count == 1 && header[0] is { } value && value.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
+            ? value.AsSpan(7).Trim()
+            : [];
 
     private Task WriteProblem(int status, string code, string title)
     {

@@ -7,6 +7,9 @@ public static class EdgeRoles
     public const string Admin = "admin";
 
     public static bool IsKnown(string? role) => role is Storefront or Seller or Admin;
+
+    /// <summary>The roles of <see cref="EdgePolicies.Storefront"/>: decisions, consent writes, link, age, the policy.</summary>
+    public static readonly string[] StorefrontAndUp = [Storefront, Seller, Admin];
 }
 
 /// <summary>Authorization policies named by the routes.</summary>

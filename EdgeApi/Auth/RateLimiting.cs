@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Threading.RateLimiting;
-using Microsoft.AspNetCore.RateLimiting;
 using ShopAstro.EdgeApi.Http;
 
 namespace ShopAstro.EdgeApi.Auth;
@@ -22,8 +21,6 @@ public sealed class RateLimitSettings
 
 public static class RateLimiting
 {
-    private static readonly TimeSpan FineReplenishment = TimeSpan.FromMilliseconds(100);
-
     /// <summary>
     /// Each token gets its own bucket on the API and the hub; a token over its limit gets 429 with
     /// Retry-After and does not slow any other. Requests without a valid token are not limited here: they
@@ -32,25 +29,11 @@ public static class RateLimiting
     public static WebApplicationBuilder AddEdgeRateLimiting(this WebApplicationBuilder builder)
     {
         var settings = builder.Configuration.GetSection(RateLimitSettings.Section).Get<RateLimitSettings>() ?? new RateLimitSettings();
-        // Refilled ten times a second when that is a whole number of permits each time; a limit under ten per
-        // second is refilled once a second, so that it is the limit and not ten per second.
-        var permits = Math.Max(1, settings.PermitsPerSecond);
-        var (perPeriod, replenishment) = permits >= 10
-            ? ((int)(permits * FineReplenishment.TotalSeconds), FineReplenishment)
-            : (permits, TimeSpan.FromSeconds(1));
-        builder.Services.AddRateLimiter(options =>
+        builder.Services.AddSingleton(services => new TokenRateLimits(services.GetRequiredService<TokenRegistry>(), settings));
+        builder.Services.AddRateLimiter(_ => { });
+        builder.Services.AddOptions<Microsoft.AspNetCore.RateLimiting.RateLimiterOptions>().Configure<TokenRateLimits>((options, limits) =>
         {
-            options.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
-                IsLimited(context.Request.Path) && context.User.FindFirst(EdgePolicies.TokenIdClaim)?.Value is { } token
-                    ? RateLimitPartition.GetTokenBucketLimiter(token, _ => new TokenBucketRateLimiterOptions
-                    {
-                        TokenLimit = Math.Max(1, settings.Burst),
-                        TokensPerPeriod = perPeriod,
-                        ReplenishmentPeriod = replenishment,
-                        QueueLimit = 0,
-                        AutoReplenishment = true,
-                    })
-                    : RateLimitPartition.GetNoLimiter(""));
+            options.GlobalLimiter = new TokenPartitionedLimiter(limits);
             options.OnRejected = async (rejected, cancellationToken) =>
             {
                 var response = rejected.HttpContext.Response;
@@ -67,6 +50,75 @@ public static class RateLimiting
     }
 
     /// <summary>The API and the hub; health, metrics and the support files stay reachable for operators.</summary>
-    private static bool IsLimited(PathString path) =>
+    public static bool IsLimited(PathString path) =>
         path.StartsWithSegments("/v1") || path.StartsWithSegments(BearerTokenHandler.HubPathPrefix.TrimEnd('/'));
+
+    /// <summary>The rate limiting middleware's view: the bucket of the request's authenticated token.</summary>
+    private sealed class TokenPartitionedLimiter(TokenRateLimits limits) : PartitionedRateLimiter<HttpContext>
+    {
+        protected override RateLimitLease AttemptAcquireCore(HttpContext resource, int permitCount) =>
+            Bucket(resource) is { } bucket ? bucket.AttemptAcquire(permitCount) : TokenRateLimits.Unlimited;
+
+        protected override ValueTask<RateLimitLease> AcquireAsyncCore(HttpContext resource, int permitCount, CancellationToken cancellationToken) =>
+            Bucket(resource) is { } bucket ? bucket.AcquireAsync(permitCount, cancellationToken) : ValueTask.FromResult(TokenRateLimits.Unlimited);
+
+        public override RateLimiterStatistics? GetStatistics(HttpContext resource) => Bucket(resource)?.GetStatistics();
+
+        private RateLimiter? Bucket(HttpContext context) =>
+            IsLimited(context.Request.Path) && context.User.FindFirst(EdgePolicies.TokenIdClaim)?.Value is { } token ? limits.For(token) : null;
+    }
+}
+
+/// <summary>
+/// The one bucket of each configured token, created at start-up: shared by the rate limiting middleware and the
+/// check fast path, so a request counts once against its token whichever of them answers it.
+/// </summary>
+public sealed class TokenRateLimits : IDisposable
+{
+    private static readonly TimeSpan FineReplenishment = TimeSpan.FromMilliseconds(100);
+    private readonly Dictionary<string, TokenBucketRateLimiter> _buckets;
+
+    public TokenRateLimits(TokenRegistry tokens, RateLimitSettings settings)
+    {
+        // Refilled ten times a second when that is a whole number of permits each time; a limit under ten per
+        // second is refilled once a second, so that it is the limit and not ten per second.
+        var permits = Math.Max(1, settings.PermitsPerSecond);
+        var (perPeriod, replenishment) = permits >= 10
+            ? ((int)(permits * FineReplenishment.TotalSeconds), FineReplenishment)
+            : (permits, TimeSpan.FromSeconds(1));
+        _buckets = tokens.Grants.ToDictionary(grant => grant.Id, _ => new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = Math.Max(1, settings.Burst),
+            TokensPerPeriod = perPeriod,
+            ReplenishmentPeriod = replenishment,
+            QueueLimit = 0,
+            AutoReplenishment = true,
+        }), StringComparer.Ordinal);
+    }
+
+    /// <summary>A lease for requests that no bucket limits.</summary>
+    public static RateLimitLease Unlimited { get; } = new UnlimitedLease();
+
+    public RateLimiter? For(string tokenId) => _buckets.GetValueOrDefault(tokenId);
+
+    public void Dispose()
+    {
+        foreach (var bucket in _buckets.Values)
+        {
+            bucket.Dispose();
+        }
+    }
+
+    private sealed class UnlimitedLease : RateLimitLease
+    {
+        public override bool IsAcquired => true;
+
+        public override IEnumerable<string> MetadataNames => [];
+
+        public override bool TryGetMetadata(string metadataName, out object? metadata)
+        {
+            metadata = null;
+            return false;
+        }
+    }
 }

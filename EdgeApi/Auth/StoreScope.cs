@@ -23,11 +23,16 @@ public sealed class StoreScopeHandler : AuthorizationHandler<StoreScopeRequireme
         return Task.CompletedTask;
     }
 
-    public static bool Covers(System.Security.Claims.ClaimsPrincipal user, string storeId)
+    public static bool Covers(System.Security.Claims.ClaimsPrincipal user, string storeId) =>
+        Covers(user.FindAll(EdgePolicies.StoreClaim).Select(claim => claim.Value).ToArray(), storeId);
+
+    /// <summary>The rule: a token covers the stores it names, and every store when it names <c>*</c>.</summary>
+    public static bool Covers(IReadOnlyList<string> stores, ReadOnlySpan<char> storeId)
     {
-        foreach (var claim in user.FindAll(EdgePolicies.StoreClaim))
+        for (var i = 0; i < stores.Count; i++)
         {
-            if (claim.Value == EdgePolicies.AllStores || string.Equals(claim.Value, storeId, StringComparison.Ordinal))
+            var store = stores[i];
+            if (store == EdgePolicies.AllStores || storeId.SequenceEqual(store))
             {
                 return true;
             }

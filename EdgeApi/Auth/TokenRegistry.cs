@@ -16,6 +16,11 @@ public sealed record TokenGrant(string Role, IReadOnlyList<string> Stores, strin
     /// </summary>
     public AuthenticateResult Authenticated => _authenticated ??= Authenticate();
 
+    public bool HasAnyRole(string[] roles) => Array.IndexOf(roles, Role) >= 0;
+
+    /// <summary>Whether this token may act on the store (see <see cref="StoreScopeHandler"/>).</summary>
+    public bool Covers(ReadOnlySpan<char> storeId) => StoreScopeHandler.Covers(Stores, storeId);
+
     private AuthenticateResult Authenticate()
     {
         var claims = new List<Claim>(Stores.Count + 2) { new(ClaimTypes.Role, Role), new(EdgePolicies.TokenIdClaim, Id) };
@@ -43,6 +48,8 @@ public sealed class TokenRegistry
     }
 
     public int Count => _tokens.Length;
+
+    public IEnumerable<TokenGrant> Grants => _tokens.Select(t => t.Grant);
 
     public TokenGrant? Find(ReadOnlySpan<char> token)
     {

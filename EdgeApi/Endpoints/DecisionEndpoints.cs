@@ -12,14 +12,17 @@ namespace ShopAstro.EdgeApi.Endpoints;
 public static class DecisionEndpoints
 {
     public const int MaxBatchItems = 10_000;
-    private const int MaxPurposesPerCheck = 32;
+    public const int MaxPurposesPerCheck = 32;
+    public const string CheckName = "CheckDecisions";
+    public const string PurposeKey = "purpose";
+    public const string ExplainKey = "explain";
     private const int MaxGrainCallsPerBatch = 512;
 
     public static RouteGroupBuilder MapDecisionEndpoints(this RouteGroupBuilder store)
     {
         store.MapGet("/subjects/{subjectId}/decisions", Check)
             .RequireAuthorization(EdgePolicies.Storefront)
-            .WithName("CheckDecisions")
+            .WithName(CheckName)
             .WithSummary("Decides each named purpose for one subject, reading DNT and Sec-GPC.");
         store.MapPost("/decisions/batch", Batch)
             .RequireAuthorization(EdgePolicies.Storefront)
@@ -37,7 +40,7 @@ public static class DecisionEndpoints
             return invalid;
         }
 
-        var requested = request.Query["purpose"];
+        var requested = request.Query[PurposeKey];
         if (requested.Count == 0)
         {
             return EdgeProblems.BadRequest("purpose_required", "Name at least one purpose: ?purpose=analytics&purpose=cart.");
@@ -54,7 +57,7 @@ public static class DecisionEndpoints
         }
 
         var signals = PrivacySignals.From(request);
-        if (request.Query["explain"] is { Count: > 0 } explain)
+        if (request.Query[ExplainKey] is { Count: > 0 } explain)
         {
             if (explain.Count != 1 || explain[0] is not ("true" or "false"))
             {

@@ -12,9 +12,11 @@ public static class Ids
         : subjectId is not null && !IsValid(subjectId) ? EdgeProblems.InvalidId("subjectId")
         : null;
 
-    public static bool IsValid(string? id)
+    public static bool IsValid(string? id) => id is not null && IsValid(id.AsSpan());
+
+    public static bool IsValid(ReadOnlySpan<char> id)
     {
-        if (string.IsNullOrEmpty(id) || id.Length > MaxLength)
+        if (id.IsEmpty || id.Length > MaxLength)
         {
             return false;
         }

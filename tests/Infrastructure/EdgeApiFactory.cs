@@ -2,6 +2,8 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace ShopAstro.Tests.Infrastructure;
 
@@ -9,7 +11,8 @@ namespace ShopAstro.Tests.Infrastructure;
 /// The edge API on the embedded default (one co-hosted silo) over a given consent store, with test
 /// tokens: an admin, a seller and a storefront of store s1, and a seller of store s2.
 /// </summary>
-public sealed class EdgeApiFactory(string consentConnectionString, IReadOnlyDictionary<string, string?>? settings = null)
+public sealed class EdgeApiFactory(
+    string consentConnectionString, IReadOnlyDictionary<string, string?>? settings = null, Action<IServiceCollection>? services = null)
     : WebApplicationFactory<Program>
 {
     public const string AdminToken = "test-admin-token-0001";
@@ -42,6 +45,11 @@ public sealed class EdgeApiFactory(string consentConnectionString, IReadOnlyDict
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {
             builder.UseSetting(key, value);
+        }
+
+        if (services is not null)
+        {
+            builder.ConfigureTestServices(services);
         }
     }
 
