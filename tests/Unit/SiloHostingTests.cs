@@ -1,0 +1,23 @@
+using Microsoft.Extensions.Hosting;
+using ShopAstro.Silo;
+
+namespace ShopAstro.Tests.Unit;
+
+/// <summary>How the silo is put together, read from its service registrations.</summary>
+public sealed class SiloHostingTests
+{
+    [Theory]
+    [InlineData(null, false)]
+    [InlineData("false", false)]
+    [InlineData("true", true)]
+    public void The_Orleans_dashboards_per_second_counter_sampler_runs_only_when_asked_for(string? setting, bool expected)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration["ConnectionStrings:Consent"] = "Data Source=" + Path.Combine(Path.GetTempPath(), "unused-" + Guid.NewGuid().ToString("N") + ".db");
+        builder.Configuration[SiloHostingExtensions.DashboardCountersKey] = setting;
+        builder.UseOrleans(silo => silo.AddConsentSilo(builder.Configuration));
+
+        // "true" finding it also shows that the sampler is still recognised in the dashboard package's registrations.
+        Assert.Equal(expected, builder.Services.Any(SiloHostingExtensions.IsDashboardSampler));
+    }
+}
