@@ -27,6 +27,7 @@ public static class DecisionEndpoints
         store.MapPost("/decisions/batch", Batch)
             .RequireAuthorization(EdgePolicies.Storefront)
             .WithName("CheckDecisionsBatch")
+            .Produces<BatchResponse>()
             .WithSummary("Decides up to 10,000 (subject, purpose) items; the body's signals apply to all.");
         return store;
     }
@@ -164,7 +165,7 @@ public static class DecisionEndpoints
         }
 
         metrics.Decided(decisions, "batch", startedAt);
-        return TypedResults.Ok(new BatchResponse(results));
+        return new JsonBodyResult<BatchResponse>(new BatchResponse(results), EdgeJsonContext.Default.BatchResponse);
 
         void Place(string subjectId, List<(int Index, Purpose Purpose)> wanted, DecisionSet decided)
         {

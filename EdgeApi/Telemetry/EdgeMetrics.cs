@@ -40,16 +40,38 @@ public sealed class EdgeMetrics : IDisposable
 
     public void Decided(ReadOnlySpan<Decision> decisions, string kind, long startedAt)
     {
-        foreach (var decision in decisions)
+        if (decisions.Length <= SmallCount)
         {
-            _checks.Add(1,
-                new KeyValuePair<string, object?>("purpose", decision.Purpose.ToId()),
-                new KeyValuePair<string, object?>("outcome", decision.Allowed ? "allowed" : "denied"),
-                new KeyValuePair<string, object?>("reason", decision.Reason.ToCode()));
+            foreach (var decision in decisions)
+            {
+                Checked(decision, 1);
+            }
+        }
+        else
+        {
+            // A batch holds few distinct decisions: one measurement per distinct one, with its count.
+            var counts = new Dictionary<Decision, int>();
+            foreach (var decision in decisions)
+            {
+                counts[decision] = counts.GetValueOrDefault(decision) + 1;
+            }
+
+            foreach (var (decision, count) in counts)
+            {
+                Checked(decision, count);
+            }
         }
 
         _decisionDuration.Record(Stopwatch.GetElapsedTime(startedAt).TotalSeconds, new KeyValuePair<string, object?>("kind", kind));
     }
+
+    private const int SmallCount = 8;
+
+    private void Checked(Decision decision, int count) =>
+        _checks.Add(count,
+            new KeyValuePair<string, object?>("purpose", decision.Purpose.ToId()),
+            new KeyValuePair<string, object?>("outcome", decision.Allowed ? "allowed" : "denied"),
+            new KeyValuePair<string, object?>("reason", decision.Reason.ToCode()));
 
     public void ConsentWritten(ConsentSource source, string outcome) =>
         _consentWrites.Add(1,
