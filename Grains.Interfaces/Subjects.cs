@@ -66,12 +66,45 @@ public sealed record ConsentChoice(
     [property: Id(4)] bool Dnt,
     [property: Id(5)] bool Gpc);
 
+/// <summary>What a receipt records: a consent choice, or a change of the subject's status.</summary>
+[GenerateSerializer]
+public enum ReceiptEvent
+{
+    Consent = 0,
+    MinorSet = 1,
+    MinorLifted = 2,
+    Cancelled = 3,
+    Erased = 4,
+    Linked = 5,
+}
+
+public static class ReceiptEvents
+{
+    public static string ToId(this ReceiptEvent receiptEvent) => receiptEvent switch
+    {
+        ReceiptEvent.Consent => "consent",
+        ReceiptEvent.MinorSet => "minor_set",
+        ReceiptEvent.MinorLifted => "minor_lifted",
+        ReceiptEvent.Cancelled => "cancelled",
+        ReceiptEvent.Erased => "erased",
+        ReceiptEvent.Linked => "linked",
+        _ => throw new ArgumentOutOfRangeException(nameof(receiptEvent), receiptEvent, null),
+    };
+}
+
 /// <summary>
-/// Proof of one choice. Receipts are append-only and form a hash chain: each carries the hash of the one
-/// before it (<see cref="PreviousHash"/>) and its own (<see cref="Hash"/>), so an edited, removed or
-/// re-ordered receipt is detectable.
+/// Proof of one choice or status change. Receipts are append-only and form a hash chain: each carries the hash
+/// of the one before it (<see cref="PreviousHash"/>) and its own (<see cref="Hash"/>), so an edited, removed or
+/// re-ordered receipt is detectable (<see cref="ReceiptChain"/>). A status receipt (<see cref="Event"/> other than
+/// <see cref="ReceiptEvent.Consent"/>) says why consents disappeared or came over; its consent fields are unused.
 /// </summary>
 /// <param name="LinkedFrom">The anonymous subject the choice was carried over from at login, if any.</param>
+/// <param name="LinkedFromNonce">
+/// Random, per receipt: the chain hashes <see cref="LinkedFrom"/> only as sha256(nonce|linkedFrom), so that an
+/// archived receipt can drop the visitor's id and keep a hash that still verifies. Null on receipts sealed before
+/// (their chain hashes the id itself).
+/// </param>
+/// <param name="LinkedFromDigest">Set instead of the id and nonce once the receipt is anonymised (archived).</param>
 [GenerateSerializer, Immutable, Alias("shopastro.ConsentReceipt")]
 public sealed record ConsentReceipt(
     [property: Id(0)] string ReceiptId,
@@ -84,7 +117,21 @@ public sealed record ConsentReceipt(
     [property: Id(7)] DateTimeOffset At,
     [property: Id(8)] string? LinkedFrom = null,
     [property: Id(9)] string PreviousHash = "",
-    [property: Id(10)] string Hash = "");
+    [property: Id(10)] string Hash = "",
+    [property: Id(11)] ReceiptEvent Event = ReceiptEvent.Consent,
+    [property: Id(12)] string? LinkedFromNonce = null,
+    [property: Id(13)] string? LinkedFromDigest = null)
+{
+    /// <summary>A status change of the subject, sealed by <see cref="ReceiptChain.Seal"/>.</summary>
+    public static ConsentReceipt ForStatus(ReceiptEvent receiptEvent, DateTimeOffset at, string? linkedFrom = null) =>
+        new ConsentReceipt(Guid.CreateVersion7(at).ToString("N"), default, false, 0, default, false, false, at, Event: receiptEvent)
+            .LinkedTo(linkedFrom);
+
+    /// <summary>Names the visitor this receipt came from, with a fresh nonce (see <see cref="LinkedFromNonce"/>).</summary>
+    public ConsentReceipt LinkedTo(string? anonymousSubjectId) => anonymousSubjectId is null
+        ? this
+        : this with { LinkedFrom = anonymousSubjectId, LinkedFromNonce = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)) };
+}
 
 /// <summary>What is known of one shopper at one store: the decision input and the access export.</summary>
 [GenerateSerializer, Immutable, Alias("shopastro.SubjectRecord")]

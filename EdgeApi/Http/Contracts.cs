@@ -43,16 +43,23 @@ public sealed record ReceiptChainResponse(string Algorithm, string Genesis, bool
 
 public sealed record ConsentState(bool Granted, int PolicyVersion, DateTime At, string Source, bool Dnt, bool Gpc);
 
+/// <summary>
+/// One receipt: a consent choice (<c>event</c> <c>consent</c>, with its purpose, choice and signals) or a status change
+/// (<c>minor_set</c>, <c>minor_lifted</c>, <c>cancelled</c>, <c>erased</c>, <c>linked</c>) that says why consents went or
+/// came, without them.
+/// </summary>
 public sealed record ReceiptResponse(
     string ReceiptId,
-    string Purpose,
-    bool Granted,
-    int PolicyVersion,
-    string Source,
-    bool Dnt,
-    bool Gpc,
+    string Event,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Purpose,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? Granted,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? PolicyVersion,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Source,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? Dnt,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? Gpc,
     DateTime At,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? LinkedFrom,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? LinkedFromNonce,
     string PreviousHash,
     string Hash);
 

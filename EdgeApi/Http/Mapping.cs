@@ -19,11 +19,15 @@ public static class Mapping
             record.Consents.OrderBy(c => c.Key).ToDictionary(
                 c => c.Key.ToId(),
                 c => new ConsentState(c.Value.Granted, c.Value.PolicyVersion, c.Value.At.UtcDateTime, c.Value.Source.ToId(), c.Value.Dnt, c.Value.Gpc)),
-            record.Receipts.Select(r => new ReceiptResponse(
-                r.ReceiptId, r.Purpose.ToId(), r.Granted, r.PolicyVersion, r.Source.ToId(), r.Dnt, r.Gpc, r.At.UtcDateTime,
-                r.LinkedFrom, r.PreviousHash, r.Hash)).ToList(),
+            record.Receipts.Select(ToResponse).ToList(),
             new ReceiptChainResponse(ReceiptChainAlgorithm, ReceiptChain.Genesis, broken is null, broken));
     }
+
+    private static ReceiptResponse ToResponse(ConsentReceipt r) => r.Event == ReceiptEvent.Consent
+        ? new(r.ReceiptId, r.Event.ToId(), r.Purpose.ToId(), r.Granted, r.PolicyVersion, r.Source.ToId(), r.Dnt, r.Gpc, r.At.UtcDateTime,
+            r.LinkedFrom, r.LinkedFromNonce, r.PreviousHash, r.Hash)
+        : new(r.ReceiptId, r.Event.ToId(), null, null, null, null, null, null, r.At.UtcDateTime,
+            r.LinkedFrom, r.LinkedFromNonce, r.PreviousHash, r.Hash);
 
     public static DataSubjectRequestResponse ToResponse(this DataSubjectRequest request, DateTimeOffset now) => new(
         request.Id,
@@ -54,7 +58,9 @@ public static class Mapping
 
     /// <summary>Documents the canonical form that <see cref="ReceiptChain"/> hashes.</summary>
     public const string ReceiptChainAlgorithm =
-        "sha256(previousHash|receiptId|purpose|granted(1/0)|policyVersion|source|dnt(1/0)|gpc(1/0)|at(unix ms)|linkedFrom), lower-case hex";
+        "sha256(previousHash|receiptId|purpose|granted(1/0)|policyVersion|source|dnt(1/0)|gpc(1/0)|at(unix ms)|linked) for event consent, "
+        + "sha256(previousHash|receiptId|event|at(unix ms)|linked) for any other event; linked: empty without linkedFrom, else "
+        + "sha256(linkedFromNonce|linkedFrom) (without a linkedFromNonce: linkedFrom); lower-case hex";
 
     public static DecisionItem ToItem(this ExplainedDecision explained) =>
         explained.Decision.ToItem() with

@@ -5,9 +5,12 @@ namespace ShopAstro.Grains.Interfaces;
 
 /// <summary>
 /// The hash chain over a subject's receipts. A receipt's hash is the lower-case hex SHA-256 of the UTF-8
-/// text <c>previousHash|receiptId|purpose|granted|policyVersion|source|dnt|gpc|atUnixMilliseconds|linkedFrom</c>
-/// (booleans as 1/0, ids as in the API, linkedFrom empty when absent); the first receipt's previousHash
-/// is <see cref="Genesis"/>. Everything needed to recompute it is in the access export.
+/// text <c>previousHash|receiptId|purpose|granted|policyVersion|source|dnt|gpc|atUnixMilliseconds|linked</c> for a
+/// consent receipt and <c>previousHash|receiptId|event|atUnixMilliseconds|linked</c> for a status receipt
+/// (booleans as 1/0, ids as in the API). <c>linked</c> is empty without linkedFrom, else the lower-case hex
+/// SHA-256 of <c>linkedFromNonce|linkedFrom</c> (receipts sealed before nonces existed: linkedFrom itself). The
+/// first receipt's previousHash is <see cref="Genesis"/>. Everything needed to recompute it is in the access
+/// export; an archived receipt keeps that digest instead of the visitor's id (<see cref="Anonymise"/>).
 /// </summary>
 public static class ReceiptChain
 {
@@ -38,17 +41,44 @@ public static class ReceiptChain
 
     public static string HashOf(ConsentReceipt receipt, string previousHash)
     {
-        var text = string.Join('|',
-            previousHash,
-            receipt.ReceiptId,
-            receipt.Purpose.ToId(),
-            receipt.Granted ? "1" : "0",
-            receipt.PolicyVersion.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            receipt.Source.ToId(),
-            receipt.Dnt ? "1" : "0",
-            receipt.Gpc ? "1" : "0",
-            receipt.At.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture),
-            receipt.LinkedFrom ?? "");
-        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
+        var at = receipt.At.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var text = receipt.Event == ReceiptEvent.Consent
+            ? string.Join('|',
+                previousHash,
+                receipt.ReceiptId,
+                receipt.Purpose.ToId(),
+                receipt.Granted ? "1" : "0",
+                receipt.PolicyVersion.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                receipt.Source.ToId(),
+                receipt.Dnt ? "1" : "0",
+                receipt.Gpc ? "1" : "0",
+                at,
+                Linked(receipt))
+            : string.Join('|', previousHash, receipt.ReceiptId, receipt.Event.ToId(), at, Linked(receipt));
+        return Sha256(text);
     }
+
+    /// <summary>
+    /// The receipt as the anonymised archive keeps it: the visitor's id and nonce replaced by their digest, so the
+    /// hash still verifies. A receipt sealed before nonces existed hashed the id itself: it loses the id all the
+    /// same, and the chain then shows it as broken there (its links to its neighbours still verify).
+    /// </summary>
+    public static ConsentReceipt Anonymise(ConsentReceipt receipt) => receipt.LinkedFrom is null
+        ? receipt
+        : receipt with
+        {
+            LinkedFrom = null,
+            LinkedFromNonce = null,
+            LinkedFromDigest = receipt.LinkedFromNonce is null ? null : Linked(receipt),
+        };
+
+    private static string Linked(ConsentReceipt receipt) => receipt switch
+    {
+        { LinkedFromDigest: { } digest } => digest,
+        { LinkedFrom: null } => "",
+        { LinkedFromNonce: null, LinkedFrom: { } legacy } => legacy,
+        { LinkedFromNonce: { } nonce, LinkedFrom: { } linkedFrom } => Sha256(nonce + "|" + linkedFrom),
+    };
+
+    private static string Sha256(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
 }

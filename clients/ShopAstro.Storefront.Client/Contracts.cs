@@ -64,9 +64,14 @@ public sealed record SubjectRecord(
 /// <summary>The latest choice for one purpose.</summary>
 public sealed record ConsentStatus(bool Granted, int PolicyVersion, DateTimeOffset At, string Source);
 
-/// <summary>One recorded choice: the proof of consent, with the signals present when it was given.</summary>
+/// <summary>
+/// One recorded choice (<paramref name="Event"/> <c>consent</c>): the proof of consent, with the signals present when it
+/// was given; or a status change that says why consents went or came (<c>minor_set</c>, <c>minor_lifted</c>,
+/// <c>cancelled</c>, <c>erased</c>, <c>linked</c>), whose choice fields are then empty.
+/// </summary>
 public sealed record ConsentReceipt(
-    string ReceiptId, string Purpose, bool Granted, int PolicyVersion, string Source, bool Dnt, bool Gpc, DateTimeOffset At);
+    string ReceiptId, string Purpose, bool Granted, int PolicyVersion, string Source, bool Dnt, bool Gpc, DateTimeOffset At,
+    string Event = "consent");
 
 public sealed record AgeRequest(bool Minor);
 
