@@ -27,12 +27,11 @@ internal sealed class SubjectGrain(
     ILogger<SubjectGrain> logger) : Grain, ISubjectGrain, IRemindable, IPolicyLeaseSource
 {
     private const string AnonymousPrefix = "anon:";
-    private const string RetentionReminder = "anonymous-retention";
 
     private string _storeId = "";
     private string _subjectId = "";
     private PolicyCopy _policy = null!;
-    private bool _retentionReminderRegistered;
+    private AnonymousRetention _retention = null!;
     private StoreStatsCollector.Counters _counters = null!;
     private bool _presentConfirmed;
     private SubjectLeases _leases = null!;
@@ -51,6 +50,7 @@ internal sealed class SubjectGrain(
         _leases = new SubjectLeases(time, settings.DecisionLease, new LeaseGrants(
             time, settings.DecisionLeaseRevokeTimeout, registered, unresponsive, (exception, what) => logger.LogWarning(exception, "{StoreId}/{SubjectId}: {What}", _storeId, _subjectId, what)));
         _leases.Activated();
+        _retention = new AnonymousRetention(this, settings, logger);
         // The edge's copy must not outlive this grain's copy of the policy: renewed when less than a decision
         // lease (or half a policy lease, if that is shorter) is left.
         _policy = new PolicyCopy(time, settings.DecisionLease < settings.PolicyLease / 2 ? settings.DecisionLease : settings.PolicyLease / 2, this);
@@ -124,7 +124,6 @@ internal sealed class SubjectGrain(
         var next = WithChoices(previous, choices, at, linkedFrom: null);
         await Persist(next);
         Announce(previous, next, at, countAsChoices: true);
-        await KeepRetention();
         return new ConsentWriteResult(ConsentWriteStatus.Recorded, next);
     }
 
@@ -221,27 +220,21 @@ internal sealed class SubjectGrain(
 
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
-        if (reminderName != RetentionReminder)
+        if (reminderName != AnonymousRetention.ReminderName)
         {
             return;
         }
 
-        var settings = options.Value;
-        var lastWritten = state.State.LastWrittenAt;
-        // Deleting one check early keeps the promise "at most N days": the next tick might come too late.
-        if (!state.RecordExists || lastWritten is null || lastWritten + settings.AnonymousRetention <= Now() + settings.AnonymousRetentionCheck)
+        if (!state.RecordExists || _retention.Due(state.State.LastWrittenAt, Now()))
         {
             if (state.RecordExists)
             {
                 await ClearAll();
             }
-
-            if (await this.GetReminder(RetentionReminder) is { } reminder)
+            else
             {
-                await this.UnregisterReminder(reminder);
+                await _retention.AfterRowDeletedAsync();
             }
-
-            _retentionReminderRegistered = false;
         }
     }
 
@@ -298,6 +291,8 @@ internal sealed class SubjectGrain(
     /// <summary>The data goes, the receipts to the anonymised archive, the status stays as proof of the request.</summary>
     private async Task Tombstone(SubjectStatus status)
     {
+        // Before the archive too: a write refused for want of a reminder archives nothing twice when it is retried.
+        await EnsureRetention();
         await ArchiveReceipts();
         var previous = state.State;
         var at = Now();
@@ -317,6 +312,11 @@ internal sealed class SubjectGrain(
             return true;
         });
         Announce(previous, state.State, Now(), countAsChoices: false);
+        if (IsAnonymous)
+        {
+            await _retention.AfterRowDeletedAsync();
+        }
+
         DeactivateOnIdle();
     }
 
@@ -357,19 +357,6 @@ internal sealed class SubjectGrain(
                 .Archive([.. state.State.Receipts]);
         }
     }
-
-    private async Task KeepRetention()
-    {
-        if (IsAnonymous && !_retentionReminderRegistered)
-        {
-            var settings = options.Value;
-            await this.RegisterOrUpdateReminder(
-                RetentionReminder, Min(settings.AnonymousRetention, settings.AnonymousRetentionCheck), settings.AnonymousRetentionCheck);
-            _retentionReminderRegistered = true;
-        }
-    }
-
-    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
     private DateTimeOffset Now()
     {
@@ -468,12 +455,19 @@ internal sealed class SubjectGrain(
 
     private DecisionLease GrantLease(IDecisionLeaseHolder holder) => _leases.Grant(holder, _policy.Policy, state.State, _policy.ExpiresAt);
 
-    private Task Persist(SubjectRecord next) => Change(async () =>
+    /// <summary>An anonymous visitor's row is never written without its retention reminder.</summary>
+    private Task EnsureRetention() => IsAnonymous ? _retention.BeforeWriteAsync() : Task.CompletedTask;
+
+    private async Task Persist(SubjectRecord next)
     {
-        var before = state.State;
-        await state.PersistAsync(next, this, "subject change");
-        // After the commit, so that a store activation reading its index meanwhile misses nothing.
-        await EnsurePresentAsync();
-        return SubjectLeases.Restricts(before, next);
-    });
+        await EnsureRetention();
+        await Change(async () =>
+        {
+            var before = state.State;
+            await state.PersistAsync(next, this, "subject change");
+            // After the commit, so that a store activation reading its index meanwhile misses nothing.
+            await EnsurePresentAsync();
+            return SubjectLeases.Restricts(before, next);
+        });
+    }
 }

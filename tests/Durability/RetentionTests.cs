@@ -1,3 +1,4 @@
+using System.Net;
 using ShopAstro.Tests.Infrastructure;
 
 namespace ShopAstro.Tests.Durability;
@@ -74,6 +75,65 @@ public abstract class RetentionTests : IAsyncLifetime
         _ = second.Server;
         await WaitUntilGone("anon:visitor3", TimeSpan.FromSeconds(60));
     }
+
+    [Theory]
+    [InlineData("age")]
+    [InlineData("cancel")]
+    [InlineData("delete")]
+    public async Task An_anonymous_row_made_by_a_status_change_alone_is_deleted_after_the_window(string change)
+    {
+        var visitor = $"anon:{change}-only";
+        await using var factory = new EdgeApiFactory(_database.ConnectionString, ShortRetention);
+        var client = factory.ClientWith(EdgeApiFactory.AdminToken);
+        await (await client.PublishPolicyAsync("s1", 1)).ShouldBeOkAsync();
+        if (change == "delete")
+        {
+            // A deletion leaves a row only where there was one; the visitor's row is then the tombstone.
+            await (await client.SetConsentAsync("s1", visitor, "analytics", true)).ShouldBeOkAsync();
+            Assert.Equal(1L, await RemindersOf(visitor));
+        }
+
+        var response = change switch
+        {
+            "age" => await client.PutAsync($"/v1/stores/s1/subjects/{visitor}/age", ConsentApi.Json("""{"minor":true}""")),
+            "cancel" => await client.PostAsync($"/v1/stores/s1/subjects/{visitor}/cancel", null),
+            _ => await client.DeleteAsync($"/v1/stores/s1/subjects/{visitor}"),
+        };
+        await response.ShouldBeOkAsync(HttpStatusCode.NoContent);
+
+        // The reminder is stored before the change is acknowledged.
+        Assert.Equal(1L, await RemindersOf(visitor));
+        Assert.Equal(1L, await RowsOf(visitor));
+        await WaitUntilGone(visitor, TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
+    public async Task A_write_whose_retention_reminder_cannot_be_stored_fails_and_stores_nothing()
+    {
+        await using var factory = new EdgeApiFactory(_database.ConnectionString, ShortRetention);
+        var client = factory.ClientWith(EdgeApiFactory.AdminToken);
+        await (await client.PublishPolicyAsync("s1", 1)).ShouldBeOkAsync();
+        await _database.ExecuteAsync("ALTER TABLE ConsentReminders RENAME TO ConsentRemindersAway");
+        try
+        {
+            var refused = await client.SetConsentAsync("s1", "anon:no-date", "analytics", true);
+            await refused.ShouldBeProblemAsync(HttpStatusCode.ServiceUnavailable, "unavailable");
+            Assert.Equal(0L, await RowsOf("anon:no-date"));
+            Assert.Equal((false, "no_consent"), await client.DecideAsync("s1", "anon:no-date", "analytics"));
+        }
+        finally
+        {
+            await _database.ExecuteAsync("ALTER TABLE ConsentRemindersAway RENAME TO ConsentReminders");
+        }
+
+        // With the reminder table back, the same write is stored with its deletion date.
+        await (await client.SetConsentAsync("s1", "anon:no-date", "analytics", true)).ShouldBeOkAsync();
+        Assert.Equal(1L, await RemindersOf("anon:no-date"));
+        await WaitUntilGone("anon:no-date", TimeSpan.FromSeconds(30));
+    }
+
+    private async Task<long> RemindersOf(string subjectId) => Convert.ToInt64(await _database.ExecuteAsync(
+        $"SELECT COUNT(*) FROM ConsentReminders WHERE GrainId LIKE '%/{subjectId}'"));
 
     private async Task<long> RowsOf(string subjectId) => Convert.ToInt64(await _database.ExecuteAsync(
         $"SELECT COUNT(*) FROM ConsentGrainState WHERE GrainTypeString = 'subject' AND GrainIdExtensionString LIKE '%/{subjectId}'"));
