@@ -121,7 +121,7 @@ internal sealed class SubjectGrain(
             .Select(p => (p.Key, new ConsentChoice(p.Value, update.PolicyVersion, at, update.Source, update.Signals.Dnt, update.Signals.Gpc)))
             .ToList();
         var previous = state.State;
-        var next = WithChoices(previous, choices, at, linkedFrom: null);
+        var next = SubjectTransitions.WithChoices(previous, choices, at);
         await Persist(next);
         Announce(previous, next, at, countAsChoices: true);
         return new ConsentWriteResult(ConsentWriteStatus.Recorded, next);
@@ -134,15 +134,28 @@ internal sealed class SubjectGrain(
         if (!state.RecordExists)
         {
             await Settle();
+        }
+        else if (state.State.Status == SubjectStatus.Active)
+        {
+            await Tombstone(SubjectStatus.Erased);
+        }
+        else
+        {
+            // Already a tombstone: cancellation and minority outlive a deletion request.
+            await Settle();
+        }
+    }
+
+    public async Task Cancel()
+    {
+        if (state.State.Status == SubjectStatus.Cancelled)
+        {
+            await Settle();
             return;
         }
 
-        // Cancellation and minority outlive a deletion request: their data is already gone.
-        var status = state.State.Status is SubjectStatus.Cancelled or SubjectStatus.Minor ? state.State.Status : SubjectStatus.Erased;
-        await Tombstone(status);
+        await Tombstone(SubjectStatus.Cancelled);
     }
-
-    public Task Cancel() => Tombstone(SubjectStatus.Cancelled);
 
     public async Task<ConsentWriteStatus> SetMinor(bool minor)
     {
@@ -153,14 +166,13 @@ internal sealed class SubjectGrain(
             return ConsentWriteStatus.SubjectCancelled;
         }
 
-        if (minor)
+        if (minor && status != SubjectStatus.Minor)
         {
             await Tombstone(SubjectStatus.Minor);
         }
-        else if (status == SubjectStatus.Minor)
+        else if (!minor && status == SubjectStatus.Minor)
         {
-            // Known now to be of age: the data deleted while a minor stays deleted.
-            await Persist(state.State with { Status = SubjectStatus.Active, LastWrittenAt = Now() });
+            await Persist(SubjectTransitions.MinorLifted(state.State, Now()));
         }
         else
         {
@@ -183,27 +195,28 @@ internal sealed class SubjectGrain(
             return new ConsentWriteResult(refused, null);
         }
 
-        // The visitor's data goes first, in one turn with handing it over. Should the account's write then
-        // fail, the carried choices are lost, which leaves no consent: the safe direction.
+        // An active visitor's data goes first, in one turn with handing it over. Should the account's write then
+        // fail, the carried choices are lost, which leaves no consent: the safe direction. A minor or cancelled
+        // visitor keeps its record and status; the link never weakens either.
         var visitor = GrainFactory.GetGrain<ISubjectGrain>(SubjectKey.Of(_storeId, anonymousSubjectId));
-        var anonymous = await visitor.TakeForLink(_subjectId);
-        var account = state.State;
-        if (anonymous is { Status: SubjectStatus.Active })
+        switch (await visitor.TakeForLink(_subjectId))
         {
-            // The account's own choices win; the visitor's fill the purposes the account has none for.
-            var carried = anonymous.Consents.Where(c => !account.Consents.ContainsKey(c.Key)).OrderBy(c => c.Key)
-                .Select(c => (c.Key, c.Value)).ToList();
-            if (carried.Count > 0)
-            {
-                var previous = account;
+            case null:
+                return new ConsentWriteResult(ConsentWriteStatus.Recorded, state.State);
+            case { Status: SubjectStatus.Cancelled }:
+                return new ConsentWriteResult(ConsentWriteStatus.SubjectCancelled, null);
+            case { Status: SubjectStatus.Minor }:
+                // As "age" would: the account's data goes, its receipt names the link.
+                await Tombstone(SubjectStatus.Minor, anonymousSubjectId);
+                return new ConsentWriteResult(ConsentWriteStatus.Recorded, state.State);
+            case { } anonymous:
+                // The account's own choices win; the visitor's fill the purposes the account has none for.
+                var previous = state.State;
                 var at = Now();
-                account = WithChoices(account, carried, at, linkedFrom: anonymousSubjectId);
-                await Persist(account);
-                Announce(previous, account, at, countAsChoices: false);
-            }
+                await Persist(SubjectTransitions.Linked(previous, anonymous, anonymousSubjectId, at));
+                Announce(previous, state.State, at, countAsChoices: false);
+                return new ConsentWriteResult(ConsentWriteStatus.Recorded, state.State);
         }
-
-        return new ConsentWriteResult(ConsentWriteStatus.Recorded, account);
     }
 
     public async Task<SubjectRecord?> TakeForLink(string accountSubjectId)
@@ -214,6 +227,13 @@ internal sealed class SubjectGrain(
         }
 
         var record = state.State;
+        if (Refusal(record.Status) is not null)
+        {
+            // Revealed to the account: settled as any refusal is.
+            await Settle();
+            return record;
+        }
+
         await ClearAll();
         return record;
     }
@@ -261,42 +281,15 @@ internal sealed class SubjectGrain(
         _ => null,
     };
 
-    private SubjectRecord WithChoices(
-        SubjectRecord current, IEnumerable<(Purpose Purpose, ConsentChoice Choice)> choices, DateTimeOffset at, string? linkedFrom)
-    {
-        var consents = current.Consents.ToBuilder();
-        var receipts = current.Receipts.ToBuilder();
-        var head = ReceiptChain.Head(current.Receipts);
-        foreach (var (purpose, choice) in choices)
-        {
-            consents[purpose] = choice;
-            var receipt = ReceiptChain.Seal(
-                new ConsentReceipt(Guid.CreateVersion7(at).ToString("N"), purpose, choice.Granted, choice.PolicyVersion, choice.Source,
-                    choice.Dnt, choice.Gpc, at, linkedFrom),
-                head);
-            receipts.Add(receipt);
-            head = receipt.Hash;
-        }
-
-        // A shopper whose data was erased may consent again (policy-rules: deletion).
-        return current with
-        {
-            Status = SubjectStatus.Active,
-            Consents = consents.ToImmutable(),
-            Receipts = receipts.ToImmutable(),
-            LastWrittenAt = at,
-        };
-    }
-
     /// <summary>The data goes, the receipts to the anonymised archive, the status stays as proof of the request.</summary>
-    private async Task Tombstone(SubjectStatus status)
+    private async Task Tombstone(SubjectStatus status, string? linkedFrom = null)
     {
         // Before the archive too: a write refused for want of a reminder archives nothing twice when it is retried.
         await EnsureRetention();
         await ArchiveReceipts();
         var previous = state.State;
         var at = Now();
-        await Persist(new SubjectRecord { Status = status, LastWrittenAt = at });
+        await Persist(SubjectTransitions.Tombstone(status, at, linkedFrom));
         Announce(previous, state.State, at, countAsChoices: false);
     }
 
@@ -349,11 +342,12 @@ internal sealed class SubjectGrain(
         }
     }
 
+    /// <summary>Under a token of this erasure alone: each archive is one whole chain, and no two can be linked.</summary>
     private async Task ArchiveReceipts()
     {
         if (state.State.Receipts.Count > 0)
         {
-            await GrainFactory.GetGrain<IReceiptArchiveGrain>(SubjectKey.Of(_storeId, anonymiser.TokenFor(_storeId, _subjectId)))
+            await GrainFactory.GetGrain<IReceiptArchiveGrain>(SubjectKey.Of(_storeId, anonymiser.NewToken(_storeId, _subjectId)))
                 .Archive([.. state.State.Receipts]);
         }
     }

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Microsoft.AspNetCore.Authorization;
 using ShopAstro.EdgeApi.Auth;
 using ShopAstro.EdgeApi.Http;
 using ShopAstro.EdgeApi.Telemetry;
@@ -30,7 +31,7 @@ public static class SubjectEndpoints
         store.MapPut("/subjects/{subjectId}/age", SetAge)
             .RequireAuthorization(EdgePolicies.Storefront)
             .WithName("SetAge")
-            .WithSummary("{\"minor\":true}: the data is removed and every check but necessary answers minor.");
+            .WithSummary("{\"minor\":true}: the data is removed and every check but necessary answers minor; {\"minor\":false} (sellers and admins) lifts it.");
         store.MapPost("/subjects/{subjectId}/link", Link)
             .RequireAuthorization(EdgePolicies.Storefront)
             .WithName("LinkAnonymous")
@@ -60,7 +61,8 @@ public static class SubjectEndpoints
         return TypedResults.NoContent();
     }
 
-    private static async Task<IResult> SetAge(string storeId, string subjectId, HttpRequest request, IGrainFactory grains)
+    private static async Task<IResult> SetAge(
+        string storeId, string subjectId, HttpRequest request, IGrainFactory grains, IAuthorizationService authorization)
     {
         if (Ids.Reject(storeId, subjectId) is { } invalid)
         {
@@ -76,6 +78,12 @@ public static class SubjectEndpoints
         if (body.Value!.Minor is not { } minor)
         {
             return EdgeProblems.BadRequest("minor_required", "'minor' must be true or false.");
+        }
+
+        // Anyone the storefront serves may say a shopper is a minor; only the store itself may say otherwise.
+        if (!minor && !(await authorization.AuthorizeAsync(request.HttpContext.User, request.HttpContext, EdgePolicies.Seller)).Succeeded)
+        {
+            return TypedResults.Forbid();
         }
 
         var status = await Subject(grains, storeId, subjectId).SetMinor(minor);

@@ -92,20 +92,43 @@ public abstract class TamperTests : IAsyncLifetime
         Assert.Equal(0, record["receiptChain"]!["firstBrokenIndex"]!.GetValue<int>());
     }
 
+    [Fact]
+    public async Task An_edited_status_receipt_breaks_the_chain_at_that_receipt()
+    {
+        // Minor set, lifted, then a grant: a receipt that said "lifted" is made to say "erased".
+        await TamperAsync(
+            record =>
+            {
+                Assert.Equal([ReceiptEvent.MinorSet, ReceiptEvent.MinorLifted, ReceiptEvent.Consent], record.Receipts.Select(r => r.Event));
+                return record with { Receipts = record.Receipts.SetItem(1, record.Receipts[1] with { Event = ReceiptEvent.Erased }) };
+            },
+            async client =>
+            {
+                await (await client.PutAsync("/v1/stores/s1/subjects/u1/age", ConsentApi.Json("""{"minor":true}"""))).ShouldBeOkAsync(HttpStatusCode.NoContent);
+                await (await client.PutAsync("/v1/stores/s1/subjects/u1/age", ConsentApi.Json("""{"minor":false}"""))).ShouldBeOkAsync(HttpStatusCode.NoContent);
+                await (await client.SetConsentAsync("s1", "u1", "analytics", true)).ShouldBeOkAsync();
+            });
+
+        await using var restarted = new EdgeApiFactory(_database.ConnectionString);
+        var record = await GetSubjectAsync(restarted.ClientWith(EdgeApiFactory.AdminToken));
+        Assert.Equal("erased", record["receipts"]![1]!["event"]!.GetValue<string>());
+        Assert.False(record["receiptChain"]!["valid"]!.GetValue<bool>());
+        Assert.Equal(1, record["receiptChain"]!["firstBrokenIndex"]!.GetValue<int>());
+    }
+
     /// <summary>
-    /// Writes three receipts (grant, withdraw, grant), checks the chain is intact, stops the host and
-    /// rewrites the stored record as <paramref name="edit"/> says, keeping the row's version. Returns it.
+    /// Writes three receipts (by default grant, withdraw, grant; else as <paramref name="write"/> says), checks the
+    /// chain is intact, stops the host and rewrites the stored record as <paramref name="edit"/> says, keeping the
+    /// row's version. Returns it.
     /// </summary>
-    private async Task<long> TamperAsync(Func<SubjectRecord, SubjectRecord> edit)
+    private async Task<long> TamperAsync(Func<SubjectRecord, SubjectRecord> edit, Func<HttpClient, Task>? write = null)
     {
         byte[] tampered;
         await using (var first = new EdgeApiFactory(_database.ConnectionString))
         {
             var client = first.ClientWith(EdgeApiFactory.AdminToken);
             await (await client.PublishPolicyAsync("s1", 1)).ShouldBeOkAsync();
-            await (await client.SetConsentAsync("s1", "u1", "analytics", true)).ShouldBeOkAsync();
-            await (await client.SetConsentAsync("s1", "u1", "analytics", false)).ShouldBeOkAsync();
-            await (await client.SetConsentAsync("s1", "u1", "analytics", true)).ShouldBeOkAsync();
+            await (write ?? GrantWithdrawGrant)(client);
             var intact = await GetSubjectAsync(client);
             Assert.True(intact["receiptChain"]!["valid"]!.GetValue<bool>());
             Assert.Null(intact["receiptChain"]!["firstBrokenIndex"]);
@@ -114,7 +137,6 @@ public abstract class TamperTests : IAsyncLifetime
             var serializer = first.Services.GetRequiredService<Serializer>();
             var record = serializer.Deserialize<SubjectRecord>(stored)!;
             Assert.Equal(3, record.Receipts.Count);
-            Assert.Equal([true, false, true], record.Receipts.Select(r => r.Granted));
             tampered = serializer.SerializeToArray(edit(record));
         }
 
@@ -122,6 +144,13 @@ public abstract class TamperTests : IAsyncLifetime
         await _database.ExecuteAsync($"UPDATE ConsentGrainState SET PayloadBinary = {BlobLiteral(tampered)} WHERE {SubjectRow}");
         Assert.Equal(version, Convert.ToInt64(await _database.ExecuteAsync($"SELECT Version FROM ConsentGrainState WHERE {SubjectRow}")));
         return version;
+    }
+
+    private static async Task GrantWithdrawGrant(HttpClient client)
+    {
+        await (await client.SetConsentAsync("s1", "u1", "analytics", true)).ShouldBeOkAsync();
+        await (await client.SetConsentAsync("s1", "u1", "analytics", false)).ShouldBeOkAsync();
+        await (await client.SetConsentAsync("s1", "u1", "analytics", true)).ShouldBeOkAsync();
     }
 
     private static async Task<JsonNode> GetSubjectAsync(HttpClient client)

@@ -25,13 +25,12 @@ public sealed class SubjectLifecycleGrainTests(SqliteEdgeFixture fixture) : ICla
         var record = await subject.GetRecord();
         Assert.Equal(SubjectStatus.Erased, record!.Status);
         Assert.Empty(record.Consents);
-        Assert.Empty(record.Receipts);
+        Assert.Equal(ReceiptEvent.Erased, Assert.Single(record.Receipts).Event);
         Assert.Equal(DecisionReason.NoConsent, (await Decide(subject, Purpose.Analytics)).Reason);
 
-        var token = new SubjectAnonymiser(Microsoft.Extensions.Options.Options.Create(
-            new ConsentClusterOptions { AnonymisationKey = EdgeApiFactory.AnonymisationKey })).TokenFor(store, "u1");
-        Assert.DoesNotContain("u1", token, StringComparison.Ordinal);
-        var archived = await _grains.GetGrain<IReceiptArchiveGrain>(SubjectKey.Of(store, token)).GetReceipts();
+        var archive = Assert.Single(await fixture.Database.ArchiveKeysAsync(store));
+        Assert.DoesNotContain("u1", archive, StringComparison.Ordinal);
+        var archived = await _grains.GetGrain<IReceiptArchiveGrain>(archive).GetReceipts();
         Assert.Equal(receipts.Select(r => r.Hash), archived.Select(r => r.Hash));
         Assert.Null(ReceiptChain.FirstBroken(archived));
 
@@ -70,7 +69,7 @@ public sealed class SubjectLifecycleGrainTests(SqliteEdgeFixture fixture) : ICla
         var record = await subject.GetRecord();
         Assert.Equal(SubjectStatus.Minor, record!.Status);
         Assert.Empty(record.Consents);
-        Assert.Empty(record.Receipts);
+        Assert.Equal(ReceiptEvent.MinorSet, Assert.Single(record.Receipts).Event);
         Assert.Equal(DecisionReason.Minor, (await Decide(subject, Purpose.Cart)).Reason);
         Assert.Equal(ConsentWriteStatus.SubjectMinor, (await Grant(subject, Purpose.Analytics, true)).Status);
     }
@@ -90,8 +89,9 @@ public sealed class SubjectLifecycleGrainTests(SqliteEdgeFixture fixture) : ICla
         Assert.Equal(ConsentWriteStatus.Recorded, linked.Status);
         Assert.False(linked.Record!.Consents[Purpose.Analytics].Granted);
         Assert.True(linked.Record.Consents[Purpose.Recommendation].Granted);
-        var carried = Assert.Single(linked.Record.Receipts, r => r.LinkedFrom is not null);
+        var carried = Assert.Single(linked.Record.Receipts, r => r.LinkedFrom is not null && r.Event == ReceiptEvent.Consent);
         Assert.Equal(("anon:v1", Purpose.Recommendation), (carried.LinkedFrom, carried.Purpose));
+        Assert.Single(linked.Record.Receipts, r => r is { Event: ReceiptEvent.Linked, LinkedFrom: "anon:v1" });
         Assert.Null(ReceiptChain.FirstBroken(linked.Record.Receipts));
         Assert.Null(await visitor.GetRecord());
         Assert.Equal(ConsentWriteStatus.NotLinkable, (await visitor.Link("anon:v2")).Status);

@@ -42,7 +42,7 @@ public sealed class RightsTests(SqliteEdgeFixture fixture) : IClassFixture<Sqlit
         var record = await GetSubjectAsync(store, "u1");
         Assert.Equal("erased", record["status"]!.GetValue<string>());
         Assert.Empty(record["consents"]!.AsObject());
-        Assert.Empty(record["receipts"]!.AsArray());
+        AssertEvents(record, "erased");
 
         var again = await _admin.SetConsentAsync(store, "u1", "analytics", true);
         await again.ShouldBeOkAsync();
@@ -52,7 +52,7 @@ public sealed class RightsTests(SqliteEdgeFixture fixture) : IClassFixture<Sqlit
         var renewed = await GetSubjectAsync(store, "u1");
         Assert.Equal("active", renewed["status"]!.GetValue<string>());
         Assert.True(renewed["consents"]!["analytics"]!["granted"]!.GetValue<bool>());
-        Assert.Single(renewed["receipts"]!.AsArray());
+        AssertEvents(renewed, "erased", "consent");
         AssertChainVerifies(renewed);
     }
 
@@ -84,7 +84,7 @@ public sealed class RightsTests(SqliteEdgeFixture fixture) : IClassFixture<Sqlit
         await (await _admin.DeleteAsync($"/v1/stores/{store}/subjects/{subject}")).ShouldBeOkAsync(HttpStatusCode.NoContent);
 
         // The archive holds the very receipts, under a token that does not reveal the subject.
-        var token = Anonymiser.TokenFor(store, subject);
+        var token = Assert.Single(await fixture.Database.ArchiveKeysAsync(store))[(store.Length + 1)..];
         Assert.DoesNotContain(subject, token, StringComparison.Ordinal);
         var grains = fixture.Factory.Services.GetRequiredService<IGrainFactory>();
         var archived = await grains.GetGrain<IReceiptArchiveGrain>($"{store}/{token}").GetReceipts();
@@ -140,10 +140,10 @@ public sealed class RightsTests(SqliteEdgeFixture fixture) : IClassFixture<Sqlit
         var record = await GetSubjectAsync(store, "u1");
         Assert.Equal("cancelled", record["status"]!.GetValue<string>());
         Assert.Empty(record["consents"]!.AsObject());
-        Assert.Empty(record["receipts"]!.AsArray());
+        AssertEvents(record, "cancelled");
 
         // Data removed as for deletion: the receipts live on only anonymised.
-        var archived = await Archive(store, "u1").GetReceipts();
+        var archived = await (await SingleArchive(store)).GetReceipts();
         Assert.Equal(receiptIds, archived.Select(r => r.ReceiptId).ToList());
     }
 
@@ -165,7 +165,7 @@ public sealed class RightsTests(SqliteEdgeFixture fixture) : IClassFixture<Sqlit
         var record = await GetSubjectAsync(store, "u1");
         Assert.Equal("cancelled", record["status"]!.GetValue<string>());
         Assert.Empty(record["consents"]!.AsObject());
-        Assert.Empty(record["receipts"]!.AsArray());
+        AssertEvents(record, "cancelled");
         Assert.Equal((false, "account_cancelled"), await _admin.DecideAsync(store, "u1", "analytics"));
     }
 
@@ -210,7 +210,7 @@ public sealed class RightsTests(SqliteEdgeFixture fixture) : IClassFixture<Sqlit
 
         var account = await GetSubjectAsync(store, "u1");
         Assert.Equal("cancelled", account["status"]!.GetValue<string>());
-        Assert.Empty(account["receipts"]!.AsArray());
+        AssertEvents(account, "cancelled");
         Assert.Equal((false, "account_cancelled"), await _admin.DecideAsync(store, "u1", "recommendation"));
         // Nothing happened: the visitor's choice is still its own.
         Assert.Equal((true, "granted"), await _admin.DecideAsync(store, "anon:x", "recommendation"));
@@ -252,7 +252,7 @@ public sealed class RightsTests(SqliteEdgeFixture fixture) : IClassFixture<Sqlit
         var record = await GetSubjectAsync(store, "u1");
         Assert.Equal("minor", record["status"]!.GetValue<string>());
         Assert.Empty(record["consents"]!.AsObject());
-        Assert.Empty(record["receipts"]!.AsArray());
+        AssertEvents(record, "minor_set");
         foreach (var purpose in _checkedPurposes)
         {
             Assert.Equal((false, "minor"), await _admin.DecideAsync(store, "u1", purpose));
@@ -274,7 +274,7 @@ public sealed class RightsTests(SqliteEdgeFixture fixture) : IClassFixture<Sqlit
         await (await PutAgeAsync(store, "u1", """{"minor":true}""")).ShouldBeOkAsync(HttpStatusCode.NoContent);
 
         await (await _admin.SetConsentAsync(store, "u1", "analytics", true)).ShouldBeProblemAsync(HttpStatusCode.Conflict, "subject_minor");
-        Assert.Empty((await GetSubjectAsync(store, "u1"))["receipts"]!.AsArray());
+        AssertEvents(await GetSubjectAsync(store, "u1"), "minor_set");
 
         await (await PutAgeAsync(store, "u1", """{"minor":false}""")).ShouldBeOkAsync(HttpStatusCode.NoContent);
         var adult = await GetSubjectAsync(store, "u1");
@@ -298,6 +298,61 @@ public sealed class RightsTests(SqliteEdgeFixture fixture) : IClassFixture<Sqlit
         Assert.Equal("minor", (await GetSubjectAsync(store, "u1"))["status"]!.GetValue<string>());
         Assert.Equal((false, "minor"), await _admin.DecideAsync(store, "u1", "analytics"));
         await (await _admin.SetConsentAsync(store, "u1", "analytics", true)).ShouldBeProblemAsync(HttpStatusCode.Conflict, "subject_minor");
+    }
+
+    [Fact]
+    public async Task Only_a_seller_or_an_admin_may_lift_a_minor_flag()
+    {
+        var storefront = fixture.Factory.ClientWith(EdgeApiFactory.StorefrontS1Token);
+        var seller = fixture.Factory.ClientWith(EdgeApiFactory.SellerS1Token);
+        var subject = "sf-minor-" + Guid.NewGuid().ToString("N")[..10];
+        var published = await _admin.PublishPolicyAsync("s1", 1);
+        Assert.True(published.StatusCode is HttpStatusCode.OK or HttpStatusCode.Conflict, $"{(int)published.StatusCode}");
+        var age = $"/v1/stores/s1/subjects/{subject}/age";
+        await (await storefront.PutAsync(age, ConsentApi.Json("""{"minor":true}"""))).ShouldBeOkAsync(HttpStatusCode.NoContent);
+
+        await (await storefront.PutAsync(age, ConsentApi.Json("""{"minor":false}"""))).ShouldBeProblemAsync(HttpStatusCode.Forbidden, "forbidden");
+
+        Assert.Equal((false, "minor"), await storefront.DecideAsync("s1", subject, "cart"));
+        AssertEvents(await GetSubjectAsync("s1", subject), "minor_set");
+        await (await seller.PutAsync(age, ConsentApi.Json("""{"minor":false}"""))).ShouldBeOkAsync(HttpStatusCode.NoContent);
+        Assert.Equal((true, "contract"), await storefront.DecideAsync("s1", subject, "cart"));
+        await (await storefront.PutAsync(age, ConsentApi.Json("""{"minor":true}"""))).ShouldBeOkAsync(HttpStatusCode.NoContent);
+        await (await _admin.PutAsync(age, ConsentApi.Json("""{"minor":false}"""))).ShouldBeOkAsync(HttpStatusCode.NoContent);
+        AssertEvents(await GetSubjectAsync("s1", subject), "minor_set", "minor_lifted");
+    }
+
+    [Fact]
+    public async Task Every_status_change_leaves_a_receipt_that_says_why_consents_went()
+    {
+        var store = Unique("statusreceipts");
+        await (await _admin.PublishPolicyAsync(store, 1)).ShouldBeOkAsync();
+        await (await _admin.SetConsentAsync(store, "u1", "analytics", true)).ShouldBeOkAsync();
+
+        await (await PutAgeAsync(store, "u1", """{"minor":true}""")).ShouldBeOkAsync(HttpStatusCode.NoContent);
+        AssertEvents(await GetSubjectAsync(store, "u1"), "minor_set");
+        await (await PutAgeAsync(store, "u1", """{"minor":false}""")).ShouldBeOkAsync(HttpStatusCode.NoContent);
+        AssertEvents(await GetSubjectAsync(store, "u1"), "minor_set", "minor_lifted");
+        await (await _admin.SetConsentAsync(store, "u1", "analytics", true)).ShouldBeOkAsync();
+        AssertEvents(await GetSubjectAsync(store, "u1"), "minor_set", "minor_lifted", "consent");
+        await (await _admin.DeleteAsync($"/v1/stores/{store}/subjects/u1")).ShouldBeOkAsync(HttpStatusCode.NoContent);
+        AssertEvents(await GetSubjectAsync(store, "u1"), "erased");
+        await (await _admin.SetConsentAsync(store, "u1", "analytics", true)).ShouldBeOkAsync();
+        await (await _admin.PostAsync($"/v1/stores/{store}/subjects/u1/cancel", null)).ShouldBeOkAsync(HttpStatusCode.NoContent);
+        AssertEvents(await GetSubjectAsync(store, "u1"), "cancelled");
+
+        // A link is recorded even when it carries nothing over.
+        await (await _admin.SetConsentAsync(store, "u2", "analytics", true)).ShouldBeOkAsync();
+        await (await _admin.SetConsentAsync(store, "anon:y", "analytics", false)).ShouldBeOkAsync();
+        await (await LinkAsync(store, "u2", """{"anonymousId":"anon:y"}""")).ShouldBeOkAsync();
+        AssertEvents(await GetSubjectAsync(store, "u2"), "consent", "linked");
+
+        // Each erasure's receipts were archived, each chain whole.
+        var grains = fixture.Factory.Services.GetRequiredService<IGrainFactory>();
+        foreach (var archive in await fixture.Database.ArchiveKeysAsync(store))
+        {
+            Assert.Null(ReceiptChain.FirstBroken(await grains.GetGrain<IReceiptArchiveGrain>(archive).GetReceipts()));
+        }
     }
 
     [Theory]
@@ -474,13 +529,14 @@ public sealed class RightsTests(SqliteEdgeFixture fixture) : IClassFixture<Sqlit
         Assert.True(merged["consents"]!["recommendation"]!["granted"]!.GetValue<bool>());
         Assert.True(merged["consents"]!["recommendation"]!["dnt"]!.GetValue<bool>());
         var receipts = merged["receipts"]!.AsArray();
-        Assert.Equal(2, receipts.Count);
+        AssertEvents(merged, "consent", "linked", "consent");
         Assert.Equal(accountReceipt, receipts[0]!["receiptId"]!.GetValue<string>());
         Assert.Null(receipts[0]!.AsObject()["linkedFrom"]);
         Assert.False(receipts[0]!.AsObject().ContainsKey("linkedFrom"));
-        Assert.Equal("recommendation", receipts[1]!["purpose"]!.GetValue<string>());
-        Assert.True(receipts[1]!["granted"]!.GetValue<bool>());
         Assert.Equal("anon:x", receipts[1]!["linkedFrom"]!.GetValue<string>());
+        Assert.Equal("recommendation", receipts[2]!["purpose"]!.GetValue<string>());
+        Assert.True(receipts[2]!["granted"]!.GetValue<bool>());
+        Assert.Equal("anon:x", receipts[2]!["linkedFrom"]!.GetValue<string>());
         AssertChainVerifies(merged);
         // The response is what is stored.
         Assert.True(JsonNode.DeepEquals(merged, await GetSubjectAsync(store, "u")));
@@ -495,7 +551,7 @@ public sealed class RightsTests(SqliteEdgeFixture fixture) : IClassFixture<Sqlit
         Assert.Equal((false, "no_consent"), await _admin.DecideAsync(store, "anon:x", "recommendation"));
         Assert.Equal(0L, Convert.ToInt64(await fixture.Database.ExecuteAsync(
             $"SELECT COUNT(*) FROM ConsentGrainState WHERE GrainIdExtensionString = '{store}/anon:x'")));
-        Assert.Equal(visitorReceipts, (await Archive(store, "anon:x").GetReceipts()).Select(r => r.ReceiptId).ToList());
+        Assert.Equal(visitorReceipts, (await (await SingleArchive(store)).GetReceipts()).Select(r => r.ReceiptId).ToList());
     }
 
     [Fact]
@@ -510,7 +566,8 @@ public sealed class RightsTests(SqliteEdgeFixture fixture) : IClassFixture<Sqlit
 
         var account = await GetSubjectAsync(store, "fresh");
         Assert.True(JsonNode.DeepEquals(await linked.ReadJsonAsync(), account));
-        Assert.Equal("anon:x", Assert.Single(account["receipts"]!.AsArray())!["linkedFrom"]!.GetValue<string>());
+        AssertEvents(account, "linked", "consent");
+        Assert.All(account["receipts"]!.AsArray(), r => Assert.Equal("anon:x", r!["linkedFrom"]!.GetValue<string>()));
         Assert.Equal((true, "granted"), await _admin.DecideAsync(store, "fresh", "analytics"));
         Assert.Equal((false, "no_consent"), await _admin.DecideAsync(store, "anon:x", "analytics"));
         AssertChainVerifies(account);
@@ -545,6 +602,69 @@ public sealed class RightsTests(SqliteEdgeFixture fixture) : IClassFixture<Sqlit
         Assert.True(JsonNode.DeepEquals(before, await linked.ReadJsonAsync()));
         Assert.True(JsonNode.DeepEquals(before, await GetSubjectAsync(store, "u")));
         await (await _admin.GetAsync($"/v1/stores/{store}/subjects/anon:nobody")).ShouldBeProblemAsync(HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task Linking_a_minor_visitor_makes_the_account_a_minor_s_and_the_visitor_stays_a_minor()
+    {
+        var store = Unique("linkminorv");
+        await (await _admin.PublishPolicyAsync(store, 1)).ShouldBeOkAsync();
+        await (await _admin.SetConsentAsync(store, "u", "analytics", true)).ShouldBeOkAsync();
+        var accountReceipts = ReceiptIds(await GetSubjectAsync(store, "u"));
+        await (await _admin.SetConsentAsync(store, "anon:x", "recommendation", true)).ShouldBeOkAsync();
+        await (await PutAgeAsync(store, "anon:x", """{"minor":true}""")).ShouldBeOkAsync(HttpStatusCode.NoContent);
+
+        var linked = await LinkAsync(store, "u", """{"anonymousId":"anon:x"}""");
+
+        // The account is a minor's, as "age" would make it: its data gone, and the receipt says why.
+        await linked.ShouldBeOkAsync();
+        var account = await linked.ReadJsonAsync();
+        Assert.True(JsonNode.DeepEquals(account, await GetSubjectAsync(store, "u")));
+        Assert.Equal("minor", account["status"]!.GetValue<string>());
+        Assert.Empty(account["consents"]!.AsObject());
+        AssertEvents(account, "minor_set");
+        Assert.Equal("anon:x", account["receipts"]![0]!["linkedFrom"]!.GetValue<string>());
+        foreach (var purpose in _checkedPurposes)
+        {
+            Assert.Equal((false, "minor"), await _admin.DecideAsync(store, "u", purpose));
+        }
+
+        await (await _admin.SetConsentAsync(store, "u", "analytics", true)).ShouldBeProblemAsync(HttpStatusCode.Conflict, "subject_minor");
+        // Archived as for any minor (the visitor's own receipts went to an archive of their own when it became one).
+        var grains = fixture.Factory.Services.GetRequiredService<IGrainFactory>();
+        var archived = new List<List<string>>();
+        foreach (var key in await fixture.Database.ArchiveKeysAsync(store))
+        {
+            archived.Add((await grains.GetGrain<IReceiptArchiveGrain>(key).GetReceipts()).Select(r => r.ReceiptId).ToList());
+        }
+
+        Assert.Contains(accountReceipts, archived);
+
+        // The visitor keeps its own status.
+        Assert.Equal("minor", (await GetSubjectAsync(store, "anon:x"))["status"]!.GetValue<string>());
+        Assert.Equal((false, "minor"), await _admin.DecideAsync(store, "anon:x", "cart"));
+        await (await _admin.SetConsentAsync(store, "anon:x", "analytics", true)).ShouldBeProblemAsync(HttpStatusCode.Conflict, "subject_minor");
+    }
+
+    [Fact]
+    public async Task Linking_a_cancelled_visitor_is_409_and_changes_neither_side()
+    {
+        var store = Unique("linkcancelv");
+        await (await _admin.PublishPolicyAsync(store, 1)).ShouldBeOkAsync();
+        await (await _admin.SetConsentAsync(store, "u", "analytics", true)).ShouldBeOkAsync();
+        await (await _admin.SetConsentAsync(store, "anon:x", "recommendation", true)).ShouldBeOkAsync();
+        await (await _admin.PostAsync($"/v1/stores/{store}/subjects/anon:x/cancel", null)).ShouldBeOkAsync(HttpStatusCode.NoContent);
+        var accountBefore = await GetSubjectAsync(store, "u");
+        var visitorBefore = await GetSubjectAsync(store, "anon:x");
+
+        await (await LinkAsync(store, "u", """{"anonymousId":"anon:x"}""")).ShouldBeProblemAsync(HttpStatusCode.Conflict, "subject_cancelled");
+
+        Assert.True(JsonNode.DeepEquals(accountBefore, await GetSubjectAsync(store, "u")));
+        Assert.Equal((true, "granted"), await _admin.DecideAsync(store, "u", "analytics"));
+        Assert.Equal((false, "no_consent"), await _admin.DecideAsync(store, "u", "recommendation"));
+        Assert.True(JsonNode.DeepEquals(visitorBefore, await GetSubjectAsync(store, "anon:x")));
+        Assert.Equal((false, "account_cancelled"), await _admin.DecideAsync(store, "anon:x", "cart"));
+        await (await _admin.SetConsentAsync(store, "anon:x", "analytics", true)).ShouldBeProblemAsync(HttpStatusCode.Conflict, "subject_cancelled");
     }
 
     [Theory]
@@ -914,12 +1034,17 @@ public sealed class RightsTests(SqliteEdgeFixture fixture) : IClassFixture<Sqlit
 
     // ---------------------------------------------------------------- helpers
 
-    private static SubjectAnonymiser Anonymiser { get; } =
-        new(Options.Create(new ConsentClusterOptions { AnonymisationKey = EdgeApiFactory.AnonymisationKey }));
-
-    private IReceiptArchiveGrain Archive(string store, string subject) =>
+    /// <summary>The store's one receipt archive (each erasure has its own, under a token nobody can recompute).</summary>
+    private async Task<IReceiptArchiveGrain> SingleArchive(string store) =>
         fixture.Factory.Services.GetRequiredService<IGrainFactory>()
-            .GetGrain<IReceiptArchiveGrain>($"{store}/{Anonymiser.TokenFor(store, subject)}");
+            .GetGrain<IReceiptArchiveGrain>(Assert.Single(await fixture.Database.ArchiveKeysAsync(store)));
+
+    /// <summary>The record's receipts are of these events, in order, and their chain verifies.</summary>
+    internal static void AssertEvents(JsonNode record, params string[] events)
+    {
+        Assert.Equal(events, record["receipts"]!.AsArray().Select(r => r!["event"]!.GetValue<string>()));
+        AssertChainVerifies(record);
+    }
 
     private async Task<JsonNode> GetSubjectAsync(string store, string subject)
     {
@@ -994,23 +1119,35 @@ public sealed class RightsTests(SqliteEdgeFixture fixture) : IClassFixture<Sqlit
         foreach (var receipt in record["receipts"]!.AsArray())
         {
             Assert.Equal(previous, receipt!["previousHash"]!.GetValue<string>());
-            var canonical = string.Join('|',
-                previous,
-                receipt["receiptId"]!.GetValue<string>(),
-                receipt["purpose"]!.GetValue<string>(),
-                receipt["granted"]!.GetValue<bool>() ? "1" : "0",
-                receipt["policyVersion"]!.GetValue<int>().ToString(CultureInfo.InvariantCulture),
-                receipt["source"]!.GetValue<string>(),
-                receipt["dnt"]!.GetValue<bool>() ? "1" : "0",
-                receipt["gpc"]!.GetValue<bool>() ? "1" : "0",
-                DateTimeOffset.Parse(receipt["at"]!.GetValue<string>(), CultureInfo.InvariantCulture)
-                    .ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture),
-                receipt["linkedFrom"]?.GetValue<string>() ?? "");
-            var expected = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(canonical)));
+            var at = DateTimeOffset.Parse(receipt["at"]!.GetValue<string>(), CultureInfo.InvariantCulture)
+                .ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture);
+            var linked = (receipt["linkedFrom"]?.GetValue<string>(), receipt["linkedFromNonce"]?.GetValue<string>()) switch
+            {
+                (null, _) => "",
+                ({ } linkedFrom, null) => linkedFrom,
+                ({ } linkedFrom, { } nonce) => Sha256(nonce + "|" + linkedFrom),
+            };
+            var eventId = receipt["event"]!.GetValue<string>();
+            var canonical = eventId == "consent"
+                ? string.Join('|',
+                    previous,
+                    receipt["receiptId"]!.GetValue<string>(),
+                    receipt["purpose"]!.GetValue<string>(),
+                    receipt["granted"]!.GetValue<bool>() ? "1" : "0",
+                    receipt["policyVersion"]!.GetValue<int>().ToString(CultureInfo.InvariantCulture),
+                    receipt["source"]!.GetValue<string>(),
+                    receipt["dnt"]!.GetValue<bool>() ? "1" : "0",
+                    receipt["gpc"]!.GetValue<bool>() ? "1" : "0",
+                    at,
+                    linked)
+                : string.Join('|', previous, receipt["receiptId"]!.GetValue<string>(), eventId, at, linked);
+            var expected = Sha256(canonical);
             Assert.Equal(expected, receipt["hash"]!.GetValue<string>());
             previous = expected;
         }
     }
+
+    private static string Sha256(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
 
     private static bool Contains(byte[] haystack, string ascii) =>
         haystack.AsSpan().IndexOf(Encoding.ASCII.GetBytes(ascii)) >= 0;

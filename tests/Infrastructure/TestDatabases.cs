@@ -72,6 +72,49 @@ public sealed class TestDatabase : IAsyncDisposable
         return await sqliteCommand.ExecuteScalarAsync();
     }
 
+    /// <summary>The first column of every row <paramref name="sql"/> returns, as text.</summary>
+    public async Task<IReadOnlyList<string>> QueryStringsAsync(string sql)
+    {
+        var values = new List<string>();
+        await using var connection = IsPostgres ? (System.Data.Common.DbConnection)new NpgsqlConnection(ConnectionString) : new SqliteConnection(ConnectionString);
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            values.Add(Convert.ToString(reader.GetValue(0), System.Globalization.CultureInfo.InvariantCulture) ?? "");
+        }
+
+        return values;
+    }
+
+    /// <summary>The grain keys (<c>{storeId}/{token}</c>) of a store's receipt archives: one per erasure.</summary>
+    public Task<IReadOnlyList<string>> ArchiveKeysAsync(string storeId) => QueryStringsAsync($"""
+        SELECT GrainIdExtensionString FROM ConsentGrainState
+        WHERE GrainTypeString = 'receiptarchive' AND GrainIdExtensionString LIKE '{storeId}/%'
+        ORDER BY ModifiedOn
+        """);
+
+    /// <summary>
+    /// Every place in the store's tables where <paramref name="text"/> occurs (as UTF-8 bytes in a stored state, or in
+    /// a grain key or reminder row): <c>table:grainType=key</c>, as an attacker with database access would find it.
+    /// </summary>
+    public Task<IReadOnlyList<string>> PlacesNamingAsync(string text)
+    {
+        var inPayload = IsPostgres
+            ? $"position(convert_to('{text}', 'UTF8') in PayloadBinary) > 0"
+            : $"instr(PayloadBinary, CAST('{text}' AS BLOB)) > 0";
+        return QueryStringsAsync($"""
+            SELECT 'state:' || GrainTypeString || '=' || GrainIdExtensionString FROM ConsentGrainState
+            WHERE {Position("GrainIdExtensionString", text)} OR {inPayload}
+            UNION ALL
+            SELECT 'reminder:' || GrainId FROM ConsentReminders WHERE {Position("GrainId", text)}
+            """);
+
+        string Position(string column, string value) => IsPostgres ? $"position('{value}' in {column}) > 0" : $"instr({column}, '{value}') > 0";
+    }
+
     public async ValueTask DisposeAsync()
     {
         SqliteConnection.ClearAllPools();
