@@ -139,9 +139,14 @@ internal sealed class SubjectGrain(
         {
             await Tombstone(SubjectStatus.Erased);
         }
+        else if (SubjectTransitions.NamesLinkedIds(state.State))
+        {
+            // Already a tombstone (cancellation and minority outlive a deletion request), whose receipt may still name
+            // the visitor whose link made it a minor's.
+            await Persist(SubjectTransitions.WithoutLinkedIds(state.State));
+        }
         else
         {
-            // Already a tombstone: cancellation and minority outlive a deletion request.
             await Settle();
         }
     }
@@ -342,13 +347,13 @@ internal sealed class SubjectGrain(
         }
     }
 
-    /// <summary>Under a token of this erasure alone: each archive is one whole chain, and no two can be linked.</summary>
+    /// <summary>Under a token of this erasure alone, without the id of any visitor linked in (see <see cref="ReceiptChain.Anonymise"/>).</summary>
     private async Task ArchiveReceipts()
     {
         if (state.State.Receipts.Count > 0)
         {
             await GrainFactory.GetGrain<IReceiptArchiveGrain>(SubjectKey.Of(_storeId, anonymiser.NewToken(_storeId, _subjectId)))
-                .Archive([.. state.State.Receipts]);
+                .Archive([.. state.State.Receipts.Select(ReceiptChain.Anonymise)]);
         }
     }
 

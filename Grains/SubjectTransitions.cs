@@ -61,6 +61,12 @@ internal static class SubjectTransitions
         return WithChoices(linked, carried, at, anonymousSubjectId);
     }
 
+    /// <summary>The record without any raw id of a visitor linked into it (what an erasure leaves of a tombstone).</summary>
+    public static SubjectRecord WithoutLinkedIds(SubjectRecord record) =>
+        record with { Receipts = record.Receipts.ConvertAll(ReceiptChain.Anonymise) };
+
+    public static bool NamesLinkedIds(SubjectRecord record) => record.Receipts.Any(r => r.LinkedFrom is not null);
+
     private static SubjectRecord Append(SubjectRecord record, ConsentReceipt receipt) =>
         record with { Receipts = record.Receipts.Add(ReceiptChain.Seal(receipt, ReceiptChain.Head(record.Receipts))) };
 
