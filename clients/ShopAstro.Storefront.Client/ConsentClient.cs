@@ -135,7 +135,10 @@ public sealed partial class ConsentClient
     public Task CancelAsync(string storeId, string subjectId, CancellationToken cancellationToken = default) =>
         SendAsync(HttpMethod.Post, $"{Subject(storeId, subjectId)}/cancel", null, cancellationToken);
 
-    /// <summary>Marks the subject a minor (or not): every check but necessary answers <c>minor</c>.</summary>
+    /// <summary>
+    /// Marks the subject a minor: every check but necessary answers <c>minor</c>. Lifting the flag
+    /// (<paramref name="minor"/> false) takes a seller's or an admin's token; a storefront's gets 403.
+    /// </summary>
     public Task SetMinorAsync(string storeId, string subjectId, bool minor = true, CancellationToken cancellationToken = default) =>
         SendAsync(HttpMethod.Put, $"{Subject(storeId, subjectId)}/age",
             JsonContent.Create(new AgeRequest(minor), ConsentJsonContext.Default.AgeRequest, _json), cancellationToken);
