@@ -1,0 +1,138 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace ShopAstro.LoadTests;
+
+/// <summary>dotnet-counters attached to a process during an extra, unmeasured run; averaged per counter.</summary>
+internal sealed class Counters(RunContext run)
+{
+    internal sealed record CounterRun(string Name, Process Process, string File);
+
+    internal List<CounterRun> StartCounters(TimeSpan duration)
+    {
+        var runs = new List<CounterRun>();
+        var tool = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".dotnet", "tools", "dotnet-counters");
+        if (!File.Exists(tool))
+        {
+            run.Report.Notes.Add("dotnet-counters is not installed (run.sh installs it with `dotnet tool install -g dotnet-counters` when NuGet serves it); CPU split from /proc only.");
+            return runs;
+        }
+
+        foreach (var (name, pid, providers) in new[]
+                 {
+                     ("edge", run.Edge!.Pid, "System.Runtime,Microsoft.AspNetCore.Hosting[http.server.request.duration],Microsoft.AspNetCore.Server.Kestrel"),
+                     ("silo", run.Silo!.Pid, "System.Runtime,Microsoft.Orleans"),
+                 })
+        {
+            var file = Path.Combine(run.Logs, $"counters-{name}.json");
+            var start = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var a in new[] { "collect", "-p", pid.ToString(), "--format", "json", "-o", file, "--refresh-interval", "1", "--counters", providers,
+                         "--duration", duration.Add(TimeSpan.FromSeconds(-1)).ToString(@"dd\:hh\:mm\:ss") })
+            {
+                start.ArgumentList.Add(a);
+            }
+
+            try
+            {
+                var process = Process.Start(start)!;
+                _ = process.StandardOutput.ReadToEndAsync();
+                _ = process.StandardError.ReadToEndAsync();
+                run.Cpu.Track("dotnet-counters", () => runs.Where(r => !r.Process.HasExited).Select(r => r.Process.Id).ToArray());
+                runs.Add(new CounterRun(name, process, file));
+            }
+            catch (Exception e)
+            {
+                run.Report.Notes.Add($"dotnet-counters for {name} did not start: {e.Message}");
+            }
+        }
+
+        return runs;
+    }
+
+    internal async Task CollectCountersAsync(List<CounterRun> runs)
+    {
+        foreach (var attached in runs)
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            try
+            {
+                await attached.Process.WaitForExitAsync(timeout.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                attached.Process.Kill();
+            }
+
+            attached.Process.Dispose();
+            if (!File.Exists(attached.File))
+            {
+                run.Report.Notes.Add($"dotnet-counters wrote nothing for {attached.Name}");
+                continue;
+            }
+
+            try
+            {
+                run.Report.Counters[attached.Name] = SummariseCounters(await File.ReadAllTextAsync(attached.File));
+            }
+            catch (Exception e)
+            {
+                run.Report.Notes.Add($"dotnet-counters output for {attached.Name} could not be read: {e.Message}");
+            }
+        }
+    }
+
+    internal static readonly string[] InterestingCounters =
+    [
+        "cpu", "gc.collections", "gc.heap.total_allocated", "gc.pause.time", "gc.last_collection.heap.size", "thread_pool.queue.length",
+        "thread_pool.thread.count", "thread_pool.work_item.count", "lock_contentions", "exceptions", "http.server.request.duration",
+        "kestrel.active_connections", "working_set", "time-in-gc", "alloc-rate", "threadpool", "catalog", "activation",
+    ];
+
+    internal static Dictionary<string, double> SummariseCounters(string json)
+    {
+        // dotnet-counters may leave the JSON unterminated when stopped; close it if needed.
+        var text = json.TrimEnd();
+        JsonNode? root = null;
+        foreach (var candidate in new[] { text, text.TrimEnd(',') + "]}", text.TrimEnd(',') + "}]}" })
+        {
+            try
+            {
+                root = JsonNode.Parse(candidate);
+                break;
+            }
+            catch (JsonException)
+            {
+            }
+        }
+
+        var sums = new Dictionary<string, (double Sum, int Count)>(StringComparer.Ordinal);
+        foreach (var e in root?["Events"]?.AsArray() ?? [])
+        {
+            var name = e?["name"]?.GetValue<string>() ?? "";
+            if (!InterestingCounters.Any(i => name.Contains(i, StringComparison.OrdinalIgnoreCase)))
+            {
+                continue;
+            }
+
+            var tags = e?["tags"]?.ToString() ?? "";
+            if (name.Contains("request.duration", StringComparison.Ordinal) && !tags.Contains("Percentile", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var key = tags.Length > 0 ? $"{name} [{Shorten(tags)}]" : name;
+            var value = e?["value"]?.GetValue<double>() ?? 0;
+            sums[key] = sums.TryGetValue(key, out var s) ? (s.Sum + value, s.Count + 1) : (value, 1);
+        }
+
+        return sums.OrderBy(kv => kv.Key, StringComparer.Ordinal).Take(40).ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value.Sum / kv.Value.Count, 3));
+    }
+
+    internal static string Shorten(string tags)
+    {
+        var parts = tags.Split(',').Where(t => t.Contains("Percentile", StringComparison.Ordinal) || t.Contains("gc.heap.generation", StringComparison.Ordinal)
+            || t.Contains("cpu.mode", StringComparison.Ordinal) || t.Contains("http.route", StringComparison.Ordinal));
+        return string.Join(',', parts);
+    }
+}

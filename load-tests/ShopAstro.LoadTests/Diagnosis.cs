@@ -1,0 +1,236 @@
+namespace ShopAstro.LoadTests;
+
+/// <summary>For each missed target: where the CPU went and what would close it; notes on the machine.</summary>
+internal sealed class Diagnosis(RunContext run)
+{
+    internal string MemoryWhere()
+    {
+        var bare = run.Report.Figures.FirstOrDefault(f => f.Scenario == "memory" && f.Name.Contains("never written", StringComparison.Ordinal) && f.Unit == "B");
+        return $"A never-written subject grain costs {bare?.Value ?? 0:N0} B (the grain object and its persistent-state wrapper, Orleans' activation data, " +
+               "message queue and directory entry, the store grain's lease entry); a grant adds the record: one ConsentChoice, one ConsentReceipt " +
+               "(a receipt id and two 64-character SHA-256 hex strings of the hash chain, about 400 B of strings) and the immutable dictionary and list nodes holding them. " +
+               "The measurement is GC.GetTotalMemory(true) before and after, divided by the count, so a few hundred bytes of it is noise at this count";
+    }
+
+    /// <summary>For a missed target: the change that would reach it, as far as this run's figures tell.</summary>
+    internal static string WhatWouldCloseIt(Figure f) => f.Scenario switch
+    {
+        "single check" when f.Name.StartsWith("max latency", StringComparison.Ordinal) =>
+            "fewer activations in the window (see below): the slowest checks are those of never-asked subjects queued behind other activations.",
+        "single check" =>
+            "a cheaper request at the edge. Nearly every check is now answered there without a grain call (a subject lease, or the " +
+            "store's absence lease for a subject with no record), so what separates the edge from bare Kestrel is the per-request " +
+            "work the ceiling does not do: bearer-token authentication and store-scope authorization, the per-token rate limiter, " +
+            "routing with two route values and a query string, metrics (a counter per decision, a duration histogram, a cache-lookup " +
+            "counter), and serializing a real response (see the edge's CPU per check against the ceiling server's, and the edge profile " +
+            "below); plus the lease renewals (one grain call per subject in use every 4-5 s). On two cores wrk itself takes a large " +
+            "share of the CPU at these rates.",
+        "durable writes" =>
+            "more CPU than two cores shared by PostgreSQL, the silo, the edge and the load generator: each first write costs about 1 ms of edge " +
+            "and silo CPU (activation read, store-lease call, write, lease revocation, feed announcement, two HTTP/Orleans hops) plus PostgreSQL's " +
+            "own share, against 0.09 ms for a raw upsert. PostgreSQL on its own cores (as in docker-compose), or writes to already-active " +
+            "subjects (no activation read), move it; the commit itself is not the limit (the raw-upsert ceiling is 4x the target).",
+        "memory" =>
+            "a smaller record in memory. One grant adds about 690 B to a never-written grain: the record, its immutable dictionary and list, the " +
+            "choice, and a receipt whose id and SHA-256 hash are kept as text (about 330 B with the receipt object). Receipts are proof, read " +
+            "only by exports and by the next append: kept in memory as their serialized bytes (or as a separate state read on demand), with ids " +
+            "and hashes as bytes, a grant would add about 250 B, inside the budget; the rest is Orleans' own per-activation data " +
+            "(the never-written grain's figure).",
+        _ => "see the profile below.",
+    };
+
+    internal void Diagnose()
+    {
+        CpuWindow? Window(string prefix) => run.Report.Cpu.FirstOrDefault(c => c.Scenario.StartsWith(prefix, StringComparison.Ordinal));
+        string Split(CpuWindow? window)
+        {
+            if (window is null)
+            {
+                return "no CPU sample";
+            }
+
+            var u = window.Usage;
+            var text = $"machine {u.MachineBusyPercent:0} % of {Environment.ProcessorCount * 100} %: " +
+                       string.Join(", ", u.GroupPercent.Where(g => g.Value >= 1).OrderByDescending(g => g.Value).Select(g => $"{g.Key} {g.Value:0} %")) +
+                       $", interrupts {u.InterruptPercent:0} %, other work on the machine {u.OtherPercent:0} %";
+            if (window.MicrosPerOperation.Count > 0)
+            {
+                text += $"; CPU per {window.Operation?.TrimEnd('s')}: " +
+                        string.Join(", ", window.MicrosPerOperation.OrderByDescending(m => m.Value).Select(m => $"{m.Key} {m.Value:0.#} µs"));
+            }
+
+            return text;
+        }
+
+        double Micros(CpuWindow? window, string group) => window?.MicrosPerOperation.GetValueOrDefault(group) ?? 0;
+
+        var missed = run.Report.Figures.Where(f => f.Met == false).ToList();
+        foreach (var f in missed)
+        {
+            var where = f.Scenario switch
+            {
+                "single check" when f.Name.StartsWith("max latency", StringComparison.Ordinal) => Split(Window("open loop 50")),
+                "single check" => Split(Window("single check, edge, wrk")),
+                "durable writes" => Split(Window("durable writes")),
+                "batch" => Split(Window("batch")),
+                "write-to-SignalR" => Split(Window("write-to-SignalR, edge")),
+                "memory" => MemoryWhere(),
+                _ => "",
+            };
+            run.Report.Diagnosis.Add($"**{f.Scenario}: {f.Name}** = {f.Value:0.###} {f.Unit} (target {f.Target}). {where}. " +
+                $"What would close it: {WhatWouldCloseIt(f)}");
+        }
+
+        // Single check: the product's CPU per check against the ceiling's, and what the cold tail costs.
+        var check = Window("single check, edge, wrk");
+        var hot = Window("single check, edge, 1,000");
+        var bare = Window("HTTP ceiling");
+        if (check is not null && bare is not null && missed.Any(f => f.Scenario == "single check"))
+        {
+            var product = Micros(check, "edge") + Micros(check, "silo") + Micros(check, "postgres") + Micros(check, "redis");
+            var ceiling = Micros(bare, "ceiling server");
+            var hotProduct = Micros(hot, "edge") + Micros(hot, "silo");
+            run.Report.Diagnosis.Add(
+                $"Single check, per request: the edge + silo + PostgreSQL spend {product:0} µs of CPU per check over the 1M key space " +
+                $"({(hot is null ? "" : $"{hotProduct:0} µs when every asked subject is already active, ")}bare Kestrel {ceiling:0} µs per request). " +
+                "Two cores give at most 2,000,000 µs/s, shared with the load generator, so the check rate is bounded by about " +
+                $"{(product > 0 ? 2e6 / (product + Micros(check, "wrk")) : 0):N0}/s here against {(ceiling > 0 ? 2e6 / (ceiling + Micros(bare, "wrk")) : 0):N0}/s for the ceiling: " +
+                "what the ceiling does not pay is authentication, authorization and rate limiting, metrics, JSON of a real response, and for the checks " +
+                "that need a new subject lease (first asks of a subject with a record, and renewals of 5 s leases) the grain call from the edge process to the " +
+                "silo process (Orleans serialization, socket writes and reads on loopback, the silo's scheduler); subjects without a record are decided " +
+                "from their store's absence lease, without a grain call.");
+        }
+
+        if (missed.Any(f => f.Name.StartsWith("p99 at", StringComparison.Ordinal)) && run.CeilingP99 > 5)
+        {
+            run.Report.Diagnosis.Add(
+                $"p99 ≤ 5 ms at 64 connections is more than this machine, as loaded during the run, gives even without the product: the bare Kestrel ceiling itself had p99 {run.CeilingP99:0.#} ms " +
+                "under the same wrk load (wrk, the server and the other work on the machine share two cores; a closed loop of 64 connections keeps every core busy, " +
+                "so every request waits its turn in the run queue).");
+        }
+
+        if (run.Report.Counters.TryGetValue("edge", out var edgeCounters))
+        {
+            var serverP99 = edgeCounters.FirstOrDefault(c => c.Key.StartsWith("http.server.request.duration", StringComparison.Ordinal) && c.Key.Contains("Percentile=99", StringComparison.Ordinal)).Value;
+            var single = run.Report.Figures.FirstOrDefault(f => f.Name.StartsWith("p99 at", StringComparison.Ordinal));
+            if (serverP99 > 0 && single is not null)
+            {
+                var activationP99 = run.Report.Counters.GetValueOrDefault("silo")?.FirstOrDefault(c => c.Key.StartsWith("orleans-catalog-activation-latency", StringComparison.Ordinal)
+                    && c.Key.Contains("Percentile=99", StringComparison.Ordinal)).Value ?? 0;
+                var activationRate = run.Report.Counters.GetValueOrDefault("silo")?.FirstOrDefault(c => c.Key.StartsWith("orleans-catalog-activation-created", StringComparison.Ordinal)).Value ?? 0;
+                var inside = serverP99 * 1000 / single.Value;
+                run.Report.Diagnosis.Add(
+                    $"Latency at 64 connections: the edge's own http.server.request.duration p99 (dotnet-counters run of the same load; inside ASP.NET Core, grain call included) averaged {serverP99 * 1000:0.#} ms " +
+                    $"against p99 {single.Value:0.#} ms at the client, so {(inside >= 0.7 ? "most of the tail is inside the request: the grain call" : "much of the tail is outside the app: waiting for a core, Kestrel and socket buffers")}. " +
+                    (activationRate >= 1
+                        ? $"Meanwhile the silo created {activationRate:N0} activations/s (subjects with a record asked for the first time) with activation latency p99 {activationP99:0.#} ms " +
+                          "(a PostgreSQL read and a store-lease call each); checks queue behind them for CPU, and a check of a cold subject waits for its activation."
+                        : "The silo created no activations meanwhile: subjects without a record were decided from their stores' absence leases."));
+            }
+        }
+
+        if (run.Report.Counters.TryGetValue("silo", out var siloCounters))
+        {
+            var contention = siloCounters.FirstOrDefault(c => c.Key.StartsWith("dotnet.monitor.lock_contentions", StringComparison.Ordinal)).Value;
+            var gcPause = siloCounters.FirstOrDefault(c => c.Key.StartsWith("dotnet.gc.pause.time", StringComparison.Ordinal)).Value;
+            run.Report.Diagnosis.Add(
+                $"Silo under the single-check load (the dotnet-counters run): {contention:0} lock contentions/s (dotnet-counters' own meter listener adds to the observable-instrument collection while it runs), GC pause {gcPause * 100:0.#} % of the time, " +
+                $"GC mode {run.Report.Machine.GetValueOrDefault("silo GC", "?")} (the Silo project does not set ServerGarbageCollection; the edge, a web project, runs server GC).");
+        }
+
+        foreach (var (process, frames) in run.AllFrames)
+        {
+            // Shares come from the top 80 frames of the report; a frame outside them is below the 80th frame's share.
+            var floor = frames.Count > 0 ? frames[^1].InclusivePercent : 0;
+            string Share(string contains)
+            {
+                var share = frames.Where(f => f.Frame.Contains(contains, StringComparison.Ordinal)).Select(f => f.InclusivePercent).DefaultIfEmpty(-1).Max();
+                return share < 0 ? $"< {floor:0.#} %" : $"{share:0.#} %";
+            }
+
+            bool Has(string contains) => frames.Any(f => f.Frame.Contains(contains, StringComparison.Ordinal));
+            var parts = new List<string>
+            {
+                $"system calls {Share("do_syscall_64")}",
+                $"thread-pool workers spinning in sched_yield (LowLevelLifoSemaphore.Wait) {Share("sched_yield")}",
+            };
+            if (Has("PeriodicExportingMetricReaderThreadWorker"))
+            {
+                parts.Add($"OpenTelemetry periodic metric collection {Share("PeriodicExportingMetricReaderThreadWorker")}" +
+                          (process.StartsWith("silo", StringComparison.Ordinal)
+                              ? " (the Orleans Dashboard's own MeterProvider, registered by AddDashboard() in SiloHostingExtensions, collecting Orleans' observable instruments on a timer" +
+                                (Has("DirectoryInstruments::ObserveCacheSize") ? $"; of it DirectoryInstruments.ObserveCacheSize, a count over the grain directory cache, {Share("DirectoryInstruments::ObserveCacheSize")}" : "") + ")"
+                              : ""));
+            }
+
+            if (Has("RelationalStorage"))
+            {
+                parts.Add($"Orleans ADO.NET storage {Share("RelationalStorage")} (reads, i.e. activations: {Share("ReadAsync")}; writes: {Share("WriteStateAsync")})");
+            }
+
+            if (Has("Npgsql"))
+            {
+                parts.Add($"Npgsql {Share("Npgsql")}");
+            }
+
+            if (Has("AuthenticationMiddleware"))
+            {
+                parts.Add($"ASP.NET Core pipeline from the authentication middleware inward (inclusive of the endpoint and the grain call) {Share("AuthenticationMiddleware")}");
+            }
+
+            if (Has("OutgoingCallInvoker"))
+            {
+                parts.Add($"the Orleans client call (OutgoingCallInvoker) {Share("OutgoingCallInvoker")}");
+            }
+
+            run.Report.Diagnosis.Add($"CPU profile of the {process} (share of its CPU samples with the frame on the stack): {string.Join("; ", parts)}.");
+        }
+
+        var writes = Window("durable writes");
+        var pgCeiling = Window("PostgreSQL ceiling");
+        if (writes is not null && missed.Any(f => f.Scenario == "durable writes"))
+        {
+            run.Report.Diagnosis.Add(
+                $"Durable writes: PostgreSQL alone reached {run.PgCeilingRate:N0} upserts/s with the same 32-way concurrency on this machine ({Split(pgCeiling)}). " +
+                $"Through the product each write costs {Micros(writes, "edge") + Micros(writes, "silo"):0} µs of edge + silo CPU on top of {Micros(writes, "postgres"):0} µs in PostgreSQL " +
+                "(first writes: activation = a read of the missing row, the store-lease call, then the insert; the feed announcement; " +
+                "and the HTTP and Orleans hops), so the CPU, not the commit, bounds the rate on two cores.");
+        }
+
+        var batch = Window("batch");
+        if (batch is not null && missed.Any(f => f.Scenario == "batch"))
+        {
+            run.Report.Diagnosis.Add(
+                $"Batch: {Micros(batch, "edge"):0.##} µs of edge CPU and {Micros(batch, "silo"):0.##} µs of silo CPU per decision. The edge makes one grain call per distinct subject " +
+                $"({run.BatchDistinct:N0} distinct subjects per 10,000-item batch under this skew), each a Decide message serialized, " +
+                "sent to the silo, scheduled on the grain and answered; plus parsing 10,000 JSON items and writing 10,000 results. " +
+                $"1,000,000 decisions/s needs ≤ 2 µs of CPU per decision in total on two cores; the dictionary ceiling runs at {run.DictionaryLookups:N0} lookups/s.");
+        }
+
+        var single2 = Window("single check, edge, wrk");
+        if (single2 is not null)
+        {
+            var generator = single2.Usage.GroupPercent.GetValueOrDefault("wrk");
+            run.Report.Notes.Add($"On {Environment.ProcessorCount} cores the load generator competes with the server: wrk used {generator:0} % of one core during the single-check window; " +
+                              "the open-loop generator (this harness, .NET HttpClient) costs more per request than wrk (see 'harness' in the CPU table), so its high-load points include generator queueing.");
+        }
+
+        var busiest = run.Report.Cpu.Where(c => !c.Scenario.StartsWith("memory", StringComparison.Ordinal)).DefaultIfEmpty().MaxBy(c => c?.Usage.OtherPercent ?? 0);
+        if (busiest is not null && busiest.Usage.OtherPercent >= 10)
+        {
+            var average = run.Report.Cpu.Average(c => c.Usage.OtherPercent);
+            run.Report.Notes.Add($"**Other work was running on this machine during the run** (other engineers' builds and test runs): on average {average:0} % of one core " +
+                              $"(up to {busiest.Usage.OtherPercent:0} % in '{busiest.Scenario}') was used by processes not part of this run; " +
+                              $"load average {run.Report.LoadAverageBefore} before, {run.Report.LoadAverageAfter} after. Every throughput figure is lower, and every tail latency higher, than on a quiet machine; " +
+                              "the ceilings were measured under the same conditions, so the ratios are the fairer comparison.");
+        }
+
+        if (run.OtherProcesses.Count > 0)
+        {
+            var total = (run.Report.FinishedAt - run.Report.StartedAt).TotalSeconds;
+            run.Report.Notes.Add($"Processes outside this run that used the most CPU during it ({total:0} s, {Environment.ProcessorCount * total:0} core-seconds available): " +
+                              string.Join("; ", run.OtherProcesses.Select(p => $"`{p.Command.Replace('`', '\'')}` {p.CpuSeconds:0.#} s")));
+            run.Report.Scenarios["otherProcesses"] = run.OtherProcesses.Select(p => new { p.Pid, p.Command, p.CpuSeconds }).ToArray();
+        }
+    }
+}
