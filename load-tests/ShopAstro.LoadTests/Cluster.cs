@@ -71,22 +71,27 @@ internal sealed class Cluster(RunContext run)
         return silo;
     }
 
+    /// <summary>What every edge process of the run gets: its URL, the two tokens, and rate limits the load cannot reach.</summary>
+    private Dictionary<string, string> EdgeSettings(Dictionary<string, string> extra)
+    {
+        extra["ASPNETCORE_URLS"] = run.EdgeUrl;
+        extra["Auth__Tokens__0__Token"] = RunContext.StorefrontToken;
+        extra["Auth__Tokens__0__Role"] = "storefront";
+        extra["Auth__Tokens__0__Stores__0"] = "*";
+        extra["Auth__Tokens__1__Token"] = RunContext.AdminToken;
+        extra["Auth__Tokens__1__Role"] = "admin";
+        extra["Auth__Tokens__1__Stores__0"] = "*";
+        extra["RateLimits__PermitsPerSecond"] = "10000000";
+        extra["RateLimits__Burst"] = "10000000";
+        run.EdgeEnvironment = extra;
+        return extra;
+    }
+
     internal async Task StartClusterAsync()
     {
         run.Silo = StartSilo("silo.log");
         run.EdgeUrl = $"http://127.0.0.1:{ServiceProcess.FreePort()}";
-        run.Edge = ServiceProcess.Start("edge", run.Options.EdgeDll, ClusterSettings(new()
-        {
-            ["ASPNETCORE_URLS"] = run.EdgeUrl,
-            ["Auth__Tokens__0__Token"] = RunContext.StorefrontToken,
-            ["Auth__Tokens__0__Role"] = "storefront",
-            ["Auth__Tokens__0__Stores__0"] = "*",
-            ["Auth__Tokens__1__Token"] = RunContext.AdminToken,
-            ["Auth__Tokens__1__Role"] = "admin",
-            ["Auth__Tokens__1__Stores__0"] = "*",
-            ["RateLimits__PermitsPerSecond"] = "10000000",
-            ["RateLimits__Burst"] = "10000000",
-        }), Path.Combine(run.Logs, "edge.log"));
+        run.Edge = ServiceProcess.Start("edge", run.Options.EdgeDll, EdgeSettings(ClusterSettings([])), Path.Combine(run.Logs, "edge.log"));
         run.Started.Add(run.Edge);
         var silo = run.Silo;
         run.Cpu.Track("silo", () => silo.HasExited ? [] : [silo.Pid]);
@@ -95,6 +100,62 @@ internal sealed class Cluster(RunContext run)
         await run.Edge.WaitForHttpAsync(run.EdgeUrl + "/health/ready", TimeSpan.FromSeconds(120));
         Console.WriteLine($"edge ready at {run.EdgeUrl} after {watch.Elapsed.TotalSeconds:0.0} s (silo pid {run.Silo.Pid}, edge pid {run.Edge.Pid})");
         run.Report.Scenarios["startup"] = new { edgeReadySeconds = Math.Round(watch.Elapsed.TotalSeconds, 1), run.EdgeUrl, database = run.Database, cluster = "load-" + run.Stamp };
+    }
+
+    /// <summary>
+    /// The embedded default as <c>dotnet run --project EdgeApi</c> runs it: the edge alone, its silo in process, SQLite
+    /// in a fresh folder, no Redis, no anonymisation key configured (the embedded default makes its own).
+    /// </summary>
+    internal async Task<double> StartEmbeddedAsync(string dataFolder)
+    {
+        Directory.CreateDirectory(dataFolder);
+        run.EdgeUrl = $"http://127.0.0.1:{ServiceProcess.FreePort()}";
+        run.Silo = null;
+        run.Edge = ServiceProcess.Start("edge (embedded)", run.Options.EdgeDll, EdgeSettings(new()
+        {
+            ["ConnectionStrings__Consent"] = $"Data Source={Path.Combine(dataFolder, "consent.db")}",
+        }), Path.Combine(run.Logs, "edge-embedded.log"));
+        run.Started.Add(run.Edge);
+        run.Cpu.Track("silo", () => []);
+        run.Cpu.Track("edge", run.Edge.Pid);
+        var watch = Stopwatch.StartNew();
+        await run.Edge.WaitForHttpAsync(run.EdgeUrl + "/health/ready", TimeSpan.FromSeconds(120));
+        Console.WriteLine($"embedded edge ready at {run.EdgeUrl} after {watch.Elapsed.TotalSeconds:0.0} s (pid {run.Edge.Pid})");
+        return Math.Round(watch.Elapsed.TotalSeconds, 1);
+    }
+
+    /// <summary>
+    /// The ceiling server, with the edge's runtime settings (<see cref="RuntimeKnobs"/>) and the run's key space preloaded
+    /// for the batch ceiling. It stays up until the end of the run, for the embedded default's comparisons too.
+    /// </summary>
+    internal async Task StartCeilingAsync()
+    {
+        var port = ServiceProcess.FreePort();
+        run.CeilingUrl = $"http://127.0.0.1:{port}";
+        var runtimeConfig = RuntimeKnobs.CeilingRuntimeConfig(run.Options.HarnessDll, run.Options.EdgeDll, run.Logs);
+        run.Ceiling = ServiceProcess.StartWithRuntimeConfig("ceiling", run.Options.HarnessDll, runtimeConfig,
+            RuntimeKnobs.RuntimeEnvironment(run.EdgeEnvironment), Path.Combine(run.Logs, "ceiling.log"),
+            "ceiling-server", "--port", port.ToString(), "--subjects", run.Keys.Subjects.ToString(), "--stores", run.Keys.Stores.ToString());
+        run.Started.Add(run.Ceiling);
+        run.Cpu.Track("ceiling server", run.Ceiling.Pid);
+        await run.Ceiling.WaitForHttpAsync(run.CeilingUrl + "/health/ready", TimeSpan.FromSeconds(60));
+        run.Report.Machine["ceiling runtime"] = $"as the edge: {RuntimeKnobs.Describe(run.Options.EdgeDll)} (dotnet exec --runtimeconfig {runtimeConfig})";
+    }
+
+    /// <summary>Stops the silo and the edge (graceful), leaving the ceiling server up.</summary>
+    internal async Task StopClusterAsync()
+    {
+        foreach (var process in new[] { run.Edge, run.Silo })
+        {
+            if (process is not null)
+            {
+                await process.DisposeAsync();
+                run.Started.Remove(process);
+            }
+        }
+
+        run.Edge = null;
+        run.Silo = null;
     }
 
     internal void KillStarted()

@@ -9,23 +9,47 @@ internal sealed class Counters(RunContext run)
 {
     internal sealed record CounterRun(string Name, Process Process, string File);
 
-    internal List<CounterRun> StartCounters(TimeSpan duration)
+    internal sealed record Target(string Name, int Pid, string Providers);
+
+    internal static Target Edge(string name, int pid) =>
+        new(name, pid, "System.Runtime,Microsoft.AspNetCore.Hosting[http.server.request.duration],Microsoft.AspNetCore.Server.Kestrel");
+
+    internal static Target Silo(int pid) => new("silo", pid, "System.Runtime,Microsoft.Orleans");
+
+    /// <summary>wrk's single-check load, unmeasured, with dotnet-counters attached to the targets; returns wrk's result (its rate is what the allocation rate is divided by).</summary>
+    internal async Task<WrkResult> AttachedCheckRunAsync(string label, string baseUrl, params Target[] targets)
+    {
+        var p = run.Profile;
+        var attached = StartCounters(p.WrkDuration, targets);
+        var result = await Wrk.RunAsync($"{label}, dotnet-counters attached", baseUrl, run.WrkScript, p.WrkThreads, p.WrkConnections, p.WrkDuration, run.WrkEnvironment());
+        await CollectCountersAsync(attached);
+        return result;
+    }
+
+    /// <summary>Bytes allocated per request: the process's average dotnet.gc.heap.total_allocated rate over the attached run, divided by that run's request rate.</summary>
+    internal double? AllocatedPerRequest(string name, double requestsPerSecond)
+    {
+        var rate = run.Report.Counters.GetValueOrDefault(name)?.FirstOrDefault(c => c.Key.StartsWith("dotnet.gc.heap.total_allocated", StringComparison.Ordinal)).Value;
+        return rate is > 0 && requestsPerSecond > 0 ? Math.Round(rate.Value / requestsPerSecond, 0) : null;
+    }
+
+    internal List<CounterRun> StartCounters(TimeSpan duration, params Target[] targets)
     {
         var runs = new List<CounterRun>();
-        var tool = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".dotnet", "tools", "dotnet-counters");
+        var tool = MachineInfo.DotnetTool("dotnet-counters");
         if (!File.Exists(tool))
         {
-            run.Report.Notes.Add("dotnet-counters is not installed (run.sh installs it with `dotnet tool install -g dotnet-counters` when NuGet serves it); CPU split from /proc only.");
+            if (!run.Report.Notes.Any(n => n.StartsWith("dotnet-counters is not installed", StringComparison.Ordinal)))
+            {
+                run.Report.Notes.Add("dotnet-counters is not installed (run.sh installs it with `dotnet tool install -g dotnet-counters` when NuGet serves it); CPU split from /proc only, no allocation per check.");
+            }
+
             return runs;
         }
 
-        foreach (var (name, pid, providers) in new[]
-                 {
-                     ("edge", run.Edge!.Pid, "System.Runtime,Microsoft.AspNetCore.Hosting[http.server.request.duration],Microsoft.AspNetCore.Server.Kestrel"),
-                     ("silo", run.Silo!.Pid, "System.Runtime,Microsoft.Orleans"),
-                 })
+        foreach (var (name, pid, providers) in targets)
         {
-            var file = Path.Combine(run.Logs, $"counters-{name}.json");
+            var file = Path.Combine(run.Logs, $"counters-{name.Replace(' ', '-').Replace("(", "").Replace(")", "")}.json");
             var start = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
             foreach (var a in new[] { "collect", "-p", pid.ToString(), "--format", "json", "-o", file, "--refresh-interval", "1", "--counters", providers,
                          "--duration", duration.Add(TimeSpan.FromSeconds(-1)).ToString(@"dd\:hh\:mm\:ss") })

@@ -5,7 +5,7 @@ namespace ShopAstro.LoadTests;
 /// <summary>
 /// Subcommands:
 ///   run --profile short|full --repo DIR --silo DLL --edge DLL --out DIR --pg CONN --redis HOST:PORT [--keep-db] [--command TEXT]
-///   ceiling-server --port N
+///   ceiling-server --port N [--subjects N] [--stores N]
 ///   memory --checkpoints N[,N] --granted N --dir DIR --output FILE [--subjects N] [--stores N]
 /// load-tests/run.sh is the way to run it.
 /// </summary>
@@ -36,7 +36,9 @@ public static class LoadTestsProgram
                     options.ContainsKey("keep-db"),
                     options.GetValueOrDefault("command", "load-tests/run.sh"))).RunAsync();
             case "ceiling-server":
-                return await CeilingServer.RunAsync(int.Parse(Required("port"), CultureInfo.InvariantCulture));
+                return await CeilingServer.RunAsync(int.Parse(Required("port"), CultureInfo.InvariantCulture),
+                    int.Parse(options.GetValueOrDefault("subjects", "1000000"), CultureInfo.InvariantCulture),
+                    int.Parse(options.GetValueOrDefault("stores", "100"), CultureInfo.InvariantCulture));
             case "memory":
                 return await MemoryBench.RunAsync(
                     Required("checkpoints").Split(',').Select(long.Parse).ToArray(),

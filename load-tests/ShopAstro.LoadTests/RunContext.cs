@@ -27,6 +27,7 @@ internal sealed class RunContext(RunOptions options)
     public ServiceProcess? Edge { get; set; }
     public ServiceProcess? Ceiling { get; set; }
     public string EdgeUrl { get; set; } = "";
+    public IReadOnlyDictionary<string, string> EdgeEnvironment { get; set; } = new Dictionary<string, string>();
     public string CeilingUrl { get; set; } = "";
     public string Database { get; set; } = "";
     public string ConsentConnection { get; set; } = "";
@@ -36,6 +37,7 @@ internal sealed class RunContext(RunOptions options)
     public double Saturation { get; set; }
     public double CeilingRps { get; set; }
     public double CeilingP99 { get; set; }
+    public double? CeilingAllocatedPerRequest { get; set; }
     public double DictionaryLookups { get; set; }
     public double PgCeilingRate { get; set; }
     public double BatchDistinct { get; set; }

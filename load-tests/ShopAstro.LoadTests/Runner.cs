@@ -50,7 +50,7 @@ public sealed class Runner
                 await Step("policies", _cluster.PublishPoliciesAsync);
                 await Step("idle baseline", _cluster.IdleBaselineAsync);
                 await Step("durable writes", new WritesScenario(run, _cluster, _profiler).DurableWritesAsync);
-                await Step("single check", new CheckScenario(run, _profiler, _counters).SingleCheckAsync);
+                await Step("single check", new CheckScenario(run, _cluster, _profiler, _counters).SingleCheckAsync);
                 await Step("open-loop sweep", new SweepScenario(run).SweepAsync);
                 await Step("batch", new BatchScenario(run).BatchAsync);
                 await Step("write-to-SignalR", new FeedScenario(run).FeedAsync);

@@ -29,7 +29,16 @@ public sealed class ServiceProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
-    public static ServiceProcess Start(string name, string dll, IReadOnlyDictionary<string, string> environment, string logFile, params string[] arguments)
+    public static ServiceProcess Start(string name, string dll, IReadOnlyDictionary<string, string> environment, string logFile, params string[] arguments) =>
+        Start(name, [], dll, environment, logFile, arguments);
+
+    /// <summary><c>dotnet exec --runtimeconfig FILE DLL ...</c>: the process runs with that runtime configuration instead of the DLL's own.</summary>
+    public static ServiceProcess StartWithRuntimeConfig(
+        string name, string dll, string runtimeConfig, IReadOnlyDictionary<string, string> environment, string logFile, params string[] arguments) =>
+        Start(name, ["exec", "--runtimeconfig", runtimeConfig], dll, environment, logFile, arguments);
+
+    private static ServiceProcess Start(
+        string name, string[] hostArguments, string dll, IReadOnlyDictionary<string, string> environment, string logFile, string[] arguments)
     {
         if (!File.Exists(dll))
         {
@@ -43,6 +52,11 @@ public sealed class ServiceProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = Path.GetDirectoryName(dll)!,
         };
+        foreach (var argument in hostArguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
         start.ArgumentList.Add(dll);
         foreach (var argument in arguments)
         {
