@@ -34,6 +34,9 @@ public sealed class RunReport
     public string LoadAverageBefore { get; set; } = "";
     public string LoadAverageAfter { get; set; } = "";
     public List<Figure> Figures { get; set; } = [];
+
+    /// <summary>The embedded default's figures (the edge alone, its silo in process, SQLite), reported in their own section.</summary>
+    public List<Figure> EmbeddedFigures { get; set; } = [];
     public List<CpuWindow> Cpu { get; set; } = [];
     public Dictionary<string, Dictionary<string, double>> Counters { get; set; } = [];
     public Dictionary<string, List<ProfileFrame>> Profiles { get; set; } = [];
@@ -148,6 +151,24 @@ public sealed class RunReport
             : value.ToString("0.###", CultureInfo.InvariantCulture);
     }
 
+    private static string Verdicts(List<Figure> figures) =>
+        $"{figures.Count(f => f.Met == true)} targets met, {figures.Count(f => f.Met == false)} missed";
+
+    private static void FigureTable(StringBuilder md, List<Figure> figures)
+    {
+        md.AppendLine("| scenario | figure | measured | ceiling | ratio | target | |");
+        md.AppendLine("|---|---|--:|--:|--:|---|---|");
+        foreach (var f in figures)
+        {
+            var ceiling = f.Ceiling is { } c ? $"{F(c)} {f.Unit} ({f.CeilingName})" : f.CeilingName ?? "n/a";
+            var ratio = f.Ratio is { } r ? r.ToString("0.###", CultureInfo.InvariantCulture) : "";
+            var verdict = f.Met switch { true => "met", false => "**missed**", null => "" };
+            md.AppendLine($"| {f.Scenario} | {f.Name}{(f.Note is null ? "" : $" <br><sub>{f.Note}</sub>")} | {F(f.Value)} {f.Unit} | {ceiling} | {ratio} | {f.Target ?? ""} | {verdict} |");
+        }
+
+        md.AppendLine();
+    }
+
     public string Markdown()
     {
         var md = new StringBuilder();
@@ -183,21 +204,19 @@ public sealed class RunReport
             md.AppendLine();
         }
 
-        var met = Figures.Count(f => f.Met == true);
-        var missed = Figures.Count(f => f.Met == false);
-        md.AppendLine($"## Figures ({met} targets met, {missed} missed)");
+        md.AppendLine($"## Figures: operator topology ({Verdicts(Figures)})");
         md.AppendLine();
-        md.AppendLine("| scenario | figure | measured | ceiling | ratio | target | |");
-        md.AppendLine("|---|---|--:|--:|--:|---|---|");
-        foreach (var f in Figures)
+        FigureTable(md, Figures);
+        if (EmbeddedFigures.Count > 0)
         {
-            var ceiling = f.Ceiling is { } c ? $"{F(c)} {f.Unit} ({f.CeilingName})" : f.CeilingName ?? "n/a";
-            var ratio = f.Ratio is { } r ? r.ToString("0.###", CultureInfo.InvariantCulture) : "";
-            var verdict = f.Met switch { true => "met", false => "**missed**", null => "" };
-            md.AppendLine($"| {f.Scenario} | {f.Name}{(f.Note is null ? "" : $" <br><sub>{f.Note}</sub>")} | {F(f.Value)} {f.Unit} | {ceiling} | {ratio} | {f.Target ?? ""} | {verdict} |");
+            md.AppendLine($"## Embedded default ({Verdicts(EmbeddedFigures)})");
+            md.AppendLine();
+            md.AppendLine("The edge alone, as `dotnet run --project EdgeApi` runs it: its silo in process, SQLite in a temporary folder, no Redis; " +
+                          "the hottest subjects preloaded with consents; measured after the operator topology was stopped, against the same ceiling server.");
+            md.AppendLine();
+            FigureTable(md, EmbeddedFigures);
         }
 
-        md.AppendLine();
         md.AppendLine("![latency against offered load](latency-vs-load.png)");
         md.AppendLine();
         md.AppendLine("Latency against offered load (open loop, latency from the intended send time); closed-loop wrk points at 64 connections and the bare-Kestrel ceiling are marked.");

@@ -54,6 +54,7 @@ public sealed class Runner
                 await Step("open-loop sweep", new SweepScenario(run).SweepAsync);
                 await Step("batch", new BatchScenario(run).BatchAsync);
                 await Step("write-to-SignalR", new FeedScenario(run).FeedAsync);
+                await Step("embedded default", new EmbeddedScenario(run, _cluster, _profiler, _counters).RunAsync);
             }
             catch (Exception e)
             {
