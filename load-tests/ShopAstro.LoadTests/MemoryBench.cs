@@ -80,7 +80,7 @@ public static class MemoryBench
                     throw new InvalidOperationException($"grant for {key}: {result.Status}");
                 }
 
-                await subject.LeaseDecisions(holder);
+                await RetryTimeoutsAsync(() => subject.LeaseDecisions(holder));
             });
             var seconds = watch.Elapsed.TotalSeconds;
             var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalMicroseconds;
@@ -114,7 +114,8 @@ public static class MemoryBench
 
         var result = new Result(dictionary, points, "SQLite (temporary folder), embedded default silo in process",
             $"server GC {System.Runtime.GCSettings.IsServerGC}, concurrent {AppContext.TryGetSwitch("System.GC.Concurrent", out var c) && c}",
-            "bytes per grain = (GC.GetTotalMemory(true) after - before) / subjects activated; the baseline is taken after 5,000 warm-up activations.");
+            "bytes per grain = (GC.GetTotalMemory(true) after - before) / subjects activated; the baseline is taken after 5,000 warm-up activations" +
+            (_timeouts > 0 ? $"; {_timeouts:N0} lease calls ran past the 2 s check timeout and were asked again." : "."));
         await File.WriteAllTextAsync(output, JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
         await host.StopAsync(TimeSpan.FromSeconds(10));
         return 0;
@@ -125,12 +126,33 @@ public static class MemoryBench
         {
             var i = from + n;
             var key = SubjectKey.Of(KeySpace.StoreId((int)(i % stores)), prefix + i);
-            var lease = await grains.GetGrain<ISubjectGrain>(key).LeaseDecisions(holder);
+            var lease = await RetryTimeoutsAsync(() => grains.GetGrain<ISubjectGrain>(key).LeaseDecisions(holder));
             if (lease.Duration <= TimeSpan.Zero)
             {
                 throw new InvalidOperationException("no decision lease granted");
             }
         });
+
+    private static long _timeouts;
+
+    /// <summary>
+    /// A lease call that ran past the product's 2 s check timeout (512 activations in flight on a busy 2-core machine) is
+    /// asked again: the activation it waited for goes on, and the figure is its memory, not its latency. Counted in the notes.
+    /// </summary>
+    private static async Task<T> RetryTimeoutsAsync<T>(Func<ValueTask<T>> call)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await call();
+            }
+            catch (TimeoutException) when (attempt < 5)
+            {
+                Interlocked.Increment(ref _timeouts);
+            }
+        }
+    }
 
     private sealed class NoOpHolder : IDecisionLeaseHolder
     {

@@ -34,6 +34,10 @@ internal sealed class MemoryScenario(RunContext run)
             var result = JsonSerializer.Deserialize<MemoryBench.Result>(await File.ReadAllTextAsync(output))!;
             run.DictionaryLookups = result.Dictionary.LookupsPerSecond;
             run.Report.Scenarios["memory"] = result;
+            if (result.Notes.Contains("timeout", StringComparison.Ordinal))
+            {
+                run.Report.Notes.Add($"Memory measurement: {result.Notes.Split("; ").Last()}");
+            }
             run.Report.Add(new Figure("batch", $"diagnostic: in-process Dictionary lookups/s, no HTTP, no JSON ({result.Dictionary.Entries:N0} keys, {result.Dictionary.Threads} threads, same skew)",
                 result.Dictionary.LookupsPerSecond, "lookups/s", null, null, null, null, null));
             foreach (var point in result.Points)
