@@ -3,7 +3,7 @@
 # (PostgreSQL storage, Redis membership), loaded over HTTP and SignalR, next to their ceilings.
 #
 # Usage: load-tests/run.sh [--profile short|full] [--keep-db]
-#   short (default): about 3 minutes; full: about 15 minutes (1,000,000 activated subjects for memory).
+#   short (default): about 6-8 minutes; full: about 25-30 minutes (1,000,000 activated subjects for memory).
 #
 # Writes load-tests/results/<UTC timestamp>-<profile>/report.md, report.json, latency-vs-load.png
 # and copies them to load-tests/results/latest-<profile>.{md,json,png}.
