@@ -30,9 +30,11 @@ public static class CeilingServer
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, CeilingJsonContext.Default));
         builder.Services.AddSignalR();
         var app = builder.Build();
-        app.MapGet("/v1/stores/{storeId}/subjects/{subjectId}/decisions", (string storeId, string subjectId, HttpRequest request) =>
+        // Both routes answer as the edge does at its best (the single check's fast path, the batch's one-pass
+        // serialization): the body serialized in one synchronous pass, the check's with its Content-Length.
+        app.MapGet("/v1/stores/{storeId}/subjects/{subjectId}/decisions", (string storeId, string subjectId, HttpContext context) =>
         {
-            var requested = request.Query["purpose"];
+            var requested = context.Request.Query["purpose"];
             var decisions = new CeilingDecision[requested.Count];
             for (var i = 0; i < decisions.Length; i++)
             {
@@ -45,11 +47,11 @@ public static class CeilingServer
                 };
             }
 
-            return TypedResults.Ok(new CeilingDecisionResponse(storeId, subjectId, 1, decisions));
+            return CeilingResponses.WriteWithLength(context, new CeilingDecisionResponse(storeId, subjectId, 1, decisions), CeilingJsonContext.Default.CeilingDecisionResponse);
         });
-        app.MapPost("/v1/stores/{storeId}/decisions/batch", async (string storeId, HttpRequest request) =>
+        app.MapPost("/v1/stores/{storeId}/decisions/batch", async (string storeId, HttpContext context) =>
         {
-            var body = await request.ReadFromJsonAsync(CeilingJsonContext.Default.CeilingBatchRequest);
+            var body = await CeilingResponses.ReadAsync(context.Request, CeilingJsonContext.Default.CeilingBatchRequest);
             var items = body?.Items ?? [];
             var results = new CeilingBatchResult[items.Count];
             for (var i = 0; i < results.Length; i++)
@@ -60,7 +62,7 @@ public static class CeilingServer
                 results[i] = new CeilingBatchResult(item.SubjectId, item.Purpose, allowed, reason);
             }
 
-            return TypedResults.Ok(new CeilingBatchResponse(results));
+            await CeilingResponses.WriteAsync(context, new CeilingBatchResponse(results), CeilingJsonContext.Default.CeilingBatchResponse);
         });
         long sequence = 0;
         app.MapPut("/v1/stores/{storeId}/subjects/{subjectId}/consents", async (string storeId, string subjectId, HttpContext context, IHubContext<CeilingHub> hub) =>
