@@ -32,7 +32,7 @@ internal sealed partial class StoreGrain(
     ISubjectIndexSource index,
     UnresponsiveHolders unresponsive,
     RegisteredHolders registered,
-    ILogger<StoreGrain> logger) : Grain, IStoreGrain
+    ILogger<StoreGrain> logger) : Grain, IStoreGrain, ILeaseFailureLog
 {
     private AbsenceIndex _absence = null!;
     private Task? _indexRead;
@@ -61,7 +61,7 @@ internal sealed partial class StoreGrain(
         _committed = state.State.Policy;
         _activatedAt = time.GetTimestamp();
         _absence = new AbsenceIndex(time, options.Value.DecisionLease, new LeaseGrants(
-            time, options.Value.DecisionLeaseRevokeTimeout, registered, unresponsive, (exception, what) => LogLeaseCallFailed(exception, StoreId, what)));
+            time, options.Value.DecisionLeaseRevokeTimeout, registered, unresponsive, this));
         _absence.Activated();
         ReadIndex();
         return Task.CompletedTask;
@@ -97,6 +97,8 @@ internal sealed partial class StoreGrain(
             }
         }
     }
+
+    void ILeaseFailureLog.LeaseCallFailed(Exception exception, string what) => LogLeaseCallFailed(exception, StoreId, what);
 
     public Task<AbsenceLease> LeaseAbsence(IDecisionLeaseHolder holder, Guid epoch, int since)
     {

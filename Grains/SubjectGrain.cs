@@ -24,19 +24,25 @@ internal sealed class SubjectGrain(
     StoreStatsCollector stats,
     UnresponsiveHolders unresponsive,
     RegisteredHolders registered,
-    ILogger<SubjectGrain> logger) : Grain, ISubjectGrain, IRemindable, IPolicyLeaseSource
+    ILogger<SubjectGrain> logger) : Grain, ISubjectGrain, IRemindable, IPolicyLeaseSource, ILeaseFailureLog
 {
     private const string AnonymousPrefix = "anon:";
 
     private string _storeId = "";
     private string _subjectId = "";
     private PolicyCopy _policy = null!;
-    private AnonymousRetention _retention = null!;
+    private AnonymousRetention? _retention;
     private StoreStatsCollector.Counters _counters = null!;
     private bool _presentConfirmed;
     private SubjectLeases _leases = null!;
 
     private IStoreGrain Store => GrainFactory.GetGrain<IStoreGrain>(_storeId);
+
+    /// <summary>Made on first use: most subjects are not anonymous and never need it (per-grain memory is the budget).</summary>
+    private AnonymousRetention Retention => _retention ??= new AnonymousRetention(this, options.Value, logger);
+
+    void ILeaseFailureLog.LeaseCallFailed(Exception exception, string what) =>
+        logger.LogWarning(exception, "{StoreId}/{SubjectId}: {What}", _storeId, _subjectId, what);
 
     private bool IsAnonymous => _subjectId.StartsWith(AnonymousPrefix, StringComparison.Ordinal);
 
@@ -48,9 +54,8 @@ internal sealed class SubjectGrain(
         _counters = stats.For(_storeId);
         var settings = options.Value;
         _leases = new SubjectLeases(time, settings.DecisionLease, new LeaseGrants(
-            time, settings.DecisionLeaseRevokeTimeout, registered, unresponsive, (exception, what) => logger.LogWarning(exception, "{StoreId}/{SubjectId}: {What}", _storeId, _subjectId, what)));
+            time, settings.DecisionLeaseRevokeTimeout, registered, unresponsive, this));
         _leases.Activated();
-        _retention = new AnonymousRetention(this, settings, logger);
         // The edge's copy must not outlive this grain's copy of the policy: renewed when less than a decision
         // lease (or half a policy lease, if that is shorter) is left.
         _policy = new PolicyCopy(time, settings.DecisionLease < settings.PolicyLease / 2 ? settings.DecisionLease : settings.PolicyLease / 2, this);
@@ -250,7 +255,7 @@ internal sealed class SubjectGrain(
             return;
         }
 
-        if (!state.RecordExists || _retention.Due(state.State.LastWrittenAt, Now()))
+        if (!state.RecordExists || Retention.Due(state.State.LastWrittenAt, Now()))
         {
             if (state.RecordExists)
             {
@@ -258,7 +263,7 @@ internal sealed class SubjectGrain(
             }
             else
             {
-                await _retention.AfterRowDeletedAsync();
+                await Retention.AfterRowDeletedAsync();
             }
         }
     }
@@ -312,7 +317,7 @@ internal sealed class SubjectGrain(
         Announce(previous, state.State, Now(), countAsChoices: false);
         if (IsAnonymous)
         {
-            await _retention.AfterRowDeletedAsync();
+            await Retention.AfterRowDeletedAsync();
         }
 
         DeactivateOnIdle();
@@ -455,7 +460,7 @@ internal sealed class SubjectGrain(
     private DecisionLease GrantLease(IDecisionLeaseHolder holder) => _leases.Grant(holder, _policy.Policy, state.State, _policy.ExpiresAt);
 
     /// <summary>An anonymous visitor's row is never written without its retention reminder.</summary>
-    private Task EnsureRetention() => IsAnonymous ? _retention.BeforeWriteAsync() : Task.CompletedTask;
+    private Task EnsureRetention() => IsAnonymous ? Retention.BeforeWriteAsync() : Task.CompletedTask;
 
     private async Task Persist(SubjectRecord next)
     {

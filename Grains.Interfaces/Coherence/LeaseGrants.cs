@@ -19,7 +19,7 @@ public sealed class LeaseGrants(
     TimeSpan revokeTimeout,
     RegisteredHolders registered,
     UnresponsiveHolders unresponsive,
-    Action<Exception, string> logFailure)
+    ILeaseFailureLog log)
 {
     private (IDecisionLeaseHolder Holder, long ExpiresAt, long GrantedAt)[] _holders = [];
     private long _unknownUntil;
@@ -95,7 +95,7 @@ public sealed class LeaseGrants(
             }
             catch (Exception exception)
             {
-                logFailure(exception, "the lease holder registry did not answer; relying on lease expiry");
+                log.LeaseCallFailed(exception, "the lease holder registry did not answer; relying on lease expiry");
                 waitUntil = unknownUntil;
             }
         }
@@ -164,7 +164,7 @@ public sealed class LeaseGrants(
         }
         catch (Exception exception)
         {
-            logFailure(exception, "an edge did not confirm a lease revocation or update; relying on its expiry");
+            log.LeaseCallFailed(exception, "an edge did not confirm a lease revocation or update; relying on its expiry");
             unresponsive.Failed(holder);
             return false;
         }
@@ -172,4 +172,13 @@ public sealed class LeaseGrants(
 
     /// <summary>Completes once <paramref name="until"/> (a timestamp; 0: none) has passed.</summary>
     public Task SettleAsync(long until) => time.DelayUntilAsync(until);
+}
+
+/// <summary>
+/// Where <see cref="LeaseGrants"/> reports a call that failed: the grain that owns it, which knows its own name
+/// (an interface rather than a delegate: no closure object per activation).
+/// </summary>
+public interface ILeaseFailureLog
+{
+    void LeaseCallFailed(Exception exception, string what);
 }

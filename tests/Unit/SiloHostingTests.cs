@@ -20,4 +20,19 @@ public sealed class SiloHostingTests
         // "true" finding it also shows that the sampler is still recognised in the dashboard package's registrations.
         Assert.Equal(expected, builder.Services.Any(SiloHostingExtensions.IsDashboardSampler));
     }
+
+    [Fact]
+    public void The_embedded_default_runs_no_dashboard_counter_sampler()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "embedded-" + Guid.NewGuid().ToString("N"));
+        var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateBuilder();
+        builder.Configuration["ConnectionStrings:Consent"] = "Data Source=" + Path.Combine(folder, "consent.db");
+        builder.Configuration["Auth:Tokens:0:Token"] = "unit-admin-token";
+        builder.Configuration["Auth:Tokens:0:Role"] = "admin";
+        ShopAstro.EdgeApi.EdgeApplication.AddEdgeApi(builder);
+
+        Assert.DoesNotContain(builder.Services, SiloHostingExtensions.IsDashboardSampler);
+        Assert.DoesNotContain(builder.Services, d => d.ServiceType == typeof(IHostedService)
+            && (d.ImplementationType ?? d.ImplementationFactory?.Method.DeclaringType)?.Assembly.GetName().Name == "Orleans.Dashboard");
+    }
 }

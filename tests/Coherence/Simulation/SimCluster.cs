@@ -199,7 +199,17 @@ public sealed class SimSilo
     public RegisteredHolders Registered { get; }
 
     public LeaseGrants NewGrants(SimCluster cluster) =>
-        new(cluster.World.Clock, cluster.RevokeTimeout, Registered, Unresponsive, (_, _) => { });
+        new(cluster.World.Clock, cluster.RevokeTimeout, Registered, Unresponsive, IgnoredFailures.Instance);
+
+    /// <summary>Failed calls are part of the simulated world; the checker judges their outcome, not their log.</summary>
+    private sealed class IgnoredFailures : ILeaseFailureLog
+    {
+        public static readonly IgnoredFailures Instance = new();
+
+        public void LeaseCallFailed(Exception exception, string what)
+        {
+        }
+    }
 }
 
 /// <summary>A FIFO turn: the one-at-a-time execution of a grain's non-interleaving calls.</summary>
