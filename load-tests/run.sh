@@ -2,20 +2,26 @@
 # The load test, as an operator would run the system: one silo process and one edge API process
 # (PostgreSQL storage, Redis membership), loaded over HTTP and SignalR, next to their ceilings.
 #
-# Usage: load-tests/run.sh [--profile short|full] [--keep-db]
+# Usage: load-tests/run.sh [--profile short|full] [--keep-db] [--product DIR] [--label NAME]
 #   short (default): about 6-8 minutes; full: about 25-30 minutes (1,000,000 activated subjects for memory).
 #
 # Writes load-tests/results/<UTC timestamp>-<profile>/report.md, report.json, latency-vs-load.png
 # and copies them to load-tests/results/latest-<profile>.{md,json,png}.
+#   --product DIR: measure another build of the product (DIR/silo and DIR/edge, e.g. published from an earlier
+#   commit) with this harness and its ceilings, for before/after figures; --label NAME names its results folder.
 set -euo pipefail
 
 PROFILE=short
 EXTRA=()
+PRODUCT=""
+LABEL=
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --profile) PROFILE=${2:?--profile needs short or full}; shift 2 ;;
         --profile=*) PROFILE=${1#--profile=}; shift ;;
         --keep-db) EXTRA+=(--keep-db); shift ;;
+        --product) PRODUCT=${2:?--product needs a folder holding silo/ and edge/}; shift 2 ;;
+        --label) LABEL=-${2:?--label needs a name}; shift 2 ;;
         -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 64 ;;
     esac
@@ -62,17 +68,24 @@ done
 #    assemblies under the running processes.
 BIN="$ROOT/load-tests/bin/publish"
 log "building Release (Silo, EdgeApi, load-test harness)"
-dotnet publish Silo -c Release -o "$BIN/silo" -nologo -v quiet >&2
-dotnet publish EdgeApi -c Release -o "$BIN/edge" -nologo -v quiet >&2
+if [[ -n $PRODUCT ]]; then
+    # Another build of the product (e.g. published from an earlier commit) measured by this harness: before/after.
+    SILO_DLL=$(readlink -f "$PRODUCT/silo/ShopAstro.Silo.dll"); EDGE_DLL=$(readlink -f "$PRODUCT/edge/ShopAstro.EdgeApi.dll")
+    [[ -f $SILO_DLL && -f $EDGE_DLL ]] || { log "--product $PRODUCT needs silo/ShopAstro.Silo.dll and edge/ShopAstro.EdgeApi.dll"; exit 64; }
+else
+    dotnet publish Silo -c Release -o "$BIN/silo" -nologo -v quiet >&2
+    dotnet publish EdgeApi -c Release -o "$BIN/edge" -nologo -v quiet >&2
+    SILO_DLL="$BIN/silo/ShopAstro.Silo.dll"; EDGE_DLL="$BIN/edge/ShopAstro.EdgeApi.dll"
+fi
 dotnet publish load-tests/ShopAstro.LoadTests -c Release -o "$BIN/harness" -nologo -v quiet >&2
 
 # 4. Run every scenario; the harness starts and stops the silo, the edge and the ceilings itself.
 STAMP=$(date -u +%Y%m%d-%H%M%S)
-OUT="$ROOT/load-tests/results/$STAMP-$PROFILE"
+OUT="$ROOT/load-tests/results/$STAMP-$PROFILE$LABEL"
 log "running the $PROFILE profile; report in $OUT"
 set +e
 dotnet "$BIN/harness/ShopAstro.LoadTests.dll" run --profile "$PROFILE" --repo "$ROOT" \
-    --silo "$BIN/silo/ShopAstro.Silo.dll" --edge "$BIN/edge/ShopAstro.EdgeApi.dll" --out "$OUT" \
+    --silo "$SILO_DLL" --edge "$EDGE_DLL" --out "$OUT" \
     --pg "$SHOPASTRO_TEST_PG" --redis "$SHOPASTRO_TEST_REDIS" --command "load-tests/run.sh --profile $PROFILE" "${EXTRA[@]}" &
 HARNESS_PID=$!
 wait "$HARNESS_PID"
@@ -80,13 +93,15 @@ RC=$?
 HARNESS_PID=""
 set -e
 
-# 5. The latest report of each profile.
-if [[ -f $OUT/report.md ]]; then
+# 5. The latest report of each profile (a labelled run, e.g. of an earlier build, stays only in its folder).
+if [[ -f $OUT/report.md && -z $LABEL ]]; then
     cp "$OUT/report.md" "load-tests/results/latest-$PROFILE.md"
     cp "$OUT/report.json" "load-tests/results/latest-$PROFILE.json"
     [[ -f $OUT/latency-vs-load.png ]] && cp "$OUT/latency-vs-load.png" "load-tests/results/latest-$PROFILE.png"
     # The copied markdown links the chart of its own folder.
     sed -i "s#(latency-vs-load.png)#(latest-$PROFILE.png)#" "load-tests/results/latest-$PROFILE.md"
     log "report: $OUT/report.md (and load-tests/results/latest-$PROFILE.md)"
+elif [[ -f $OUT/report.md ]]; then
+    log "report: $OUT/report.md"
 fi
 exit "$RC"
