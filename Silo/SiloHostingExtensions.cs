@@ -43,10 +43,10 @@ public static class SiloHostingExtensions
         services.AddSingleton<SubjectAnonymiser>();
         services.AddSingleton<StoreStatsCollector>();
         services.AddHostedService<StatsFlusher>();
-        // Request deadlines count working days of this calendar: a JSON file (Requests:Calendar) or mainland China 2026.
-        services.AddSingleton(configuration["Requests:Calendar"] is { Length: > 0 } calendar
-            ? WorkingDayCalendar.Load(calendar)
-            : WorkingDayCalendar.MainlandChina2026);
+        // Request deadlines count working days of this calendar: a JSON file (Requests:Calendar), a folder of yearly
+        // files (Requests:CalendarFolder) or the calendars built in. Loaded now, so that a bad file stops the start.
+        services.AddOptions<RequestOptions>().Bind(configuration.GetSection(RequestOptions.Section));
+        services.AddSingleton(CalendarSources.Load(configuration.GetSection(RequestOptions.Section).Get<RequestOptions>() ?? new()));
         // Tests and small deployments check retention more often than Orleans' one-minute default allows.
         services.AddOptions<ReminderOptions>().Configure<Microsoft.Extensions.Options.IOptions<ConsentClusterOptions>>((reminders, consent) =>
         {
