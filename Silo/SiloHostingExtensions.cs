@@ -41,6 +41,7 @@ public static class SiloHostingExtensions
             .Bind(configuration.GetSection(ConsentClusterOptions.Section))
             .PostConfigure(options => options.AnonymisationKey ??= AnonymisationKeys.EmbeddedDefault(configuration, store));
         services.AddSingleton<SubjectAnonymiser>();
+        services.AddSingleton<RequestRepeatKeys>();
         services.AddSingleton<StoreStatsCollector>();
         services.AddHostedService<StatsFlusher>();
         // Request deadlines count working days of this calendar: a JSON file (Requests:Calendar), a folder of yearly
