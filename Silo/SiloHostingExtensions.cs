@@ -39,7 +39,9 @@ public static class SiloHostingExtensions
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, ConsentSchemaSetup>();
         services.AddOptions<ConsentClusterOptions>()
             .Bind(configuration.GetSection(ConsentClusterOptions.Section))
-            .PostConfigure(options => options.AnonymisationKey ??= AnonymisationKeys.EmbeddedDefault(configuration, store));
+            .PostConfigure(options => options.AnonymisationKey ??= AnonymisationKeys.EmbeddedDefault(configuration, store))
+            .Validate(options => AnonymisationKeys.Problem(options.AnonymisationKey) is null, AnonymisationKeys.Requirement)
+            .ValidateOnStart();
         services.AddSingleton<SubjectAnonymiser>();
         services.AddSingleton<RequestRepeatKeys>();
         services.AddSingleton<StoreStatsCollector>();
@@ -124,6 +126,33 @@ public static class SiloHostingExtensions
 /// </summary>
 internal static class AnonymisationKeys
 {
+    public const int MinimumBytes = 32;
+
+    public const string Requirement =
+        "Consent:AnonymisationKey must be the base64 of at least 32 random bytes (openssl rand -base64 32), not all zero.";
+
+    /// <summary>What is wrong with <paramref name="key"/>, or null if it will do.</summary>
+    public static string? Problem(string? key)
+    {
+        if (string.IsNullOrWhiteSpace(key))
+        {
+            return "missing";
+        }
+
+        var bytes = new byte[key.Length];
+        if (!Convert.TryFromBase64String(key.Trim(), bytes, out var length))
+        {
+            return "not base64";
+        }
+
+        if (length < MinimumBytes)
+        {
+            return $"{length} bytes";
+        }
+
+        return bytes.AsSpan(0, length).ContainsAnyExcept((byte)0) ? null : "all zero";
+    }
+
     public static string EmbeddedDefault(IConfiguration configuration, ConsentStore store)
     {
         if (ClusterSettings.RedisConnectionString(configuration) is not null)
@@ -132,20 +161,9 @@ internal static class AnonymisationKeys
                 "Consent:AnonymisationKey (base64, 32 random bytes) must be configured, the same on every silo.");
         }
 
-        var file = Path.Combine(store.DataFolder, "anonymisation.key");
-        if (File.Exists(file))
-        {
-            return File.ReadAllText(file).Trim();
-        }
-
-        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
-        var key = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
-        File.WriteAllText(file, key);
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        }
-
-        return key;
+        return SecretFiles.ReadOrCreate(
+            Path.Combine(store.DataFolder, "anonymisation.key"),
+            () => Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(MinimumBytes)),
+            out _);
     }
 }
