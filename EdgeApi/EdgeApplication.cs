@@ -54,6 +54,7 @@ public static class EdgeApplication
         // Ahead of status code pages and routing: it answers only with 200s, and neither has work to do for them.
         app.UseMiddleware<CheckFastPath>();
         app.UseStatusCodePages();
+        app.UseBodyLimit();
         app.UseRouting();
         app.UseAuthentication();
         app.UseRateLimiter();
