@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace ShopAstro.Silo;
@@ -5,7 +6,7 @@ namespace ShopAstro.Silo;
 /// <summary>
 /// Secrets the embedded default keeps in its data folder (the anonymisation key, the admin token). A new one is
 /// written to a temporary file created with mode 0600 (owner read and write; nobody else can open it at any
-/// moment), flushed, and only then linked to its name, without replacing one that appeared meanwhile: a reader
+/// moment), flushed, and only then linked to its name (link(2)), never replacing one that appeared meanwhile: a reader
 /// never sees a partial or readable-by-others file, and processes starting together all end up with the same
 /// secret, the first one written.
 /// </summary>
@@ -41,23 +42,54 @@ public static class SecretFiles
                 stream.Flush(flushToDisk: true);
             }
 
-            try
+            if (LinkNew(temporary, path))
             {
-                // Without overwrite, a move is link + unlink on Unix: it fails if the name exists, never replaces it.
-                File.Move(temporary, path, overwrite: false);
                 created = true;
                 return secret;
             }
-            catch (IOException) when (File.Exists(path))
-            {
-                return Read(path);
-            }
+
+            return Read(path);
         }
         finally
         {
             File.Delete(temporary);
         }
     }
+
+    /// <summary>
+    /// Gives the complete file its name unless the name exists: link(2) fails with EEXIST rather than replace it
+    /// (File.Move without overwrite checks, then renames: two racing processes would both "win").
+    /// </summary>
+    private static bool LinkNew(string existing, string name)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            try
+            {
+                File.Move(existing, name, overwrite: false);
+                return true;
+            }
+            catch (IOException) when (File.Exists(name))
+            {
+                return false;
+            }
+        }
+
+        if (Link(existing, name) == 0)
+        {
+            return true;
+        }
+
+        var error = Marshal.GetLastPInvokeError();
+        return error == EExist
+            ? false
+            : throw new IOException($"Could not create {name}: {Marshal.GetPInvokeErrorMessage(error)}.");
+    }
+
+    private const int EExist = 17;
+
+    [DllImport("libc", EntryPoint = "link", SetLastError = true)]
+    private static extern int Link([MarshalAs(UnmanagedType.LPUTF8Str)] string existing, [MarshalAs(UnmanagedType.LPUTF8Str)] string name);
 
     private static string Read(string path) => File.ReadAllText(path).Trim();
 }

@@ -52,37 +52,66 @@ public sealed class StartupSecretsTests
 
     [Fact]
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
-    public async Task First_starts_racing_share_one_anonymisation_key_file_readable_by_the_owner_only()
+    public void Racing_first_starts_share_one_key_file_never_seen_partial_or_readable_by_others()
     {
-        var folder = Directory.CreateTempSubdirectory("shopastro-key-").FullName;
-        try
+        // Rounds of 8 first starts released together on one data folder, watched by a thread that looks at the key
+        // file the moment it exists: its first sight must already be the whole key, owner-only.
+        for (var round = 0; round < 25; round++)
         {
-            var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+            var folder = Directory.CreateTempSubdirectory("shopastro-key-").FullName;
+            try
             {
-                ["ConnectionStrings:Consent"] = $"Data Source={Path.Combine(folder, "consent.db")}",
-            }).Build();
-            var store = ConsentStore.FromConfiguration(configuration);
-            // Threads of their own, released together: pool threads would start one by one.
-            using var start = new Barrier(16);
-            var keys = new string[16];
-            var threads = Enumerable.Range(0, keys.Length).Select(i => new Thread(() =>
-            {
-                start.SignalAndWait();
-                keys[i] = AnonymisationKeys.EmbeddedDefault(configuration, store);
-            })).ToList();
-            threads.ForEach(thread => thread.Start());
-            threads.ForEach(thread => thread.Join());
+                var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+                {
+                    ["ConnectionStrings:Consent"] = $"Data Source={Path.Combine(folder, "consent.db")}",
+                }).Build();
+                var store = ConsentStore.FromConfiguration(configuration);
+                var file = Path.Combine(folder, "anonymisation.key");
+                (UnixFileMode Mode, string Content)? firstSight = null;
+                var watcher = new Thread(() =>
+                {
+                    var until = DateTime.UtcNow.AddSeconds(10);
+                    while (firstSight is null && DateTime.UtcNow < until)
+                    {
+                        try
+                        {
+                            if (File.Exists(file))
+                            {
+                                var mode = File.GetUnixFileMode(file);
+                                firstSight = (mode, File.ReadAllText(file).Trim());
+                            }
+                        }
+                        catch (IOException)
+                        {
+                            // Gone between the two looks (a temporary name): look again.
+                        }
+                    }
+                });
+                watcher.Start();
 
-            var file = Path.Combine(folder, "anonymisation.key");
-            var stored = (await File.ReadAllTextAsync(file)).Trim();
-            Assert.All(keys, key => Assert.Equal(stored, key));
-            Assert.Equal(32, Convert.FromBase64String(stored).Length);
-            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
-            Assert.Equal(["anonymisation.key"], Directory.GetFiles(folder).Select(Path.GetFileName));
-        }
-        finally
-        {
-            Directory.Delete(folder, recursive: true);
+                // Threads of their own, released together: pool threads would start one by one.
+                using var start = new Barrier(8);
+                var keys = new string[8];
+                var threads = Enumerable.Range(0, keys.Length).Select(i => new Thread(() =>
+                {
+                    start.SignalAndWait();
+                    keys[i] = AnonymisationKeys.EmbeddedDefault(configuration, store);
+                })).ToList();
+                threads.ForEach(thread => thread.Start());
+                threads.ForEach(thread => thread.Join());
+                watcher.Join();
+
+                var stored = File.ReadAllText(file).Trim();
+                Assert.All(keys, key => Assert.Equal(stored, key));
+                Assert.Equal(32, Convert.FromBase64String(stored).Length);
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
+                Assert.Equal((UnixFileMode.UserRead | UnixFileMode.UserWrite, stored), firstSight);
+                Assert.Equal(["anonymisation.key"], Directory.GetFiles(folder).Select(Path.GetFileName));
+            }
+            finally
+            {
+                Directory.Delete(folder, recursive: true);
+            }
         }
     }
 
