@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization.Metadata;
 using ShopAstro.EdgeApi.Auth;
 using ShopAstro.EdgeApi.Http;
 using ShopAstro.Grains.Interfaces;
@@ -38,12 +39,7 @@ public static class RequestEndpoints
 
     private static async Task<IResult> Register(string storeId, HttpRequest request, IGrainFactory grains, TimeProvider time)
     {
-        if (Ids.Reject(storeId) is { } invalid)
-        {
-            return invalid;
-        }
-
-        var body = await JsonBody.ReadAsync(request, EdgeJsonContext.Default.DataSubjectRequestBody);
+        var body = await ReadAsync(storeId, request, EdgeJsonContext.Default.DataSubjectRequestBody);
         if (body.Problem is not null)
         {
             return body.Problem;
@@ -117,63 +113,42 @@ public static class RequestEndpoints
 
     private static async Task<IResult> Verify(string storeId, string requestId, HttpRequest request, IGrainFactory grains, TimeProvider time)
     {
-        if (Ids.Reject(storeId) is { } invalid)
-        {
-            return invalid;
-        }
-
-        var body = await JsonBody.ReadAsync(request, EdgeJsonContext.Default.IdentityVerificationBody);
+        var body = await ReadAsync(storeId, request, EdgeJsonContext.Default.IdentityVerificationBody);
         if (body.Problem is not null)
         {
             return body.Problem;
         }
 
         var now = time.GetUtcNow();
-        if (RequestInput.TryReadVerification(body.Value!, now, out var verification) is { } problem)
-        {
-            return problem;
-        }
-
-        return IsPlausibleId(requestId)
-            ? Answer(await grains.GetGrain<IStoreRequestsGrain>(storeId).Verify(requestId, verification!), now)
-            : RequestNotFound();
+        return RequestInput.TryReadVerification(body.Value!, now, out var verification) is { } problem
+            ? problem
+            : await ChangeAsync(grains, storeId, requestId, now, requests => requests.Verify(requestId, verification!));
     }
 
-    private static async Task<IResult> Complete(string storeId, string requestId, IGrainFactory grains, TimeProvider time)
-    {
-        if (Ids.Reject(storeId) is { } invalid)
-        {
-            return invalid;
-        }
-
-        return IsPlausibleId(requestId)
-            ? Answer(await grains.GetGrain<IStoreRequestsGrain>(storeId).Complete(requestId), time.GetUtcNow())
-            : RequestNotFound();
-    }
+    private static async Task<IResult> Complete(string storeId, string requestId, IGrainFactory grains, TimeProvider time) =>
+        Ids.Reject(storeId) ?? await ChangeAsync(grains, storeId, requestId, time.GetUtcNow(), requests => requests.Complete(requestId));
 
     private static async Task<IResult> Reject(string storeId, string requestId, HttpRequest request, IGrainFactory grains, TimeProvider time)
     {
-        if (Ids.Reject(storeId) is { } invalid)
-        {
-            return invalid;
-        }
-
-        var body = await JsonBody.ReadAsync(request, EdgeJsonContext.Default.RejectRequestBody);
+        var body = await ReadAsync(storeId, request, EdgeJsonContext.Default.RejectRequestBody);
         if (body.Problem is not null)
         {
             return body.Problem;
         }
 
-        if (!RejectionGrounds.TryParse(body.Value!.Ground, out var ground))
-        {
-            return EdgeProblems.BadRequest("invalid_ground",
+        return RejectionGrounds.TryParse(body.Value!.Ground, out var ground)
+            ? await ChangeAsync(grains, storeId, requestId, time.GetUtcNow(), requests => requests.Reject(requestId, ground))
+            : EdgeProblems.BadRequest("invalid_ground",
                 $"'ground' must be one of the grounds of §4(5) of the privacy policy: {RejectionGrounds.AllIds}.");
-        }
-
-        return IsPlausibleId(requestId)
-            ? Answer(await grains.GetGrain<IStoreRequestsGrain>(storeId).Reject(requestId, ground), time.GetUtcNow())
-            : RequestNotFound();
     }
+
+    /// <summary>The JSON body of a request to a valid store, or the problem that answers it.</summary>
+    private static async Task<Body<T>> ReadAsync<T>(string storeId, HttpRequest request, JsonTypeInfo<T> typeInfo) where T : class =>
+        Ids.Reject(storeId) is { } invalid ? new(null, invalid) : await JsonBody.ReadAsync(request, typeInfo);
+
+    private static async Task<IResult> ChangeAsync(
+        IGrainFactory grains, string storeId, string requestId, DateTimeOffset now, Func<IStoreRequestsGrain, Task<RequestChange>> change) =>
+        IsPlausibleId(requestId) ? Answer(await change(grains.GetGrain<IStoreRequestsGrain>(storeId)), now) : RequestNotFound();
 
     private static bool IsPlausibleId(string requestId) => requestId.Length <= 64;
 
