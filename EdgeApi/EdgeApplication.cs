@@ -26,10 +26,10 @@ public static class EdgeApplication
         builder.Logging.AddFilter("Orleans", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Polly", LogLevel.Warning);
-        // Request-start lines carry the query string, where the hub and the Orleans dashboard receive
-        // tokens (browsers cannot set headers on WebSockets). Off entirely: while this category logs at any
-        // level, hosting gives every request a log scope and an Activity to correlate its lines (a third of a
-        // check's allocations); failures are logged by the exception handler and Kestrel.
+        // Request-start lines carry the query string, where the hub receives tokens (browsers cannot set headers
+        // on WebSockets). Off entirely: while this category logs at any level, hosting gives every request a log
+        // scope and an Activity to correlate its lines (a third of a check's allocations); failures are logged by
+        // the exception handler and Kestrel.
         builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
         // Every refused token would otherwise be an Information line: noise an attacker controls.
         builder.Logging.AddFilter(typeof(BearerTokenHandler).FullName, LogLevel.Warning);
@@ -39,6 +39,7 @@ public static class EdgeApplication
         builder.Services.AddExceptionHandler<EdgeExceptionHandler>();
         builder.Services.AddOpenApi();
         builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.AddEdgeForwardedHeaders();
         builder.AddEdgeAuth();
         builder.AddEdgeRateLimiting();
         builder.Services.Configure<CheckOptions>(builder.Configuration.GetSection(CheckOptions.Section));
@@ -50,10 +51,12 @@ public static class EdgeApplication
 
     public static WebApplication MapEdgeApi(this WebApplication app)
     {
+        app.UseForwardedHeaders();
         app.UseExceptionHandler();
         // Ahead of status code pages and routing: it answers only with 200s, and neither has work to do for them.
         app.UseMiddleware<CheckFastPath>();
         app.UseStatusCodePages();
+        app.UseBodyLimit();
         app.UseRouting();
         app.UseAuthentication();
         app.UseRateLimiter();
@@ -61,6 +64,7 @@ public static class EdgeApplication
 
         app.MapOperationsEndpoints();
         app.MapEdgeTelemetry();
+        app.MapDashboardLogin();
         app.MapOrleansDashboard(BearerTokenHandler.DashboardPath).RequireAuthorization(EdgePolicies.Admin);
         var store = app.MapGroup("/v1/stores/{storeId}").WithTags("Stores");
         store.MapDecisionEndpoints();

@@ -128,10 +128,14 @@ public interface IReceiptArchiveGrain : IGrainWithStringKey
     Task<ConsentReceipt[]> GetReceipts();
 }
 
-/// <summary>Readiness of the cluster and its storage, for <c>/health/ready</c>.</summary>
+/// <summary>Readiness of the cluster and its storage, for <c>/health/ready</c>; the calendar's coverage, for <c>/health</c>.</summary>
 [Alias("shopastro.IClusterHealthGrain")]
 public interface IClusterHealthGrain : IGrainWithIntegerKey
 {
     [Alias("CheckStorage")]
     Task CheckStorage();
+
+    /// <summary>The last day the silo's working-day calendar covers (null: none); later due dates are refused or provisional.</summary>
+    [Alias("CalendarCoveredUntil")]
+    Task<DateOnly?> CalendarCoveredUntil();
 }

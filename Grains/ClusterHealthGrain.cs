@@ -10,11 +10,13 @@ public interface IStorageProbe
 }
 
 [StatelessWorker]
-internal sealed class ClusterHealthGrain(IStorageProbe probe) : Grain, IClusterHealthGrain
+internal sealed class ClusterHealthGrain(IStorageProbe probe, Requests.WorkingDayCalendar calendar) : Grain, IClusterHealthGrain
 {
     public async Task CheckStorage()
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         await probe.CheckAsync(timeout.Token);
     }
+
+    public Task<DateOnly?> CalendarCoveredUntil() => Task.FromResult(calendar.CoveredUntil);
 }

@@ -39,14 +39,17 @@ public static class SiloHostingExtensions
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, ConsentSchemaSetup>();
         services.AddOptions<ConsentClusterOptions>()
             .Bind(configuration.GetSection(ConsentClusterOptions.Section))
-            .PostConfigure(options => options.AnonymisationKey ??= AnonymisationKeys.EmbeddedDefault(configuration, store));
+            .PostConfigure(options => options.AnonymisationKey ??= AnonymisationKeys.EmbeddedDefault(configuration, store))
+            .Validate(options => AnonymisationKeys.Problem(options.AnonymisationKey) is null, AnonymisationKeys.Requirement)
+            .ValidateOnStart();
         services.AddSingleton<SubjectAnonymiser>();
+        services.AddSingleton<RequestRepeatKeys>();
         services.AddSingleton<StoreStatsCollector>();
         services.AddHostedService<StatsFlusher>();
-        // Request deadlines count working days of this calendar: a JSON file (Requests:Calendar) or mainland China 2026.
-        services.AddSingleton(configuration["Requests:Calendar"] is { Length: > 0 } calendar
-            ? WorkingDayCalendar.Load(calendar)
-            : WorkingDayCalendar.MainlandChina2026);
+        // Request deadlines count working days of this calendar: a JSON file (Requests:Calendar), a folder of yearly
+        // files (Requests:CalendarFolder) or the calendars built in. Loaded now, so that a bad file stops the start.
+        services.AddOptions<RequestOptions>().Bind(configuration.GetSection(RequestOptions.Section));
+        services.AddSingleton(CalendarSources.Load(configuration.GetSection(RequestOptions.Section).Get<RequestOptions>() ?? new()));
         // Tests and small deployments check retention more often than Orleans' one-minute default allows.
         services.AddOptions<ReminderOptions>().Configure<Microsoft.Extensions.Options.IOptions<ConsentClusterOptions>>((reminders, consent) =>
         {
@@ -123,6 +126,33 @@ public static class SiloHostingExtensions
 /// </summary>
 internal static class AnonymisationKeys
 {
+    public const int MinimumBytes = 32;
+
+    public const string Requirement =
+        "Consent:AnonymisationKey must be the base64 of at least 32 random bytes (openssl rand -base64 32), not all zero.";
+
+    /// <summary>What is wrong with <paramref name="key"/>, or null if it will do.</summary>
+    public static string? Problem(string? key)
+    {
+        if (string.IsNullOrWhiteSpace(key))
+        {
+            return "missing";
+        }
+
+        var bytes = new byte[key.Length];
+        if (!Convert.TryFromBase64String(key.Trim(), bytes, out var length))
+        {
+            return "not base64";
+        }
+
+        if (length < MinimumBytes)
+        {
+            return $"{length} bytes";
+        }
+
+        return bytes.AsSpan(0, length).ContainsAnyExcept((byte)0) ? null : "all zero";
+    }
+
     public static string EmbeddedDefault(IConfiguration configuration, ConsentStore store)
     {
         if (ClusterSettings.RedisConnectionString(configuration) is not null)
@@ -131,20 +161,9 @@ internal static class AnonymisationKeys
                 "Consent:AnonymisationKey (base64, 32 random bytes) must be configured, the same on every silo.");
         }
 
-        var file = Path.Combine(store.DataFolder, "anonymisation.key");
-        if (File.Exists(file))
-        {
-            return File.ReadAllText(file).Trim();
-        }
-
-        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
-        var key = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
-        File.WriteAllText(file, key);
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        }
-
-        return key;
+        return SecretFiles.ReadOrCreate(
+            Path.Combine(store.DataFolder, "anonymisation.key"),
+            () => Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(MinimumBytes)),
+            out _);
     }
 }

@@ -44,20 +44,12 @@ public static class AuthExtensions
     /// </summary>
     private static string EmbeddedAdminToken(IConfiguration configuration)
     {
-        var dataFolder = ConsentStore.FromConfiguration(configuration).DataFolder;
-        var file = Path.Combine(dataFolder, "admin-token");
-        if (File.Exists(file))
+        var file = Path.Combine(ConsentStore.FromConfiguration(configuration).DataFolder, "admin-token");
+        var token = SecretFiles.ReadOrCreate(file, () => "sa_admin_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24)), out var created);
+        if (!created)
         {
             Console.WriteLine($"Admin token: see {file}");
-            return File.ReadAllText(file).Trim();
-        }
-
-        Directory.CreateDirectory(dataFolder);
-        var token = "sa_admin_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
-        File.WriteAllText(file, token);
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            return token;
         }
 
         Console.WriteLine($"Created the admin token (kept in {file}): {token}");

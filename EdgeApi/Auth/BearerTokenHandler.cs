@@ -20,11 +20,10 @@ public sealed class BearerTokenHandler(
     public const string HubPathPrefix = "/hubs/";
 
     /// <summary>
-    /// The Orleans dashboard is a browser app whose own requests carry no header: an admin opens it once
-    /// with <c>?access_token=</c>, which is then kept in an HttpOnly, SameSite=Strict cookie for that path.
+    /// The Orleans dashboard is a browser app whose own requests carry no header: an admin signs in at
+    /// <see cref="DashboardLogin.LoginPath"/>, which keeps the token in a cookie for that path.
     /// </summary>
     public const string DashboardPath = "/orleans";
-    private const string DashboardCookie = "shopastro_admin";
 
     protected override Task<AuthenticateResult> HandleAuthenticateAsync()
     {
@@ -44,6 +43,14 @@ public sealed class BearerTokenHandler(
 
     protected override Task HandleChallengeAsync(AuthenticationProperties properties)
     {
+        // A browser opening the Orleans dashboard without its cookie is sent to the login form.
+        if (Request.Path.StartsWithSegments(DashboardPath) && HttpMethods.IsGet(Request.Method)
+            && Request.GetTypedHeaders().Accept.Any(accept => accept.MediaType.Equals("text/html", StringComparison.OrdinalIgnoreCase)))
+        {
+            Response.Redirect(DashboardLogin.LoginPath);
+            return Task.CompletedTask;
+        }
+
         Response.Headers.WWWAuthenticate = "Bearer";
         return WriteProblem(StatusCodes.Status401Unauthorized, "unauthorized", "A valid bearer token is required.");
     }
@@ -64,24 +71,10 @@ public sealed class BearerTokenHandler(
             return query[0].AsSpan();
         }
 
-        if (Request.Path.StartsWithSegments(DashboardPath))
+        // Never from the dashboard's query string: a token in a URL ends up in logs, proxies and browser history.
+        if (Request.Path.StartsWithSegments(DashboardPath) && Request.Cookies[DashboardLogin.CookieName] is { Length: > 0 } cookie)
         {
-            if (Request.Query["access_token"] is { Count: 1 } dashboardQuery && dashboardQuery[0] is { Length: > 0 } token)
-            {
-                Response.Cookies.Append(DashboardCookie, token, new CookieOptions
-                {
-                    HttpOnly = true,
-                    SameSite = SameSiteMode.Strict,
-                    Secure = Request.IsHttps,
-                    Path = DashboardPath,
-                });
-                return token.AsSpan();
-            }
-
-            if (Request.Cookies[DashboardCookie] is { Length: > 0 } cookie)
-            {
-                return cookie.AsSpan();
-            }
+            return cookie.AsSpan();
         }
 
         return [];

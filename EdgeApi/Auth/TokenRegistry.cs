@@ -74,6 +74,7 @@ public sealed class TokenRegistry
     public static TokenRegistry FromConfiguration(IConfiguration configuration)
     {
         var tokens = new List<(string, TokenGrant)>();
+        var seen = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var entry in configuration.GetSection("Auth:Tokens").GetChildren())
         {
             var token = entry["Token"];
@@ -81,6 +82,13 @@ public sealed class TokenRegistry
             if (string.IsNullOrWhiteSpace(token))
             {
                 throw new InvalidOperationException($"Auth:Tokens:{entry.Key}:Token is empty.");
+            }
+
+            // One token, one grant: with two, which role it carries would depend on the order of the configuration.
+            if (!seen.TryAdd(token, entry.Key))
+            {
+                throw new InvalidOperationException(
+                    $"Auth:Tokens:{entry.Key}:Token is the same token as Auth:Tokens:{seen[token]}:Token; configure each token once.");
             }
 
             if (!EdgeRoles.IsKnown(role))

@@ -10,6 +10,8 @@ public static class OperationsEndpoints
     public static WebApplication MapOperationsEndpoints(this WebApplication app)
     {
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
+        // Every check: the cluster, and the working-day calendar's coverage (Degraded, still 200, as it runs out).
+        app.MapHealthChecks("/health");
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains(ClusterReadiness.Tag) });
         // The one document; other names fall through to routing's problem-details 404.
         app.MapOpenApi("/openapi/v1.json");

@@ -1,15 +1,13 @@
+using System.Text.Json.Serialization.Metadata;
 using ShopAstro.EdgeApi.Auth;
 using ShopAstro.EdgeApi.Http;
 using ShopAstro.Grains.Interfaces;
 
 namespace ShopAstro.EdgeApi.Endpoints;
 
-/// <summary>Data-subject requests (§4(5)) and their 15-working-day deadlines.</summary>
-public static partial class RequestEndpoints
+/// <summary>Data-subject requests (§4(5)): 15-working-day deadlines, identity verification, completion, rejection.</summary>
+public static class RequestEndpoints
 {
-    /// <summary>Clocks disagree a little; a receipt time further in the future than this is a mistake.</summary>
-    private static readonly TimeSpan AllowedClockSkew = TimeSpan.FromMinutes(5);
-
     public static RouteGroupBuilder MapRequestEndpoints(this RouteGroupBuilder store)
     {
         store.MapPost("/requests", Register)
@@ -19,26 +17,29 @@ public static partial class RequestEndpoints
         store.MapGet("/requests", List)
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("ListRequests")
-            .WithSummary("The store's requests; ?status=open, overdue or completed.");
+            .WithSummary("The store's requests; ?status=open, overdue, completed or rejected.");
         store.MapGet("/requests/{requestId}", Get)
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("GetRequest")
             .WithSummary("One request.");
+        store.MapPost("/requests/{requestId}/verify", Verify)
+            .RequireAuthorization(EdgePolicies.Seller)
+            .WithName("VerifyRequester")
+            .WithSummary("Records how and when the requester's identity was verified: {\"method\":\"sms_code\",\"verifiedAt\":\"...\"}.");
         store.MapPost("/requests/{requestId}/complete", Complete)
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("CompleteRequest")
-            .WithSummary("Marks a request answered.");
+            .WithSummary("Marks a request answered; a deletion or cancellation request (verified requester) erases or cancels the subject first.");
+        store.MapPost("/requests/{requestId}/reject", Reject)
+            .RequireAuthorization(EdgePolicies.Seller)
+            .WithName("RejectRequest")
+            .WithSummary("Rejects a request on one of the grounds of §4(5): {\"ground\":\"abuse_of_rights\"}.");
         return store;
     }
 
     private static async Task<IResult> Register(string storeId, HttpRequest request, IGrainFactory grains, TimeProvider time)
     {
-        if (Ids.Reject(storeId) is { } invalid)
-        {
-            return invalid;
-        }
-
-        var body = await JsonBody.ReadAsync(request, EdgeJsonContext.Default.DataSubjectRequestBody);
+        var body = await ReadAsync(storeId, request, EdgeJsonContext.Default.DataSubjectRequestBody);
         if (body.Problem is not null)
         {
             return body.Problem;
@@ -57,24 +58,23 @@ public static partial class RequestEndpoints
         }
 
         var now = time.GetUtcNow();
-        DateTimeOffset receivedAt;
-        if (registration.ReceivedAt is null)
+        if (RequestInput.TryReadTime(registration.ReceivedAt, "receivedAt", now, out var receivedAt) is { } badTime)
         {
-            receivedAt = now;
-        }
-        else if (!TryParseRfc3339(registration.ReceivedAt, out receivedAt) || receivedAt.Year < 2000)
-        {
-            return EdgeProblems.BadRequest("invalid_received_at",
-                "'receivedAt' must be an RFC 3339 time with an offset, e.g. 2026-11-27T09:00:00Z.");
+            return badTime;
         }
 
-        if (receivedAt > now + AllowedClockSkew)
+        IdentityVerification? verification = null;
+        if (registration.IdentityVerification is { } verified
+            && RequestInput.TryReadVerification(verified, now, out verification) is { } badVerification)
         {
-            return EdgeProblems.BadRequest("received_in_future", "'receivedAt' lies in the future.");
+            return badVerification;
         }
 
-        var registered = await grains.GetGrain<IStoreRequestsGrain>(storeId).Register(registration.SubjectId!, type, receivedAt);
-        return TypedResults.Created($"/v1/stores/{storeId}/requests/{registered.Id}", registered.ToResponse(now));
+        var change = await grains.GetGrain<IStoreRequestsGrain>(storeId)
+            .Register(new RequestRegistration(registration.SubjectId!, type, receivedAt, verification));
+        return change.Status == RequestChangeStatus.Done
+            ? TypedResults.Created($"/v1/stores/{storeId}/requests/{change.Request!.Id}", change.Request.ToResponse(now))
+            : Answer(change, now);
     }
 
     private static async Task<IResult> List(string storeId, string? status, IGrainFactory grains, TimeProvider time)
@@ -91,7 +91,8 @@ public static partial class RequestEndpoints
             case "open": filter = RequestFilter.Open; break;
             case "overdue": filter = RequestFilter.Overdue; break;
             case "completed": filter = RequestFilter.Completed; break;
-            default: return EdgeProblems.BadRequest("invalid_status", "'status' must be open, overdue or completed.");
+            case "rejected": filter = RequestFilter.Rejected; break;
+            default: return EdgeProblems.BadRequest("invalid_status", "'status' must be open, overdue, completed or rejected.");
         }
 
         var requests = await grains.GetGrain<IStoreRequestsGrain>(storeId).List(filter);
@@ -106,32 +107,65 @@ public static partial class RequestEndpoints
             return invalid;
         }
 
-        var found = requestId.Length <= 64 ? await grains.GetGrain<IStoreRequestsGrain>(storeId).Get(requestId) : null;
-        return found is null
-            ? EdgeProblems.NotFound("request_not_found", "The store has no request with this id.")
-            : TypedResults.Ok(found.ToResponse(time.GetUtcNow()));
+        var found = IsPlausibleId(requestId) ? await grains.GetGrain<IStoreRequestsGrain>(storeId).Get(requestId) : null;
+        return found is null ? RequestNotFound() : TypedResults.Ok(found.ToResponse(time.GetUtcNow()));
     }
 
-    private static bool TryParseRfc3339(string text, out DateTimeOffset value)
+    private static async Task<IResult> Verify(string storeId, string requestId, HttpRequest request, IGrainFactory grains, TimeProvider time)
     {
-        value = default;
-        return Rfc3339().IsMatch(text)
-            && DateTimeOffset.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.None, out value);
-    }
-
-    [System.Text.RegularExpressions.GeneratedRegex(@"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")]
-    private static partial System.Text.RegularExpressions.Regex Rfc3339();
-
-    private static async Task<IResult> Complete(string storeId, string requestId, IGrainFactory grains, TimeProvider time)
-    {
-        if (Ids.Reject(storeId) is { } invalid)
+        var body = await ReadAsync(storeId, request, EdgeJsonContext.Default.IdentityVerificationBody);
+        if (body.Problem is not null)
         {
-            return invalid;
+            return body.Problem;
         }
 
-        var completed = requestId.Length <= 64 ? await grains.GetGrain<IStoreRequestsGrain>(storeId).Complete(requestId) : null;
-        return completed is null
-            ? EdgeProblems.NotFound("request_not_found", "The store has no request with this id.")
-            : TypedResults.Ok(completed.ToResponse(time.GetUtcNow()));
+        var now = time.GetUtcNow();
+        return RequestInput.TryReadVerification(body.Value!, now, out var verification) is { } problem
+            ? problem
+            : await ChangeAsync(grains, storeId, requestId, now, requests => requests.Verify(requestId, verification!));
     }
+
+    private static async Task<IResult> Complete(string storeId, string requestId, IGrainFactory grains, TimeProvider time) =>
+        Ids.Reject(storeId) ?? await ChangeAsync(grains, storeId, requestId, time.GetUtcNow(), requests => requests.Complete(requestId));
+
+    private static async Task<IResult> Reject(string storeId, string requestId, HttpRequest request, IGrainFactory grains, TimeProvider time)
+    {
+        var body = await ReadAsync(storeId, request, EdgeJsonContext.Default.RejectRequestBody);
+        if (body.Problem is not null)
+        {
+            return body.Problem;
+        }
+
+        return RejectionGrounds.TryParse(body.Value!.Ground, out var ground)
+            ? await ChangeAsync(grains, storeId, requestId, time.GetUtcNow(), requests => requests.Reject(requestId, ground))
+            : EdgeProblems.BadRequest("invalid_ground",
+                $"'ground' must be one of the grounds of §4(5) of the privacy policy: {RejectionGrounds.AllIds}.");
+    }
+
+    /// <summary>The JSON body of a request to a valid store, or the problem that answers it.</summary>
+    private static async Task<Body<T>> ReadAsync<T>(string storeId, HttpRequest request, JsonTypeInfo<T> typeInfo) where T : class =>
+        Ids.Reject(storeId) is { } invalid ? new(null, invalid) : await JsonBody.ReadAsync(request, typeInfo);
+
+    private static async Task<IResult> ChangeAsync(
+        IGrainFactory grains, string storeId, string requestId, DateTimeOffset now, Func<IStoreRequestsGrain, Task<RequestChange>> change) =>
+        IsPlausibleId(requestId) ? Answer(await change(grains.GetGrain<IStoreRequestsGrain>(storeId)), now) : RequestNotFound();
+
+    private static bool IsPlausibleId(string requestId) => requestId.Length <= 64;
+
+    private static IResult RequestNotFound() => EdgeProblems.NotFound("request_not_found", "The store has no request with this id.");
+
+    private static IResult Answer(RequestChange change, DateTimeOffset now) => change.Status switch
+    {
+        RequestChangeStatus.Done => TypedResults.Ok(change.Request!.ToResponse(now)),
+        RequestChangeStatus.NotFound => RequestNotFound(),
+        RequestChangeStatus.CalendarNotCovered => EdgeProblems.Result(StatusCodes.Status422UnprocessableEntity, "calendar_not_covered",
+            "The due date runs past the working-day calendar.",
+            "The configured calendar does not cover every day up to the due date; add the next year's calendar (Requests:CalendarFolder)."),
+        RequestChangeStatus.AlreadyClosed => EdgeProblems.Result(StatusCodes.Status409Conflict, "request_closed",
+            "The request is already closed.", $"It was {(change.Request!.Status == RequestStatus.Rejected ? "rejected" : "completed")}."),
+        RequestChangeStatus.IdentityNotVerified => EdgeProblems.Result(StatusCodes.Status409Conflict, "identity_not_verified",
+            "The requester's identity is not verified.",
+            "A deletion or cancellation request is completed only after POST .../verify (or identityVerification at registration)."),
+        _ => throw new InvalidOperationException($"Unknown request change {change.Status}."),
+    };
 }

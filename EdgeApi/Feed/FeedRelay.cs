@@ -166,7 +166,7 @@ public sealed partial class FeedRelay(IGrainFactory grains, IHubContext<ConsentH
             FeedEventType.StatsChanged => ("statsChanged",
                 new StatsChangedMessage(message.StoreId, message.Sequence, at, e.Stats!.ToResponse(message.StoreId))),
             FeedEventType.RequestOverdue => ("requestOverdue",
-                new RequestOverdueMessage(message.StoreId, message.Sequence, at, e.Request!.Id, e.Request.SubjectId,
+                new RequestOverdueMessage(message.StoreId, message.Sequence, at, e.Request!.Id, e.Request.SubjectId ?? e.SubjectId!,
                     e.Request.Type.ToId(), e.Request.DueAt.UtcDateTime)),
             _ => throw new InvalidOperationException($"Unknown feed event {e.Type}."),
         };

@@ -41,7 +41,8 @@ public static class ClusterHosting
         builder.Services.AddHostedService(services => services.GetRequiredService<DecisionCache>());
 
         builder.Services.AddHealthChecks()
-            .AddCheck<ClusterReadiness>("cluster", tags: [ClusterReadiness.Tag]);
+            .AddCheck<ClusterReadiness>("cluster", tags: [ClusterReadiness.Tag])
+            .AddCheck<CalendarCoverage>("calendar");
         return builder;
     }
 }

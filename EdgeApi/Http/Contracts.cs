@@ -66,11 +66,26 @@ public sealed record ReceiptResponse(
 public sealed record AgeRequest(bool? Minor);
 
 /// <param name="ReceivedAt">RFC 3339 with an offset (Z or ±hh:mm); a local time without one is ambiguous and refused.</param>
-public sealed record DataSubjectRequestBody(string? SubjectId, string? Type, string? ReceivedAt);
+/// <param name="IdentityVerification">How and when the requester was verified, when that happened before registration.</param>
+public sealed record DataSubjectRequestBody(string? SubjectId, string? Type, string? ReceivedAt, IdentityVerificationBody? IdentityVerification = null);
 
+/// <param name="Method">account_login, sms_code, email_code, id_document or other.</param>
+/// <param name="VerifiedAt">RFC 3339 with an offset; absent: now.</param>
+public sealed record IdentityVerificationBody(string? Method, string? VerifiedAt);
+
+/// <param name="Ground">One of the grounds of §4(5) of the privacy policy, e.g. abuse_of_rights.</param>
+public sealed record RejectRequestBody(string? Ground);
+
+/// <param name="SubjectId">The subject while the request is open; null once it is completed or rejected (no raw id is kept).</param>
 /// <param name="Overdue">Open past <paramref name="DueAt"/>: the seller is flagged live.</param>
+/// <param name="DueAtProvisional">The due date runs past the calendar's coverage and counts weekends only (Requests:AllowProvisionalDueDates).</param>
+/// <param name="RepeatOf">The earlier request of the same type for the same subject within Requests:RepeatWindow.</param>
 public sealed record DataSubjectRequestResponse(
-    string Id, string SubjectId, string Type, string Status, bool Overdue, DateTime ReceivedAt, DateTime DueAt, DateTime? CompletedAt);
+    string Id, string? SubjectId, string Type, string Status, bool Overdue, DateTime ReceivedAt, DateTime DueAt, DateTime? CompletedAt,
+    bool DueAtProvisional, bool Repeat, string? RepeatOf, IdentityVerificationResponse? IdentityVerification,
+    DateTime? RejectedAt, string? RejectionGround);
+
+public sealed record IdentityVerificationResponse(string Method, DateTime VerifiedAt);
 
 public sealed record DataSubjectRequestList(IReadOnlyList<DataSubjectRequestResponse> Requests);
 
@@ -127,6 +142,8 @@ public sealed record RequestOverdueMessage(
 [JsonSerializable(typeof(DataSubjectRequestBody))]
 [JsonSerializable(typeof(DataSubjectRequestResponse))]
 [JsonSerializable(typeof(DataSubjectRequestList))]
+[JsonSerializable(typeof(RejectRequestBody))]
+[JsonSerializable(typeof(IdentityVerificationBody))]
 [JsonSerializable(typeof(LinkRequest))]
 [JsonSerializable(typeof(PolicyResponse))]
 [JsonSerializable(typeof(GpcSupport))]

@@ -26,6 +26,11 @@ public static class EdgeProblems
     public static IResult UnknownPurpose(string? purpose) =>
         BadRequest("unknown_purpose", $"'{purpose}' is not a purpose. Purposes: necessary, cart, analytics, recommendation, advertising, affiliate_sharing.");
 
+    /// <summary>413: a body over <see cref="JsonBody.MaxBytes"/>, whichever route it was sent to.</summary>
+    public static ProblemDetails BodyTooLarge() =>
+        Details(StatusCodes.Status413PayloadTooLarge, "body_too_large", "The request body is too large.",
+            $"Request bodies are limited to {JsonBody.MaxBytes} bytes.");
+
     public static IResult NotFound(string code, string detail) =>
         Result(StatusCodes.Status404NotFound, code, "Not found.", detail);
 }

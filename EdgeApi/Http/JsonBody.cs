@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
-using Microsoft.AspNetCore.Http.Features;
 
 namespace ShopAstro.EdgeApi.Http;
 
@@ -85,18 +84,7 @@ public static class JsonBody
         }
     }
 
-    /// <summary>Kestrel enforces the same limit for every route, including those that read no JSON.</summary>
-    public static void LimitRequestBody(HttpContext context)
-    {
-        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } feature)
-        {
-            feature.MaxRequestBodySize = MaxBytes;
-        }
-    }
-
-    private static IResult TooLarge() =>
-        EdgeProblems.Result(StatusCodes.Status413PayloadTooLarge, "body_too_large", "The request body is too large.",
-            $"Request bodies are limited to {MaxBytes} bytes.");
+    private static IResult TooLarge() => TypedResults.Problem(EdgeProblems.BodyTooLarge());
 
     // The path and position help the caller; the exception's own message may name internal types.
     private static string Describe(JsonException exception) =>

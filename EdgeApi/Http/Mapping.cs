@@ -33,11 +33,17 @@ public static class Mapping
         request.Id,
         request.SubjectId,
         request.Type.ToId(),
-        request.Status == RequestStatus.Open ? "open" : "completed",
+        request.Status switch { RequestStatus.Open => "open", RequestStatus.Completed => "completed", _ => "rejected" },
         request.IsOverdue(now),
         request.ReceivedAt.UtcDateTime,
         request.DueAt.UtcDateTime,
-        request.CompletedAt?.UtcDateTime);
+        request.Status == RequestStatus.Completed ? request.CompletedAt?.UtcDateTime : null,
+        request.DueAtProvisional,
+        request.RepeatOf is not null,
+        request.RepeatOf,
+        request.Verification is { } verified ? new IdentityVerificationResponse(verified.Method.ToId(), verified.VerifiedAt.UtcDateTime) : null,
+        request.Status == RequestStatus.Rejected ? request.CompletedAt?.UtcDateTime : null,
+        request.RejectionGround?.ToId());
 
     public static StatsResponse ToResponse(this StoreStats stats, string storeId)
     {

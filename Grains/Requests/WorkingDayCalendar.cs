@@ -1,6 +1,4 @@
 using System.Collections.Frozen;
-using System.Globalization;
-using System.Text.Json;
 
 namespace ShopAstro.Grains.Requests;
 
@@ -10,21 +8,20 @@ namespace ShopAstro.Grains.Requests;
 /// for a holiday block).
 /// </summary>
 /// <remarks>
-/// Dates outside the years the calendar data covers are still computed, with the weekend as the only days off:
-/// a deadline that runs past <see cref="CoveredUntil"/> does not know the next year's holidays, so callers should
-/// warn (or load the next year's calendar) when that happens. Instances are immutable and thread-safe.
+/// A calendar covers the years its holidays and make-up days fall in (several yearly files combine, see
+/// <see cref="Combine"/>). Outside them it does not know the days off, so it does not guess: <see cref="IsWorkingDay"/>
+/// and <see cref="DueAt"/> refuse such dates, and <see cref="Deadline"/> counts them with the weekend only and says
+/// the result is provisional. Instances are immutable and thread-safe.
 /// </remarks>
 public sealed class WorkingDayCalendar
 {
     /// <summary>The logical name of the embedded mainland China 2026 calendar in this assembly.</summary>
-    public const string MainlandChina2026ResourceName = "ShopAstro.Calendars.cn-mainland-2026.json";
+    public const string MainlandChina2026ResourceName = EmbeddedResourcePrefix + "cn-mainland-2026.json";
 
-    private const string DateFormat = "yyyy-MM-dd";
+    /// <summary>Every calendar file embedded in this assembly (Requests/Calendars/*.json) has this prefix.</summary>
+    public const string EmbeddedResourcePrefix = "ShopAstro.Calendars.";
 
     private static readonly TimeOnly _endOfDay = new(23, 59, 59);
-
-    private static readonly FrozenDictionary<string, DayOfWeek> _dayNames =
-        Enum.GetValues<DayOfWeek>().ToFrozenDictionary(day => day.ToString(), StringComparer.OrdinalIgnoreCase);
 
     private static readonly Lazy<WorkingDayCalendar> _mainlandChina2026 = new(() => LoadEmbedded(MainlandChina2026ResourceName));
 
@@ -32,7 +29,7 @@ public sealed class WorkingDayCalendar
     private readonly FrozenSet<DateOnly> _holidays;
     private readonly FrozenSet<DateOnly> _makeUpWorkingDays;
 
-    private WorkingDayCalendar(
+    internal WorkingDayCalendar(
         string name,
         TimeZoneInfo timeZone,
         FrozenSet<DayOfWeek> weekend,
@@ -46,10 +43,14 @@ public sealed class WorkingDayCalendar
         _makeUpWorkingDays = makeUpWorkingDays;
 
         var years = holidays.Concat(makeUpWorkingDays).Select(date => date.Year).ToList();
-        CoveredUntil = years.Count == 0 ? null : new DateOnly(years.Max(), 12, 31);
+        if (years.Count > 0)
+        {
+            CoveredFrom = new DateOnly(years.Min(), 1, 1);
+            CoveredUntil = new DateOnly(years.Max(), 12, 31);
+        }
     }
 
-    /// <summary>The calendar's name, from its <c>calendar</c> field.</summary>
+    /// <summary>The calendar's name, from its <c>calendar</c> field (names joined for a combined calendar).</summary>
     public string Name { get; }
 
     /// <summary>The zone in which days are counted: a receipt belongs to the local date in this zone.</summary>
@@ -61,9 +62,12 @@ public sealed class WorkingDayCalendar
     /// <summary>The configured make-up working days, weekend days that are worked.</summary>
     public IReadOnlySet<DateOnly> MakeUpWorkingDays => _makeUpWorkingDays;
 
+    /// <summary>January 1 of the first year that has holidays or make-up days configured; null when none are.</summary>
+    public DateOnly? CoveredFrom { get; }
+
     /// <summary>
     /// December 31 of the last year that has holidays or make-up days configured, or <see langword="null"/> when
-    /// none are. Later dates are counted with the weekend only.
+    /// none are. Later dates are not known.
     /// </summary>
     public DateOnly? CoveredUntil { get; }
 
@@ -80,8 +84,7 @@ public sealed class WorkingDayCalendar
     public static WorkingDayCalendar Parse(string json)
     {
         ArgumentNullException.ThrowIfNull(json);
-        using var document = ParseDocument(json);
-        return FromJson(document.RootElement);
+        return CalendarJson.Read(json);
     }
 
     /// <summary>Reads a calendar file; see <see cref="Parse(string)"/> for the format.</summary>
@@ -100,8 +103,133 @@ public sealed class WorkingDayCalendar
         }
     }
 
+    /// <summary>
+    /// One calendar of several (typically one file per year): the same time zone and weekend, consecutive years
+    /// without a gap, and no date that one calls a holiday and another a make-up working day.
+    /// </summary>
+    /// <exception cref="FormatException">The calendars do not fit together.</exception>
+    public static WorkingDayCalendar Combine(IReadOnlyList<WorkingDayCalendar> calendars)
+    {
+        if (calendars.Count == 0)
+        {
+            throw new FormatException("No calendar to combine.");
+        }
+
+        if (calendars.Count == 1)
+        {
+            return calendars[0];
+        }
+
+        var first = calendars[0];
+        foreach (var other in calendars.Skip(1))
+        {
+            if (other.TimeZone.Id != first.TimeZone.Id || other.TimeZone.BaseUtcOffset != first.TimeZone.BaseUtcOffset)
+            {
+                throw new FormatException($"\"{other.Name}\" counts days in {other.TimeZone.Id}, \"{first.Name}\" in {first.TimeZone.Id}.");
+            }
+
+            if (!other._weekend.SetEquals(first._weekend))
+            {
+                throw new FormatException($"\"{other.Name}\" and \"{first.Name}\" have different weekends.");
+            }
+        }
+
+        var holidays = calendars.SelectMany(c => c._holidays).ToHashSet();
+        var makeUpWorkingDays = calendars.SelectMany(c => c._makeUpWorkingDays).ToHashSet();
+        if (holidays.Intersect(makeUpWorkingDays).Order().FirstOrDefault() is var both && both != default)
+        {
+            throw new FormatException($"{CalendarJson.Format(both)} is a holiday in one calendar and a make-up working day in another.");
+        }
+
+        var years = calendars.Where(c => c.CoveredFrom is not null)
+            .SelectMany(c => Enumerable.Range(c.CoveredFrom!.Value.Year, c.CoveredUntil!.Value.Year - c.CoveredFrom.Value.Year + 1))
+            .ToHashSet();
+        if (years.Count > 0 && years.Max() - years.Min() + 1 != years.Count)
+        {
+            var missing = Enumerable.Range(years.Min(), years.Max() - years.Min()).First(year => !years.Contains(year));
+            throw new FormatException($"No calendar covers {missing}, between years that are covered.");
+        }
+
+        return new WorkingDayCalendar(
+            string.Join("; ", calendars.Select(c => c.Name)),
+            first.TimeZone,
+            first._weekend,
+            holidays.ToFrozenSet(),
+            makeUpWorkingDays.ToFrozenSet());
+    }
+
+    /// <summary>Whether the calendar knows the days off of <paramref name="date"/>'s year.</summary>
+    public bool Covers(DateOnly date) => date >= CoveredFrom && date <= CoveredUntil;
+
     /// <summary>Whether <paramref name="date"/> is a working day: a holiday never is, a make-up day always is.</summary>
-    public bool IsWorkingDay(DateOnly date)
+    /// <exception cref="CalendarNotCoveredException"><paramref name="date"/> lies outside the covered years.</exception>
+    public bool IsWorkingDay(DateOnly date) =>
+        Covers(date) ? IsWorkingDayOrWeekday(date) : throw new CalendarNotCoveredException(this, date);
+
+    /// <summary>
+    /// The <paramref name="workingDays"/>-th working day strictly after <paramref name="from"/>; whether
+    /// <paramref name="from"/> itself is a working day does not matter.
+    /// </summary>
+    /// <exception cref="CalendarNotCoveredException">The count runs outside the covered years.</exception>
+    public DateOnly AddWorkingDays(DateOnly from, int workingDays)
+    {
+        var (day, provisional) = Count(from, workingDays);
+        return provisional ? throw new CalendarNotCoveredException(this, day) : day;
+    }
+
+    /// <summary>
+    /// When a request received at <paramref name="receivedAt"/> is due: the end of the
+    /// <paramref name="workingDays"/>-th working day after the day of receipt.
+    /// </summary>
+    /// <remarks>
+    /// The day of receipt is the local date of <paramref name="receivedAt"/> in <see cref="TimeZone"/>, whatever
+    /// offset <paramref name="receivedAt"/> carries (2026-11-27T17:00:00Z is Saturday 2026-11-28 01:00 in Shanghai),
+    /// and it never counts, even when it is a working day. "End of the day" is chosen as 23:59:59 local time, to
+    /// the second because the API exchanges whole seconds: a request is overdue once the clock is past
+    /// <c>dueAt</c>. The result is in UTC (offset zero), e.g. <c>15:59:59Z</c> for a UTC+08:00 calendar.
+    /// </remarks>
+    /// <exception cref="CalendarNotCoveredException">A day counted lies outside the covered years.</exception>
+    public DateTimeOffset DueAt(DateTimeOffset receivedAt, int workingDays = 15)
+    {
+        var due = Deadline(receivedAt, workingDays);
+        return due.Provisional
+            ? throw new CalendarNotCoveredException(this, DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(due.At, TimeZone).DateTime))
+            : due.At;
+    }
+
+    /// <summary>
+    /// <see cref="DueAt"/>, except that days outside the covered years are counted with the weekend as the only days
+    /// off, and the result then says it is <see cref="DueDate.Provisional"/>.
+    /// </summary>
+    public DueDate Deadline(DateTimeOffset receivedAt, int workingDays = 15)
+    {
+        var receivedLocal = TimeZoneInfo.ConvertTime(receivedAt, TimeZone);
+        var (lastDay, provisional) = Count(DateOnly.FromDateTime(receivedLocal.DateTime), workingDays);
+        var endLocal = lastDay.ToDateTime(_endOfDay, DateTimeKind.Unspecified);
+        return new DueDate(new DateTimeOffset(endLocal, TimeZone.GetUtcOffset(endLocal)).ToUniversalTime(), provisional);
+    }
+
+    private (DateOnly Day, bool Provisional) Count(DateOnly from, int workingDays)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(workingDays);
+
+        var date = from;
+        var counted = 0;
+        var provisional = false;
+        while (counted < workingDays)
+        {
+            date = date.AddDays(1);
+            provisional |= !Covers(date);
+            if (IsWorkingDayOrWeekday(date))
+            {
+                counted++;
+            }
+        }
+
+        return (date, provisional);
+    }
+
+    private bool IsWorkingDayOrWeekday(DateOnly date)
     {
         if (_holidays.Contains(date))
         {
@@ -116,48 +244,7 @@ public sealed class WorkingDayCalendar
         return !_weekend.Contains(date.DayOfWeek);
     }
 
-    /// <summary>
-    /// The <paramref name="workingDays"/>-th working day strictly after <paramref name="from"/>; whether
-    /// <paramref name="from"/> itself is a working day does not matter.
-    /// </summary>
-    public DateOnly AddWorkingDays(DateOnly from, int workingDays)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(workingDays);
-
-        var date = from;
-        var counted = 0;
-        while (counted < workingDays)
-        {
-            date = date.AddDays(1);
-            if (IsWorkingDay(date))
-            {
-                counted++;
-            }
-        }
-
-        return date;
-    }
-
-    /// <summary>
-    /// When a request received at <paramref name="receivedAt"/> is due: the end of the
-    /// <paramref name="workingDays"/>-th working day after the day of receipt.
-    /// </summary>
-    /// <remarks>
-    /// The day of receipt is the local date of <paramref name="receivedAt"/> in <see cref="TimeZone"/>, whatever
-    /// offset <paramref name="receivedAt"/> carries (2026-11-27T17:00:00Z is Saturday 2026-11-28 01:00 in Shanghai),
-    /// and it never counts, even when it is a working day. "End of the day" is chosen as 23:59:59 local time, to
-    /// the second because the API exchanges whole seconds: a request is overdue once the clock is past
-    /// <c>dueAt</c>. The result is in UTC (offset zero), e.g. <c>15:59:59Z</c> for a UTC+08:00 calendar.
-    /// </remarks>
-    public DateTimeOffset DueAt(DateTimeOffset receivedAt, int workingDays = 15)
-    {
-        var receivedLocal = TimeZoneInfo.ConvertTime(receivedAt, TimeZone);
-        var lastDay = AddWorkingDays(DateOnly.FromDateTime(receivedLocal.DateTime), workingDays);
-        var endLocal = lastDay.ToDateTime(_endOfDay, DateTimeKind.Unspecified);
-        return new DateTimeOffset(endLocal, TimeZone.GetUtcOffset(endLocal)).ToUniversalTime();
-    }
-
-    private static WorkingDayCalendar LoadEmbedded(string resourceName)
+    internal static WorkingDayCalendar LoadEmbedded(string resourceName)
     {
         var assembly = typeof(WorkingDayCalendar).Assembly;
         using var stream = assembly.GetManifestResourceStream(resourceName)
@@ -165,209 +252,17 @@ public sealed class WorkingDayCalendar
         using var reader = new StreamReader(stream);
         return Parse(reader.ReadToEnd());
     }
+}
 
-    private static JsonDocument ParseDocument(string json)
-    {
-        try
-        {
-            return JsonDocument.Parse(json);
-        }
-        catch (JsonException e)
-        {
-            throw new FormatException($"The calendar is not valid JSON: {e.Message}", e);
-        }
-    }
+/// <param name="At">The end of the last working day, in UTC.</param>
+/// <param name="Provisional">Some day counted lies outside the calendar's years: counted with the weekend only.</param>
+public readonly record struct DueDate(DateTimeOffset At, bool Provisional);
 
-    private static WorkingDayCalendar FromJson(JsonElement root)
-    {
-        if (root.ValueKind != JsonValueKind.Object)
-        {
-            throw new FormatException("The calendar must be a JSON object.");
-        }
-
-        var name = RequiredString(root, "calendar", "calendar");
-        var timeZoneId = RequiredString(root, "timeZone", "timeZone");
-        var utcOffset = root.TryGetProperty("utcOffset", out var offsetElement)
-            ? ParseUtcOffset(StringValue(offsetElement, "utcOffset"))
-            : (TimeSpan?)null;
-
-        var weekend = new HashSet<DayOfWeek>();
-        var index = 0;
-        foreach (var day in RequiredArray(root, "weekend", "weekend"))
-        {
-            weekend.Add(ParseDayName(StringValue(day, $"weekend[{index}]"), $"weekend[{index}]"));
-            index++;
-        }
-
-        if (weekend.Count == 7)
-        {
-            throw new FormatException("weekend: all seven days are weekend days, so there would be no working days outside the configured years.");
-        }
-
-        var holidays = new Dictionary<DateOnly, string>();
-        index = 0;
-        foreach (var holiday in RequiredArray(root, "holidays", "holidays"))
-        {
-            var context = $"holidays[{index}]";
-            if (holiday.ValueKind != JsonValueKind.Object)
-            {
-                throw new FormatException($"{context} must be an object with \"name\" and \"dates\".");
-            }
-
-            var holidayName = RequiredString(holiday, "name", $"{context}.name");
-            var dateIndex = 0;
-            foreach (var date in RequiredArray(holiday, "dates", $"{context}.dates"))
-            {
-                var dateContext = $"{context}.dates[{dateIndex}]";
-                holidays.TryAdd(ParseDate(StringValue(date, dateContext), dateContext), holidayName);
-                dateIndex++;
-            }
-
-            index++;
-        }
-
-        var makeUpWorkingDays = new HashSet<DateOnly>();
-        index = 0;
-        foreach (var element in RequiredArray(root, "makeUpWorkingDays", "makeUpWorkingDays"))
-        {
-            var context = $"makeUpWorkingDays[{index}]";
-            var date = ParseDate(StringValue(element, context), context);
-            if (holidays.TryGetValue(date, out var holidayName))
-            {
-                throw new FormatException($"{context}: {Format(date)} is both a holiday ({holidayName}) and a make-up working day.");
-            }
-
-            if (!weekend.Contains(date.DayOfWeek))
-            {
-                throw new FormatException($"{context}: {Format(date)} is a {date.DayOfWeek}, not a weekend day, so it cannot be a make-up working day.");
-            }
-
-            makeUpWorkingDays.Add(date);
-            index++;
-        }
-
-        return new WorkingDayCalendar(
-            name,
-            ResolveTimeZone(timeZoneId, utcOffset),
-            weekend.ToFrozenSet(),
-            holidays.Keys.ToFrozenSet(),
-            makeUpWorkingDays.ToFrozenSet());
-    }
-
-    private static TimeZoneInfo ResolveTimeZone(string id, TimeSpan? utcOffset)
-    {
-        TimeZoneInfo? zone;
-        try
-        {
-            zone = TimeZoneInfo.FindSystemTimeZoneById(id);
-        }
-        catch (Exception e) when (e is TimeZoneNotFoundException or InvalidTimeZoneException)
-        {
-            zone = null;
-        }
-
-        if (zone is null)
-        {
-            if (utcOffset is not { } offset)
-            {
-                throw new FormatException($"timeZone: \"{id}\" is not known on this system (no time zone data?) and the calendar has no \"utcOffset\" to fall back on.");
-            }
-
-            // Without tz data (containers often lack it) a fixed offset is exact for zones without daylight saving.
-            var label = $"{id} (fixed UTC{FormatOffset(offset)})";
-            return TimeZoneInfo.CreateCustomTimeZone(id, offset, label, label);
-        }
-
-        if (utcOffset is { } expected && zone.BaseUtcOffset != expected)
-        {
-            throw new FormatException($"utcOffset: {FormatOffset(expected)} does not match the standard offset {FormatOffset(zone.BaseUtcOffset)} of \"{id}\".");
-        }
-
-        return zone;
-    }
-
-    private static string RequiredString(JsonElement parent, string property, string context)
-    {
-        if (!parent.TryGetProperty(property, out var element))
-        {
-            throw new FormatException($"{context} is missing.");
-        }
-
-        var value = StringValue(element, context);
-        if (string.IsNullOrWhiteSpace(value))
-        {
-            throw new FormatException($"{context} must not be empty.");
-        }
-
-        return value;
-    }
-
-    private static JsonElement.ArrayEnumerator RequiredArray(JsonElement parent, string property, string context)
-    {
-        if (!parent.TryGetProperty(property, out var element))
-        {
-            throw new FormatException($"{context} is missing.");
-        }
-
-        if (element.ValueKind != JsonValueKind.Array)
-        {
-            throw new FormatException($"{context} must be an array.");
-        }
-
-        return element.EnumerateArray();
-    }
-
-    private static string StringValue(JsonElement element, string context)
-    {
-        if (element.ValueKind != JsonValueKind.String)
-        {
-            throw new FormatException($"{context} must be a string, not {element.ValueKind}.");
-        }
-
-        return element.GetString()!;
-    }
-
-    private static DayOfWeek ParseDayName(string text, string context)
-    {
-        if (!_dayNames.TryGetValue(text, out var day))
-        {
-            throw new FormatException($"{context}: \"{text}\" is not a day name (expected Monday ... Sunday).");
-        }
-
-        return day;
-    }
-
-    private static DateOnly ParseDate(string text, string context)
-    {
-        if (!DateOnly.TryParseExact(text, DateFormat, CultureInfo.InvariantCulture, DateTimeStyles.None, out var date))
-        {
-            throw new FormatException($"{context}: \"{text}\" is not a date in {DateFormat} form.");
-        }
-
-        return date;
-    }
-
-    private static TimeSpan ParseUtcOffset(string text)
-    {
-        // Exactly "+hh:mm" or "-hh:mm", as in ISO 8601.
-        if (text.Length == 6
-            && text[0] is '+' or '-'
-            && text[3] == ':'
-            && int.TryParse(text.AsSpan(1, 2), NumberStyles.None, CultureInfo.InvariantCulture, out var hours)
-            && int.TryParse(text.AsSpan(4, 2), NumberStyles.None, CultureInfo.InvariantCulture, out var minutes)
-            && hours <= 14
-            && minutes < 60
-            && hours * 60 + minutes <= 14 * 60)
-        {
-            var offset = new TimeSpan(hours, minutes, 0);
-            return text[0] == '-' ? offset.Negate() : offset;
-        }
-
-        throw new FormatException($"utcOffset: \"{text}\" is not an offset of the form +hh:mm between -14:00 and +14:00.");
-    }
-
-    private static string Format(DateOnly date) => date.ToString(DateFormat, CultureInfo.InvariantCulture);
-
-    private static string FormatOffset(TimeSpan offset) =>
-        (offset < TimeSpan.Zero ? "-" : "+") + offset.Duration().ToString(@"hh\:mm", CultureInfo.InvariantCulture);
+/// <summary>A date the calendar was asked about lies outside the years it covers.</summary>
+public sealed class CalendarNotCoveredException(WorkingDayCalendar calendar, DateOnly date)
+    : InvalidOperationException(
+        $"{CalendarJson.Format(date)} lies outside the years the calendar \"{calendar.Name}\" covers" +
+        (calendar.CoveredUntil is { } until ? $" ({CalendarJson.Format(calendar.CoveredFrom!.Value)} to {CalendarJson.Format(until)})." : " (none)."))
+{
+    public DateOnly Date { get; } = date;
 }

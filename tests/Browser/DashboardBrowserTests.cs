@@ -126,6 +126,32 @@ public sealed class DashboardBrowserTests(DashboardServerFixture server, ITestOu
         // The browser reports the refused token's 403s; nothing else may go wrong.
         Assert.True(_browserErrors.All(error => error.Contains("status of 403", StringComparison.Ordinal)), string.Join(Environment.NewLine, _browserErrors));
     }
+
+    [Fact]
+    public async Task The_orleans_dashboard_signs_an_admin_in_with_a_form_and_never_puts_the_token_in_a_url()
+    {
+        var requested = new List<string>();
+        _page.Request += (_, request) => requested.Add(request.Url);
+
+        await _page.GotoAsync("/orleans/");
+        await Assertions.Expect(_page).ToHaveURLAsync(new Regex("/orleans/login$"));
+        await _page.GetByLabel("Admin token").FillAsync(EdgeApiFactory.SellerS1Token);
+        await _page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await Assertions.Expect(_page.GetByRole(AriaRole.Alert)).ToContainTextAsync("not an admin token");
+
+        await _page.GetByLabel("Admin token").FillAsync(EdgeApiFactory.AdminToken);
+        var dashboard = _page.WaitForResponseAsync(response => response.Request.Method == "GET" && response.Url.EndsWith("/orleans/", StringComparison.Ordinal));
+        await _page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+
+        Assert.Equal(200, (await dashboard).Status);
+        await Assertions.Expect(_page).ToHaveURLAsync(new Regex("/orleans/$"));
+        var cookie = Assert.Single(await _context.CookiesAsync(), c => c.Name == "shopastro_admin");
+        Assert.True(cookie.HttpOnly);
+        Assert.Equal(SameSiteAttribute.Strict, cookie.SameSite);
+        Assert.Equal("/orleans", cookie.Path);
+        Assert.DoesNotContain(requested, url => url.Contains(EdgeApiFactory.AdminToken, StringComparison.Ordinal)
+            || url.Contains(EdgeApiFactory.SellerS1Token, StringComparison.Ordinal));
+    }
 }
 
 /// <summary>Browser tests run alone: the one-second assertion should not compete with other suites for 2 cores.</summary>

@@ -165,7 +165,8 @@ public abstract class ReminderStorageTests : IAsyncLifetime
     /// <summary>A host over the test database; a PostgreSQL-backed silo needs an explicit anonymisation key.</summary>
     private EdgeApiFactory NewFactory() => new(_database.ConnectionString, new Dictionary<string, string?>
     {
-        ["Consent:AnonymisationKey"] = Convert.ToBase64String(new byte[32]),
+        // Not all zero: the silo refuses that placeholder at start-up.
+        ["Consent:AnonymisationKey"] = EdgeApiFactory.AnonymisationKey,
     });
 
     private static async Task<IReminderTable> StartedTableAsync(EdgeApiFactory factory)

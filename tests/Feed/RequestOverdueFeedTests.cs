@@ -14,6 +14,8 @@ public sealed class RequestOverdueFeedTests : IAsyncLifetime
         _factory = new EdgeApiFactory(_database.ConnectionString, new Dictionary<string, string?>
         {
             ["Consent:RequestOverdueCheck"] = "00:00:01",
+            // A request received now is due after the built-in calendar's last year from mid-December on.
+            ["Requests:AllowProvisionalDueDates"] = "true",
         });
         return Task.CompletedTask;
     }
@@ -33,7 +35,8 @@ public sealed class RequestOverdueFeedTests : IAsyncLifetime
 
         var old = await (await seller.PostAsync("/v1/stores/s1/requests",
             ConsentApi.Json("""{"subjectId":"late1","type":"deletion","receivedAt":"2026-01-05T09:00:00Z"}"""))).ReadJsonAsync();
-        await seller.PostAsync("/v1/stores/s1/requests", ConsentApi.Json("""{"subjectId":"fresh1","type":"access"}"""));
+        await (await seller.PostAsync("/v1/stores/s1/requests", ConsentApi.Json("""{"subjectId":"fresh1","type":"access"}""")))
+            .ShouldBeOkAsync(System.Net.HttpStatusCode.Created);
 
         var overdue = feed.Next(m => m.Type == "requestOverdue", TimeSpan.FromSeconds(15));
         Assert.Equal(old["id"]!.GetValue<string>(), overdue.Payload.GetProperty("requestId").GetString());

@@ -116,26 +116,6 @@ public sealed class SubjectLifecycleGrainTests(SqliteEdgeFixture fixture) : ICla
         Assert.All(explained.Decisions, d => Assert.True(d.Trace[^1].Applied && d.Trace[..^1].All(s => !s.Applied)));
     }
 
-    [Fact]
-    public async Task Requests_are_due_15_working_days_after_receipt_and_can_be_completed()
-    {
-        var requests = _grains.GetGrain<IStoreRequestsGrain>("req-" + Guid.NewGuid().ToString("N")[..8]);
-        var fresh = await requests.Register("u1", RequestType.Access, DateTimeOffset.UtcNow);
-        var old = await requests.Register("u2", RequestType.Deletion, new DateTimeOffset(2026, 1, 5, 9, 0, 0, TimeSpan.Zero));
-        var example = await requests.Register("u3", RequestType.Explanation, new DateTimeOffset(2026, 11, 27, 9, 0, 0, TimeSpan.Zero));
-
-        Assert.Equal(new DateTimeOffset(2026, 12, 18, 15, 59, 59, TimeSpan.Zero), example.DueAt);
-        Assert.Equal([old.Id], (await requests.List(RequestFilter.Overdue)).Select(r => r.Id));
-        Assert.Equal(3, (await requests.List(RequestFilter.Open)).Length);
-
-        var completed = await requests.Complete(old.Id);
-        Assert.Equal(RequestStatus.Completed, completed!.Status);
-        Assert.Empty(await requests.List(RequestFilter.Overdue));
-        Assert.Equal([old.Id], (await requests.List(RequestFilter.Completed)).Select(r => r.Id));
-        Assert.Null(await requests.Complete("no-such-request"));
-        Assert.True(fresh.DueAt > fresh.ReceivedAt.AddDays(19));
-    }
-
     private ISubjectGrain Subject(string store, string subjectId) => _grains.GetGrain<ISubjectGrain>(SubjectKey.Of(store, subjectId));
 
     private async Task<string> StoreWithPolicy()

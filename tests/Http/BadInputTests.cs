@@ -483,6 +483,58 @@ public sealed class BadInputTests(SqliteEdgeFixture fixture) : IClassFixture<Sql
         await (write == "policy" ? response.ShouldBeProblemAsync(HttpStatusCode.Conflict, "policy_version_conflict") : response.ShouldBeOkAsync());
     }
 
+    /// <summary>The routes that read no body: they too refuse one over 1 MiB, before acting.</summary>
+    public static TheoryData<string, string, bool> BodylessRoutes => new()
+    {
+        { "DELETE", "/subjects/{subject}", false },
+        { "DELETE", "/subjects/{subject}", true },
+        { "POST", "/subjects/{subject}/cancel", false },
+        { "POST", "/subjects/{subject}/cancel", true },
+        { "GET", "/subjects/{subject}/decisions?purpose=analytics", false },
+        { "GET", "/subjects/{subject}/decisions?purpose=analytics", true },
+        { "GET", "/policy", true },
+    };
+
+    [Theory]
+    [MemberData(nameof(BodylessRoutes))]
+    public async Task A_route_that_reads_no_body_still_refuses_one_over_one_MiB_and_changes_nothing(string method, string route, bool chunked)
+    {
+        var (store, subject, policy) = await ArrangeAsync();
+        await (await _admin.SetConsentAsync(store, subject, "analytics", true)).ShouldBeOkAsync();
+        var path = $"/v1/stores/{store}" + route.Replace("{subject}", subject, StringComparison.Ordinal);
+        var body = new byte[MaxBodyBytes + 1];
+
+        HttpResponseMessage response;
+        if (chunked)
+        {
+            using var request = ChunkedRequest(new HttpMethod(method), path, body);
+            response = await SendStreamingAsync(request);
+        }
+        else
+        {
+            using var request = new HttpRequestMessage(new HttpMethod(method), path) { Content = new ByteArrayContent(body) };
+            response = await _admin.SendAsync(request);
+        }
+
+        await response.ShouldBeProblemAsync(HttpStatusCode.RequestEntityTooLarge, "body_too_large");
+        Assert.Equal((true, "granted"), await _admin.DecideAsync(store, subject, "analytics"));
+        var current = await _admin.GetAsync(PolicyPath(store));
+        Assert.Equal(policy, await current.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task A_route_that_reads_no_body_accepts_a_small_chunked_one()
+    {
+        var (store, subject, _) = await ArrangeAsync();
+        await (await _admin.SetConsentAsync(store, subject, "analytics", true)).ShouldBeOkAsync();
+
+        using var request = ChunkedRequest(HttpMethod.Delete, SubjectPath(store, subject), new byte[1000]);
+        var response = await SendStreamingAsync(request);
+
+        await response.ShouldBeOkAsync(HttpStatusCode.NoContent);
+        Assert.Equal((false, "no_consent"), await _admin.DecideAsync(store, subject, "analytics"));
+    }
+
     // ---- Batch shape ----
 
     [Fact]

@@ -974,6 +974,8 @@ public sealed class RightsTests(SqliteEdgeFixture fixture) : IClassFixture<Sqlit
         Assert.Empty(await ListRequestsAsync(store, "completed"));
         Assert.Equal(2, (await ListRequestsAsync(store, null)).Count);
 
+        // A deletion request is completed only for a verified requester (and erases the subject).
+        await (await _admin.PostAsync($"/v1/stores/{store}/requests/{Id(old)}/verify", ConsentApi.Json("""{"method":"sms_code"}"""))).ShouldBeOkAsync();
         var completing = await _admin.PostAsync($"/v1/stores/{store}/requests/{Id(old)}/complete", null);
         await completing.ShouldBeOkAsync();
         var completed = await completing.ReadJsonAsync();

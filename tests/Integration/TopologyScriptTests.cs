@@ -116,6 +116,15 @@ public sealed partial class TopologyScriptTests
         Assert.Contains("edge1:8080", prometheus, StringComparison.Ordinal);
         Assert.Contains("edge2:8080", prometheus, StringComparison.Ordinal);
 
+        // The anonymisation key and the admin token fail closed: every use is ${VAR:?message}, never a default.
+        var composeText = await File.ReadAllTextAsync(composeFile);
+        foreach (var secret in new[] { "SHOPASTRO_ANONYMISATION_KEY", "SHOPASTRO_ADMIN_TOKEN" })
+        {
+            var uses = Regex.Matches(composeText, @"\$\{" + secret + @"([^}]*)\}");
+            Assert.NotEmpty(uses);
+            Assert.All(uses, use => Assert.True(use.Groups[1].Value.StartsWith(":?", StringComparison.Ordinal), $"{use.Value} has a fallback"));
+        }
+
         var compose = FindOnPath("docker-compose");
         if (compose is null)
         {
@@ -123,18 +132,33 @@ public sealed partial class TopologyScriptTests
             return; // A developer machine without it: the static checks above are all that can be done.
         }
 
-        // Twice: without any .env (every ${VAR:-default}) and with the documented example.
+        // Without any .env, and with the documented example as it is, Compose refuses: the anonymisation key and the
+        // admin token have no fallback. With both set it accepts the file (every other ${VAR:-default} applies).
         var empty = Path.Combine(Path.GetTempPath(), "shopastro-empty-" + Guid.NewGuid().ToString("N")[..8] + ".env");
+        var secrets = Path.Combine(Path.GetTempPath(), "shopastro-secrets-" + Guid.NewGuid().ToString("N")[..8] + ".env");
+        var keyOnly = Path.Combine(Path.GetTempPath(), "shopastro-key-" + Guid.NewGuid().ToString("N")[..8] + ".env");
+        var key = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
         await File.WriteAllTextAsync(empty, "");
+        await File.WriteAllTextAsync(secrets, $"SHOPASTRO_ANONYMISATION_KEY={key}\nSHOPASTRO_ADMIN_TOKEN=sa_test_compose_token_7c1d\n");
+        await File.WriteAllTextAsync(keyOnly, $"SHOPASTRO_ANONYMISATION_KEY={key}\n");
         try
         {
-            foreach (var envFile in new[] { empty, Path.Combine(Repo, "deploy", ".env.example") })
+            foreach (var (envFile, missing) in new[]
             {
-                var check = await RunAsync(compose, ["-f", composeFile, "--env-file", envFile, "config", "-q"], Isolated(), TimeSpan.FromMinutes(1));
-                Assert.True(check.ExitCode == 0, $"docker-compose config -q (env file {envFile}) failed:\n{check}");
+                (empty, "SHOPASTRO_ANONYMISATION_KEY"),
+                (Path.Combine(Repo, "deploy", ".env.example"), "SHOPASTRO_ANONYMISATION_KEY"),
+                (keyOnly, "SHOPASTRO_ADMIN_TOKEN"),
+            })
+            {
+                var refused = await RunAsync(compose, ["-f", composeFile, "--env-file", envFile, "config", "-q"], Isolated(), TimeSpan.FromMinutes(1));
+                Assert.True(refused.ExitCode != 0, $"docker-compose config -q (env file {envFile}) accepted a configuration without {missing}:\n{refused}");
+                Assert.Contains(missing, refused.StandardError + refused.StandardOutput, StringComparison.Ordinal);
             }
 
-            var services = await RunAsync(compose, ["-f", composeFile, "--env-file", empty, "config", "--services"], Isolated(), TimeSpan.FromMinutes(1));
+            var check = await RunAsync(compose, ["-f", composeFile, "--env-file", secrets, "config", "-q"], Isolated(), TimeSpan.FromMinutes(1));
+            Assert.True(check.ExitCode == 0, $"docker-compose config -q with both secrets failed:\n{check}");
+
+            var services = await RunAsync(compose, ["-f", composeFile, "--env-file", secrets, "config", "--services"], Isolated(), TimeSpan.FromMinutes(1));
             Assert.True(services.ExitCode == 0, services.ToString());
             var names = services.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet();
             foreach (var service in ComposeServices)
@@ -142,8 +166,11 @@ public sealed partial class TopologyScriptTests
                 Assert.True(names.Contains(service), $"Service {service} missing from docker-compose.yml (has: {string.Join(", ", names)})");
             }
 
-            var config = await RunAsync(compose, ["-f", composeFile, "--env-file", empty, "config"], Isolated(), TimeSpan.FromMinutes(1));
+            var config = await RunAsync(compose, ["-f", composeFile, "--env-file", secrets, "config"], Isolated(), TimeSpan.FromMinutes(1));
             Assert.True(config.ExitCode == 0, config.ToString());
+            Assert.Contains(key, config.StandardOutput, StringComparison.Ordinal);
+            Assert.DoesNotContain("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", config.StandardOutput, StringComparison.Ordinal);
+            Assert.DoesNotContain("change-me-admin-token", config.StandardOutput, StringComparison.Ordinal);
             var sections = ServiceSections(config.StandardOutput);
 
             Assert.Matches(@"appendonly[\s""'-]*yes", sections["redis"]);
@@ -171,6 +198,8 @@ public sealed partial class TopologyScriptTests
         finally
         {
             File.Delete(empty);
+            File.Delete(secrets);
+            File.Delete(keyOnly);
         }
     }
 

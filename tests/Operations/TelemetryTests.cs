@@ -78,9 +78,11 @@ public sealed class TelemetryTests(SqliteEdgeFixture fixture) : IClassFixture<Sq
         var admin = await fixture.Factory.ClientWith(EdgeApiFactory.AdminToken).GetAsync("/orleans/");
         Assert.Equal(HttpStatusCode.OK, admin.StatusCode);
 
-        // A browser opens it once with the token in the query; the cookie carries it afterwards.
+        // A browser signs in once with the login form; the cookie carries the token afterwards (never the URL).
         var browser = fixture.Factory.CreateClient(new Microsoft.AspNetCore.Mvc.Testing.WebApplicationFactoryClientOptions { HandleCookies = true });
-        Assert.Equal(HttpStatusCode.OK, (await browser.GetAsync($"/orleans/?access_token={EdgeApiFactory.AdminToken}")).StatusCode);
+        await (await browser.GetAsync($"/orleans/?access_token={EdgeApiFactory.AdminToken}")).ShouldBeProblemAsync(HttpStatusCode.Unauthorized);
+        Assert.Equal(HttpStatusCode.OK, (await browser.PostAsync("/orleans/login",
+            new FormUrlEncodedContent([new KeyValuePair<string, string>("token", EdgeApiFactory.AdminToken)]))).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await browser.GetAsync("/orleans/")).StatusCode);
         await (await browser.GetAsync($"/v1/stores/s1/policy")).ShouldBeProblemAsync(HttpStatusCode.Unauthorized);
     }

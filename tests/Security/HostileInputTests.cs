@@ -315,6 +315,11 @@ public sealed class HostileInputTests(SqliteEdgeFixture fixture, ITestOutputHelp
         BodyKind.Link => Gen.Frequency((80, Gen.OneOf("anon:a1", "anon:a3", "anon:zz")), (20, ValidId.Select(id => "anon:" + id))).Select(a => new JsonObject { ["anonymousId"] = a }.ToJsonString()),
         BodyKind.Policy => ValidPolicy,
         BodyKind.Request => ValidRequest,
+        BodyKind.Verify => Gen.Select(Gen.OneOf("account_login", "sms_code", "email_code", "id_document", "other", "SMS", "face"),
+            Gen.OneOf<string?>(null, "2026-11-27T09:00:00Z", "2099-01-01T00:00:00Z", "yesterday"),
+            (method, at) => at is null ? new JsonObject { ["method"] = method }.ToJsonString() : new JsonObject { ["method"] = method, ["verifiedAt"] = at }.ToJsonString()),
+        BodyKind.Reject => Gen.OneOf("legal_obligation", "national_security", "public_interest", "criminal_investigation", "abuse_of_rights",
+            "vital_interests", "harm_to_others", "trade_secrets", "too_busy", "Trade_Secrets").Select(g => new JsonObject { ["ground"] = g }.ToJsonString()),
         _ => Gen.OneOf(ValidBatch, ValidConsent, ValidPolicy, ValidRequest),
     };
 

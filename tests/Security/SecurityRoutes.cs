@@ -14,6 +14,8 @@ public enum BodyKind
     Link,
     Policy,
     Request,
+    Verify,
+    Reject,
 }
 
 /// <summary>One route of the store API: <c>/v1/stores/{storeId}</c> + <see cref="Pattern"/>.</summary>
@@ -49,7 +51,9 @@ public static class SecurityRoutes
         new("POST", "/requests", BodyKind.Request, SellerOnly: true),
         new("GET", "/requests", BodyKind.None, SellerOnly: true),
         new("GET", "/requests/{requestId}", BodyKind.None, SellerOnly: true),
+        new("POST", "/requests/{requestId}/verify", BodyKind.Verify, SellerOnly: true),
         new("POST", "/requests/{requestId}/complete", BodyKind.None, SellerOnly: true),
+        new("POST", "/requests/{requestId}/reject", BodyKind.Reject, SellerOnly: true),
     ];
 
     /// <summary>The methods mapped on a pattern (several routes share one, e.g. GET and DELETE of a subject).</summary>
@@ -69,7 +73,10 @@ public static class SecurityRoutes
         BodyKind.Age => """{"minor":true}""",
         BodyKind.Link => """{"anonymousId":"anon:a1"}""",
         BodyKind.Policy => "{\"version\":" + policyVersion + ""","status":"active","sellerAttestation":true,"purposes":{"analytics":{"enabled":true,"materialChange":false},"recommendation":{"enabled":true,"materialChange":true}}}""",
-        BodyKind.Request => $$"""{"subjectId":"u1","type":"deletion","receivedAt":"{{DateTime.UtcNow.AddHours(-2):yyyy-MM-ddTHH:mm:ssZ}}"}""",
+        // A fixed receipt within the built-in calendar: a due date past its last year would be a 422.
+        BodyKind.Request => """{"subjectId":"u1","type":"deletion","receivedAt":"2026-11-27T09:00:00Z"}""",
+        BodyKind.Verify => """{"method":"sms_code"}""",
+        BodyKind.Reject => """{"ground":"abuse_of_rights"}""",
         _ => "",
     };
 
@@ -80,7 +87,7 @@ public static class SecurityRoutes
 
     /// <summary>
     /// A store with a policy (v1), subjects with grants and withdrawals, a linked visitor, a minor, a cancelled
-    /// account, open and completed requests; waits until its stats have settled.
+    /// account, open and completed (access) requests; waits until its stats have settled.
     /// </summary>
     public static async Task<SeededStore> SeedAsync(HttpClient admin, string store, params string[] extraSubjects)
     {
@@ -98,10 +105,10 @@ public static class SecurityRoutes
         await Ok(await admin.PostAsync($"/v1/stores/{store}/subjects/u3/link", Json("""{"anonymousId":"anon:a3"}""")));
 
         var requestIds = new List<string>();
-        foreach (var type in new[] { "access", "deletion", "withdrawal" })
+        foreach (var type in new[] { "deletion", "access", "withdrawal" })
         {
             var created = await admin.PostAsync($"/v1/stores/{store}/requests",
-                Json($$"""{"subjectId":"u1","type":"{{type}}","receivedAt":"{{DateTime.UtcNow.AddDays(-1):yyyy-MM-ddTHH:mm:ssZ}}"}"""));
+                Json($$"""{"subjectId":"u1","type":"{{type}}","receivedAt":"2026-11-27T09:00:00Z"}"""));
             await Ok(created, HttpStatusCode.Created);
             requestIds.Add((await created.ReadJsonAsync())["id"]!.GetValue<string>());
         }

@@ -72,6 +72,10 @@ public sealed class TenantIsolationTests(IsolationFixture fixture, ITestOutputHe
     [InlineData("StorefrontS1", "GET", "/v1/stores/{storeId}/requests/{requestId}")]
     [InlineData("SellerS1", "POST", "/v1/stores/{storeId}/requests/{requestId}/complete")]
     [InlineData("StorefrontS1", "POST", "/v1/stores/{storeId}/requests/{requestId}/complete")]
+    [InlineData("SellerS1", "POST", "/v1/stores/{storeId}/requests/{requestId}/verify")]
+    [InlineData("StorefrontS1", "POST", "/v1/stores/{storeId}/requests/{requestId}/verify")]
+    [InlineData("SellerS1", "POST", "/v1/stores/{storeId}/requests/{requestId}/reject")]
+    [InlineData("StorefrontS1", "POST", "/v1/stores/{storeId}/requests/{requestId}/reject")]
     public async Task A_store_s1_token_gets_403_problem_on_every_store_route_of_s2_and_s2_is_unchanged(string token, string method, string pattern)
     {
         var before = await SecurityRoutes.SnapshotAsync(fixture.Admin, fixture.S2);
@@ -109,16 +113,20 @@ public sealed class TenantIsolationTests(IsolationFixture fixture, ITestOutputHe
     {
         // So the 403s above come from the store scope, not from a malformed request.
         var seeded = await SecurityRoutes.SeedAsync(fixture.Admin, "iso-control");
-        // What ends the subject's record comes last: age (minor), then cancellation, then deletion.
+        // The requester is verified before the (deletion) request is completed; what ends the subject's record comes
+        // last: age (minor), then cancellation, then deletion.
         static int Rank((string Token, string Method, string Pattern) row) =>
-            row.Pattern.EndsWith("/age", StringComparison.Ordinal) ? 1
+            row.Pattern.EndsWith("/verify", StringComparison.Ordinal) ? -1
+            : row.Pattern.EndsWith("/age", StringComparison.Ordinal) ? 1
             : row.Pattern.EndsWith("/cancel", StringComparison.Ordinal) ? 2
             : row.Method == "DELETE" ? 3
             : 0;
         var rows = Rows().Where(r => r.Token == "SellerS1").OrderBy(Rank).ThenBy(r => r.Pattern, StringComparer.Ordinal).ThenBy(r => r.Method, StringComparer.Ordinal);
         foreach (var (_, method, pattern) in rows)
         {
-            using var request = Request(method, pattern, seeded.StoreId, seeded.RequestIds[0], policyVersion: 2);
+            // The seeded open deletion request is completed; another open one is rejected (a closed one cannot be).
+            var requestId = pattern.EndsWith("/reject", StringComparison.Ordinal) ? seeded.RequestIds[2] : seeded.RequestIds[0];
+            using var request = Request(method, pattern, seeded.StoreId, requestId, policyVersion: 2);
             var described = $"{request.Method} {request.RequestUri}";
             using var response = await fixture.Admin.SendAsync(request);
             var status = (int)response.StatusCode;

@@ -42,9 +42,6 @@ public sealed class WorkingDayCalendarTests
     [InlineData("received on the make-up Saturday 10-10", "2026-10-10T10:00:00+08:00", "2026-10-30T15:59:59Z")]
     // Feb 24 .. 28 (5), Mar 2 .. 6 (10), Mar 9 .. 13 (15).
     [InlineData("received on the make-up Saturday 02-14", "2026-02-14T10:00:00+08:00", "2026-03-13T15:59:59Z")]
-    // Past the covered year only weekends are off (2027-01-01 counts): Dec 22 .. 25 (4), Dec 28 .. Jan 1 (9),
-    // Jan 4 .. 8 (14), Mon Jan 11.
-    [InlineData("running into 2027, weekends only", "2026-12-21T10:00:00+08:00", "2027-01-11T15:59:59Z")]
     public void DueAt_is_the_end_of_the_fifteenth_working_day_after_receipt_in_Shanghai(string situation, string receivedAt, string expectedDueAt)
     {
         var due = China.DueAt(Instant(receivedAt));
@@ -70,11 +67,95 @@ public sealed class WorkingDayCalendarTests
     [InlineData("2026-11-28", false)] // plain Saturday
     [InlineData("2026-11-29", false)] // plain Sunday
     [InlineData("2026-11-27", true)] // plain Friday
-    [InlineData("2027-01-01", true)] // Friday outside the covered year: weekends only
-    [InlineData("2027-01-02", false)] // Saturday outside the covered year
     public void IsWorkingDay_applies_holidays_then_make_up_days_then_the_weekend(string date, bool expected)
     {
         Assert.Equal(expected, China.IsWorkingDay(Date(date)));
+    }
+
+    [Theory]
+    [InlineData("2027-01-01")] // New Year's Day 2027: the 2026 calendar cannot know it is a holiday
+    [InlineData("2027-01-02")]
+    [InlineData("2025-12-31")]
+    public void Days_outside_the_covered_year_are_not_guessed(string date)
+    {
+        Assert.False(China.Covers(Date(date)));
+        var refused = Assert.Throws<CalendarNotCoveredException>(() => China.IsWorkingDay(Date(date)));
+        Assert.Equal(Date(date), refused.Date);
+    }
+
+    [Fact]
+    public void A_due_date_past_the_covered_year_is_refused_or_provisional_with_weekends_only()
+    {
+        var receivedAt = Instant("2026-12-21T10:00:00+08:00");
+
+        Assert.Throws<CalendarNotCoveredException>(() => China.DueAt(receivedAt));
+        Assert.Throws<CalendarNotCoveredException>(() => China.AddWorkingDays(Date("2026-12-21"), 15));
+        // Weekends only: Dec 22 .. 25 (4), Dec 28 .. Jan 1 (9), Jan 4 .. 8 (14), Mon Jan 11.
+        Assert.Equal(new DueDate(Instant("2027-01-11T15:59:59Z"), Provisional: true), China.Deadline(receivedAt));
+        // Within the year the deadline is firm.
+        Assert.Equal(new DueDate(Instant("2026-12-18T15:59:59Z"), Provisional: false), China.Deadline(Instant("2026-11-27T09:00:00Z")));
+    }
+
+    [Fact]
+    public void A_folder_of_yearly_calendars_covers_every_year_and_counts_the_next_years_holidays()
+    {
+        var folder = Directory.CreateTempSubdirectory("calendars-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(folder, "cn-mainland-2026.json"), EmbeddedJson());
+            File.WriteAllText(Path.Combine(folder, "test-2027.json"), Calendar(
+                holidays: """[{"name": "New Year's Day", "dates": ["2027-01-01"]}]""", makeUpWorkingDays: "[]"));
+
+            var calendar = CalendarSources.Load(new RequestOptions { CalendarFolder = folder });
+
+            Assert.Equal(Date("2026-01-01"), calendar.CoveredFrom);
+            Assert.Equal(Date("2027-12-31"), calendar.CoveredUntil);
+            Assert.False(calendar.IsWorkingDay(Date("2027-01-01")));
+            Assert.False(calendar.IsWorkingDay(Date("2026-10-01")));
+            Assert.True(calendar.IsWorkingDay(Date("2026-10-10")));
+            // Dec 22 .. 25 (4), Dec 28 .. 31 (8), Jan 4 .. 8 (13), Jan 11, 12 (15): New Year's Day does not count.
+            Assert.Equal(Instant("2027-01-12T15:59:59Z"), calendar.DueAt(Instant("2026-12-21T10:00:00+08:00")));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData("a gap between years", """{"name": "X", "dates": ["2028-01-01"]}""", "Asia/Shanghai", "2027")]
+    [InlineData("another time zone", """{"name": "X", "dates": ["2027-01-01"]}""", "Europe/Berlin", "Europe/Berlin")]
+    public void Yearly_calendars_that_do_not_fit_together_stop_the_start(string situation, string holiday, string timeZone, string expectedInMessage)
+    {
+        var folder = Directory.CreateTempSubdirectory("calendars-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(folder, "a.json"), EmbeddedJson());
+            File.WriteAllText(Path.Combine(folder, "b.json"), Calendar(timeZone: timeZone, holidays: $"[{holiday}]", makeUpWorkingDays: "[]"));
+
+            var error = Assert.Throws<FormatException>(() => CalendarSources.Load(new RequestOptions { CalendarFolder = folder }));
+
+            Assert.True(error.Message.Contains(expectedInMessage, StringComparison.Ordinal), $"{situation}: {error.Message}");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void A_calendar_file_and_a_folder_together_stop_the_start()
+    {
+        Assert.Throws<InvalidOperationException>(() => CalendarSources.Load(new RequestOptions { Calendar = "a.json", CalendarFolder = "calendars" }));
+    }
+
+    [Fact]
+    public void The_built_in_calendars_are_every_embedded_file_combined()
+    {
+        var builtIn = CalendarSources.Embedded();
+
+        Assert.Equal(China.Holidays.Order(), builtIn.Holidays.Where(d => d.Year == 2026).Order());
+        Assert.Equal(Date("2026-01-01"), builtIn.CoveredFrom);
     }
 
     [Theory]
@@ -186,6 +267,7 @@ public sealed class WorkingDayCalendarTests
         Assert.Equal(Date("2027-12-31"), twoYears.CoveredUntil);
         Assert.Null(empty.CoveredUntil);
         Assert.False(twoYears.IsWorkingDay(Date("2027-01-01")));
+        Assert.False(empty.Covers(Date("2026-10-01")));
     }
 
     public static TheoryData<string, string, string> InvalidCalendars => new()
