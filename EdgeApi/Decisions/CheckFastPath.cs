@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.Text.Json;
+using Microsoft.AspNetCore.Http.Features;
 using ShopAstro.EdgeApi.Auth;
 using ShopAstro.EdgeApi.Endpoints;
 using ShopAstro.EdgeApi.Http;
@@ -21,7 +22,7 @@ public sealed class CheckOptions
 /// <summary>
 /// The single check (<c>GET /v1/stores/{storeId}/subjects/{subjectId}/decisions</c>) answered ahead of the general
 /// pipeline when nothing about the request needs it: a valid bearer token of a role that may check, covering the
-/// store, under its rate limit, plain purposes and no <c>explain</c>. It applies the same rules from the same
+/// store, under its rate limit, plain purposes, no <c>explain</c> and no body. It applies the same rules from the same
 /// homes (<see cref="TokenRegistry"/>, <see cref="StoreScopeHandler"/>, <see cref="TokenRateLimits"/>,
 /// <see cref="DecisionCache"/>, <see cref="PrivacySignals"/>) without the per-request objects of authentication,
 /// authorization, rate limiting and parameter binding. Anything else (an error to answer, a percent-encoded query,
@@ -44,7 +45,7 @@ public sealed class CheckFastPath(
 
     public Task InvokeAsync(HttpContext context)
     {
-        if (!_enabled || !HttpMethods.IsGet(context.Request.Method) || !TryParse(context, out var check))
+        if (!_enabled || !HttpMethods.IsGet(context.Request.Method) || MayHaveBody(context.Request) || !TryParse(context, out var check))
         {
             return next(context);
         }
@@ -78,6 +79,11 @@ public sealed class CheckFastPath(
         response.BodyWriter.Write(body);
         return Task.CompletedTask;
     }
+
+    /// <summary>A GET that carries a body is left to the general pipeline, which holds every route to the body limit.</summary>
+    private static bool MayHaveBody(HttpRequest request) =>
+        request.ContentLength is > 0
+        || (request.ContentLength is null && request.HttpContext.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody != false);
 
     /// <summary>The request, if this path can answer it; false sends it to the general pipeline.</summary>
     private bool TryParse(HttpContext context, out Check check)

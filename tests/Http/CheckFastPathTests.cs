@@ -103,6 +103,13 @@ public sealed class CheckFastPathTests : IAsyncLifetime
         var posted = await _admin.PostAsync("/v1/stores/s1/subjects/u1/decisions?purpose=cart", null);
         Assert.Equal(HttpStatusCode.MethodNotAllowed, posted.StatusCode);
 
+        // A body is the general pipeline's to judge: over the limit, 413 whatever the route.
+        using var withBody = new HttpRequestMessage(HttpMethod.Get, "/v1/stores/s1/subjects/u1/decisions?purpose=cart")
+        {
+            Content = new ByteArrayContent(new byte[(1024 * 1024) + 1]),
+        };
+        await (await _admin.SendAsync(withBody)).ShouldBeProblemAsync(HttpStatusCode.RequestEntityTooLarge, "body_too_large");
+
         var invalidId = await _admin.GetAsync("/v1/stores/s1/subjects/u%201/decisions?purpose=cart");
         await invalidId.ShouldBeProblemAsync(HttpStatusCode.BadRequest, "invalid_id");
     }
