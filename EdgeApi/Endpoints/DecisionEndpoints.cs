@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Primitives;
 using ShopAstro.EdgeApi.Auth;
 using ShopAstro.EdgeApi.Decisions;
@@ -112,7 +113,11 @@ public static class DecisionEndpoints
 
         // One decision per distinct subject: from this edge's leases, else one grain call each, all in flight
         // at once. Results go back in item order.
-        var bySubject = new Dictionary<string, List<(int Index, Purpose Purpose)>>(StringComparer.Ordinal);
+        // The items of one subject are chained through `next` (the index of its next item, -1 after the last), so
+        // grouping allocates nothing per subject but its entry here.
+        var bySubject = new Dictionary<string, (int First, int Last, int Count)>(StringComparer.Ordinal);
+        var next = new int[items.Count];
+        var asked = new Purpose[items.Count];
         for (var i = 0; i < items.Count; i++)
         {
             var item = items[i];
@@ -121,17 +126,22 @@ public static class DecisionEndpoints
                 return EdgeProblems.BadRequest("invalid_id", $"items[{i}].subjectId must be 1 to 128 characters of A-Z a-z 0-9 . _ : -");
             }
 
-            if (!Purposes.TryParse(item.Purpose, out var purpose))
+            if (!Purposes.TryParse(item.Purpose, out asked[i]))
             {
                 return EdgeProblems.BadRequest("unknown_purpose", $"items[{i}].purpose '{item.Purpose}' is not a purpose.");
             }
 
-            if (!bySubject.TryGetValue(item.SubjectId!, out var wanted))
+            next[i] = -1;
+            ref var chain = ref CollectionsMarshal.GetValueRefOrAddDefault(bySubject, item.SubjectId!, out var known);
+            if (known)
             {
-                bySubject[item.SubjectId!] = wanted = [];
+                next[chain.Last] = i;
+                chain = (chain.First, i, chain.Count + 1);
             }
-
-            wanted.Add((i, purpose));
+            else
+            {
+                chain = (i, i, 1);
+            }
         }
 
         var signals = body.Value.Signals is { } s ? new RequestSignals(s.Dnt, s.Gpc) : RequestSignals.None;
@@ -139,44 +149,44 @@ public static class DecisionEndpoints
         var decisions = new Decision[items.Count];
         // Subjects without a lease here go to their grains, a bounded number at a time: 10,000 first activations
         // sent at once would queue behind each other past the per-call timeout.
-        List<(string SubjectId, List<(int Index, Purpose Purpose)> Wanted, Purpose[] Purposes)>? missed = null;
-        foreach (var (subjectId, wanted) in bySubject)
+        List<(string SubjectId, int First, Purpose[] Purposes)>? missed = null;
+        foreach (var (subjectId, chain) in bySubject)
         {
-            var purposes = new Purpose[wanted.Count];
-            for (var j = 0; j < purposes.Length; j++)
+            var purposes = new Purpose[chain.Count];
+            for (int k = chain.First, j = 0; k >= 0; k = next[k], j++)
             {
-                purposes[j] = wanted[j].Purpose;
+                purposes[j] = asked[k];
             }
 
             if (cache.TryDecide(storeId, subjectId, purposes, signals, out var decided))
             {
-                Place(subjectId, wanted, decided);
+                Place(subjectId, chain.First, decided);
             }
             else
             {
-                (missed ??= []).Add((subjectId, wanted, purposes));
+                (missed ??= []).Add((subjectId, chain.First, purposes));
             }
         }
 
         if (missed is not null)
         {
             await Parallel.ForEachAsync(missed, new ParallelOptions { MaxDegreeOfParallelism = MaxGrainCallsPerBatch }, async (miss, _) =>
-                Place(miss.SubjectId, miss.Wanted, await cache.DecideAsync(storeId, miss.SubjectId, miss.Purposes, signals)));
+                Place(miss.SubjectId, miss.First, await cache.DecideAsync(storeId, miss.SubjectId, miss.Purposes, signals)));
         }
 
         metrics.Decided(decisions, "batch", startedAt);
         return new JsonBodyResult<BatchResponse>(new BatchResponse(results), EdgeJsonContext.Default.BatchResponse);
 
-        void Place(string subjectId, List<(int Index, Purpose Purpose)> wanted, DecisionSet decided)
+        // The subject's decisions come in the order its items were chained.
+        void Place(string subjectId, int first, DecisionSet decided)
         {
-            for (var j = 0; j < wanted.Count; j++)
+            for (int k = first, j = 0; k >= 0; k = next[k], j++)
             {
                 var decision = decided.Decisions[j];
-                decisions[wanted[j].Index] = decision;
-                results[wanted[j].Index] = new BatchResult(subjectId, decision.Purpose.ToId(), decision.Allowed, decision.Reason.ToCode());
+                decisions[k] = decision;
+                results[k] = new BatchResult(subjectId, decision.Purpose.ToId(), decision.Allowed, decision.Reason.ToCode());
             }
         }
-
     }
 
     private static bool TryParsePurposes(StringValues requested, out Purpose[] purposes, out string? unknown)
