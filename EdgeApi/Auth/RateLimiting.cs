@@ -50,7 +50,7 @@ public static class RateLimiting
     }
 
     /// <summary>The API and the hub; health, metrics and the support files stay reachable for operators.</summary>
-    public static bool IsLimited(PathString path) =>
+    private static bool IsLimited(PathString path) =>
         path.StartsWithSegments("/v1") || path.StartsWithSegments(BearerTokenHandler.HubPathPrefix.TrimEnd('/'));
 
     /// <summary>The rate limiting middleware's view: the bucket of the request's authenticated token.</summary>
