@@ -43,6 +43,9 @@ public static class EdgeApplication
         builder.AddEdgeAuth();
         builder.AddEdgeRateLimiting();
         builder.Services.Configure<CheckOptions>(builder.Configuration.GetSection(CheckOptions.Section));
+        builder.Services.AddOptions<AggregateOptions>().Bind(builder.Configuration.GetSection(AggregateOptions.Section))
+            .Validate(options => options.MinimumGroupSize >= 1, "Aggregates:MinimumGroupSize must be 1 or more.")
+            .ValidateOnStart();
         builder.AddConsentCluster();
         builder.AddLiveFeed();
         builder.AddEdgeTelemetry();
@@ -59,6 +62,7 @@ public static class EdgeApplication
         app.UseBodyLimit();
         app.UseRouting();
         app.UseAuthentication();
+        app.UseMiddleware<PartnerConfinement>();
         app.UseRateLimiter();
         app.UseAuthorization();
 
@@ -70,6 +74,7 @@ public static class EdgeApplication
         store.MapDecisionEndpoints();
         store.MapSubjectEndpoints();
         store.MapPolicyEndpoints();
+        store.MapStatsHistoryEndpoints();
         store.MapRequestEndpoints();
         app.MapLiveFeed();
         app.MapDashboard();

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using ShopAstro.Grains.Interfaces;
 using ShopAstro.Coherence;
 using ShopAstro.Grains.Leases;
+using ShopAstro.Grains.Stats;
 
 namespace ShopAstro.Grains;
 
@@ -32,8 +33,12 @@ internal sealed partial class StoreGrain(
     ISubjectIndexSource index,
     UnresponsiveHolders unresponsive,
     RegisteredHolders registered,
+    IStatsHistoryStore history,
+    IOptions<StatsHistoryOptions> historyOptions,
     ILogger<StoreGrain> logger) : Grain, IStoreGrain, ILeaseFailureLog
 {
+    private readonly StatsSnapshots _snapshots = new(history, time, logger);
+
     private AbsenceIndex _absence = null!;
     private Task? _indexRead;
     private long _activatedAt;
@@ -64,6 +69,9 @@ internal sealed partial class StoreGrain(
             time, options.Value.DecisionLeaseRevokeTimeout, registered, unresponsive, this));
         _absence.Activated();
         ReadIndex();
+        var interval = historyOptions.Value.Interval;
+        this.RegisterGrainTimer(
+            cancellation => _snapshots.TakeAsync(StoreId, stats.State, PersistStats, cancellation), interval, interval);
         return Task.CompletedTask;
     }
 
@@ -128,9 +136,14 @@ internal sealed partial class StoreGrain(
         Feed.Publish([new FeedEvent(FeedEventType.StatsChanged, now, Stats: stats.State)]).Ignore();
         if (now - _statsPersistedAt >= StatsPersistInterval)
         {
-            _statsPersistedAt = now;
-            await stats.WriteStateAsync();
+            await PersistStats();
         }
+    }
+
+    private Task PersistStats()
+    {
+        _statsPersistedAt = time.GetUtcNow();
+        return stats.WriteStateAsync();
     }
 
     private IStoreFeedGrain Feed => GrainFactory.GetGrain<IStoreFeedGrain>(StoreId);

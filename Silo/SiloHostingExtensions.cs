@@ -9,6 +9,7 @@ using Orleans.Serialization;
 using Orleans.Storage;
 using ShopAstro.Grains.Feed;
 using ShopAstro.Grains.Requests;
+using ShopAstro.Grains.Stats;
 using ShopAstro.Grains;
 using ShopAstro.Silo.Storage;
 using ShopAstro.Stats;
@@ -46,6 +47,12 @@ public static class SiloHostingExtensions
         services.AddSingleton<RequestRepeatKeys>();
         services.AddSingleton<StoreStatsCollector>();
         services.AddHostedService<StatsFlusher>();
+        services.AddOptions<StatsHistoryOptions>().Bind(configuration.GetSection(StatsHistoryOptions.Section))
+            .Validate(options => options.Interval > TimeSpan.Zero && options.Retention >= TimeSpan.FromDays(1),
+                "StatsHistory:Interval must be positive and StatsHistory:Retention at least one day.")
+            .ValidateOnStart();
+        services.AddSingleton<IStatsHistoryStore, ConsentStatsHistoryStore>();
+        services.AddHostedService<StatsHistoryPurge>();
         // Request deadlines count working days of this calendar: a JSON file (Requests:Calendar), a folder of yearly
         // files (Requests:CalendarFolder) or the calendars built in. Loaded now, so that a bad file stops the start.
         services.AddOptions<RequestOptions>().Bind(configuration.GetSection(RequestOptions.Section));

@@ -29,6 +29,10 @@ public static class AuthExtensions
                 .RequireAuthenticatedUser()
                 .RequireRole(EdgeRoles.Seller, EdgeRoles.Admin)
                 .AddRequirements(new StoreScopeRequirement()))
+            .AddPolicy(EdgePolicies.Aggregates, policy => policy
+                .RequireAuthenticatedUser()
+                .RequireRole(EdgeRoles.Partner, EdgeRoles.Seller, EdgeRoles.Admin)
+                .AddRequirements(new StoreScopeRequirement()))
             .AddPolicy(EdgePolicies.Admin, policy => policy
                 .RequireAuthenticatedUser()
                 .RequireRole(EdgeRoles.Admin))

@@ -6,7 +6,10 @@ public static class EdgeRoles
     public const string Seller = "seller";
     public const string Admin = "admin";
 
-    public static bool IsKnown(string? role) => role is Storefront or Seller or Admin;
+    /// <summary>Advertising and statistics partners (privacy policy §3): the partner-safe aggregates of their stores, nothing else.</summary>
+    public const string Partner = "partner";
+
+    public static bool IsKnown(string? role) => role is Storefront or Seller or Partner or Admin;
 
     /// <summary>The roles of <see cref="EdgePolicies.Storefront"/>: decisions, consent writes, link, age, the policy.</summary>
     public static readonly string[] StorefrontAndUp = [Storefront, Seller, Admin];
@@ -20,6 +23,9 @@ public static class EdgePolicies
 
     /// <summary>Every route of a store: its sellers and admins.</summary>
     public const string Seller = "seller";
+
+    /// <summary>The partner-safe aggregates: partners, sellers and admins of the store.</summary>
+    public const string Aggregates = "aggregates";
 
     /// <summary>Operators only: the Orleans dashboard.</summary>
     public const string Admin = "admin";

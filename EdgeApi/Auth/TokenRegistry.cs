@@ -94,7 +94,7 @@ public sealed class TokenRegistry
             if (!EdgeRoles.IsKnown(role))
             {
                 throw new InvalidOperationException(
-                    $"Auth:Tokens:{entry.Key}:Role must be storefront, seller or admin, not '{role}'.");
+                    $"Auth:Tokens:{entry.Key}:Role must be storefront, seller, partner or admin, not '{role}'.");
             }
 
             var stores = entry.GetSection("Stores").GetChildren().Select(s => s.Value).OfType<string>().ToList();

@@ -52,7 +52,7 @@ internal static partial class RequestInput
 
     private static string Snake(string field) => field switch { "receivedAt" => "received_at", "verifiedAt" => "verified_at", _ => field };
 
-    private static bool TryParseRfc3339(string text, out DateTimeOffset value)
+    public static bool TryParseRfc3339(string text, out DateTimeOffset value)
     {
         value = default;
         return Rfc3339().IsMatch(text)

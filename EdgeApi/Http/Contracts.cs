@@ -117,6 +117,21 @@ public sealed record PurposeStatsResponse(long Checks, long Allowed, long Grants
 
 // Live feed messages (SignalR hub /hubs/consent): each carries storeId, a per-store increasing sequence, and at.
 
+/// <summary>The stored snapshots of a store's counters in [from, to).</summary>
+public sealed record StatsHistoryResponse(string StoreId, DateTime From, DateTime To, IReadOnlyList<StatsSnapshotResponse> Snapshots);
+
+/// <summary>The counters at <c>at</c>: counts since the store's counters began, current choices, opt-in rate.</summary>
+public sealed record StatsSnapshotResponse(DateTime At, IReadOnlyDictionary<string, PurposeStatsResponse> Purposes);
+
+/// <summary>Partner-safe counts per purpose and UTC day; cells under <c>minimumGroupSize</c> are null and suppressed.</summary>
+public sealed record AggregatesResponse(string StoreId, int MinimumGroupSize, IReadOnlyList<AggregateDayResponse> Days);
+
+public sealed record AggregateDayResponse(string Date, IReadOnlyDictionary<string, AggregatePurposeResponse> Purposes);
+
+public sealed record AggregatePurposeResponse(AggregateCellResponse Grants, AggregateCellResponse Withdrawals, AggregateCellResponse OptedIn);
+
+public sealed record AggregateCellResponse(long? Value, bool Suppressed);
+
 public sealed record SubscribeResult(string StoreId, long Sequence);
 
 public sealed record ConsentChangedMessage(string StoreId, long Sequence, DateTime At, string SubjectId, string Purpose, bool Granted);
@@ -148,6 +163,8 @@ public sealed record RequestOverdueMessage(
 [JsonSerializable(typeof(PolicyResponse))]
 [JsonSerializable(typeof(GpcSupport))]
 [JsonSerializable(typeof(StatsResponse))]
+[JsonSerializable(typeof(StatsHistoryResponse))]
+[JsonSerializable(typeof(AggregatesResponse))]
 [JsonSerializable(typeof(SubscribeResult))]
 [JsonSerializable(typeof(ConsentChangedMessage))]
 [JsonSerializable(typeof(PolicyChangedMessage))]

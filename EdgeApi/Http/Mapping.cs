@@ -56,11 +56,11 @@ public static class Mapping
             total.Withdrawals,
             Purposes.All.Where(p => p.IsConsentBased() || stats.Purposes.ContainsKey(p)).ToDictionary(
                 p => p.ToId(),
-                p => ToResponse(stats.Purposes.GetValueOrDefault(p))));
-
-        static PurposeStatsResponse ToResponse(PurposeStats s) =>
-            new(s.Checks, s.Allowed, s.Grants, s.Withdrawals, s.Granted, s.Withdrawn, s.OptInRate);
+                p => stats.Purposes.GetValueOrDefault(p).ToResponse()));
     }
+
+    public static PurposeStatsResponse ToResponse(this PurposeStats s) =>
+        new(s.Checks, s.Allowed, s.Grants, s.Withdrawals, s.Granted, s.Withdrawn, s.OptInRate);
 
     /// <summary>Documents the canonical form that <see cref="ReceiptChain"/> hashes.</summary>
     public const string ReceiptChainAlgorithm =

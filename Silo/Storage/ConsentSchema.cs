@@ -157,6 +157,9 @@ internal sealed record ConsentSchema(string? Prelude, string Ddl, string Read, s
         // Orleans' reminder table (see ReminderSchema), in the same transaction.
         await (ReferenceEquals(this, PostgreSql) ? ReminderSchema.PostgreSql : ReminderSchema.Sqlite)
             .ApplyAsync(connection, transaction, UpsertQuery, cancellationToken);
+        // The statistics history (see StatsHistorySchema), in the same transaction.
+        await ExecuteAsync(connection, transaction,
+            StatsHistorySchema.Ddl(ReferenceEquals(this, PostgreSql) ? ConsentStoreKind.PostgreSql : ConsentStoreKind.Sqlite), cancellationToken);
         await transaction.CommitAsync(cancellationToken);
     }
 

@@ -48,6 +48,8 @@ public static class SecurityRoutes
         new("PUT", "/policy", BodyKind.Policy, SellerOnly: true),
         new("GET", "/policy", BodyKind.None, SellerOnly: false),
         new("GET", "/stats", BodyKind.None, SellerOnly: true),
+        new("GET", "/stats/history", BodyKind.None, SellerOnly: true),
+        new("GET", "/aggregates", BodyKind.None, SellerOnly: true),
         new("POST", "/requests", BodyKind.Request, SellerOnly: true),
         new("GET", "/requests", BodyKind.None, SellerOnly: true),
         new("GET", "/requests/{requestId}", BodyKind.None, SellerOnly: true),

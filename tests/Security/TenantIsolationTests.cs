@@ -64,6 +64,10 @@ public sealed class TenantIsolationTests(IsolationFixture fixture, ITestOutputHe
     [InlineData("StorefrontS1", "GET", "/v1/stores/{storeId}/policy")]
     [InlineData("SellerS1", "GET", "/v1/stores/{storeId}/stats")]
     [InlineData("StorefrontS1", "GET", "/v1/stores/{storeId}/stats")]
+    [InlineData("SellerS1", "GET", "/v1/stores/{storeId}/stats/history")]
+    [InlineData("StorefrontS1", "GET", "/v1/stores/{storeId}/stats/history")]
+    [InlineData("SellerS1", "GET", "/v1/stores/{storeId}/aggregates")]
+    [InlineData("StorefrontS1", "GET", "/v1/stores/{storeId}/aggregates")]
     [InlineData("SellerS1", "POST", "/v1/stores/{storeId}/requests")]
     [InlineData("StorefrontS1", "POST", "/v1/stores/{storeId}/requests")]
     [InlineData("SellerS1", "GET", "/v1/stores/{storeId}/requests")]
@@ -198,7 +202,7 @@ public sealed class TenantIsolationTests(IsolationFixture fixture, ITestOutputHe
 
         // And each of them is behind a policy that checks the store scope.
         var unprotected = endpoints
-            .Where(e => !e.Metadata.GetOrderedMetadata<IAuthorizeData>().Any(a => a.Policy is "storefront" or "seller"))
+            .Where(e => !e.Metadata.GetOrderedMetadata<IAuthorizeData>().Any(a => a.Policy is "storefront" or "seller" or "aggregates"))
             .Select(e => e.DisplayName ?? e.RoutePattern.RawText)
             .ToList();
         Assert.True(unprotected.Count == 0, "Store routes without the storefront or seller policy: " + string.Join(", ", unprotected));
