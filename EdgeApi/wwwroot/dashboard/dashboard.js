@@ -1,5 +1,6 @@
 // The seller dashboard: one store's policy, opt-in rates and live activity.
-// Plain ES2020, no build step; the SignalR client is the vendored /lib/signalr/signalr.min.js.
+// Plain ES2020, no build step; the SignalR client is the vendored /lib/signalr/signalr.min.js, the history chart
+// the vendored /lib/chartjs/chart.umd.min.js.
 (function () {
   "use strict";
 
@@ -10,6 +11,17 @@
     advertising: "Advertising",
     affiliate_sharing: "Affiliate sharing",
   };
+  const PURPOSE_COLORS = {
+    analytics: "#3b5bdb",
+    recommendation: "#1f9d55",
+    advertising: "#d6453d",
+    affiliate_sharing: "#b7791f",
+  };
+  const HISTORY_WINDOW_MS = 24 * 60 * 60 * 1000;
+  // Snapshots are stored every few minutes: the chart re-reads them this long after a live stats change (once for
+  // any number of changes meanwhile), and on the poll period anyway, which catches a snapshot stored later.
+  const HISTORY_AFTER_CHANGE_MS = 5000;
+  const HISTORY_POLL_MS = 60000;
   const FEED_LIMIT = 200;
   const TOKEN_KEY = "shopastro.dashboard.token";
   const HUB_URL = "/hubs/consent";
@@ -41,6 +53,9 @@
     feed: $("feed"),
     feedEmpty: $("feed-empty"),
     feedCount: $("feed-count"),
+    historyChart: $("history-chart"),
+    historyCanvas: $("history-canvas"),
+    historySummary: $("history-summary"),
   };
 
   const storeId = readStoreId();
@@ -57,6 +72,9 @@
     restartAttempt: 0,
     restartTimer: null,
     stopped: true,
+    chart: null,
+    historyTimer: null, // the poll
+    historySoon: null, // the read scheduled after a live change
   };
 
   function readStoreId() {
@@ -159,8 +177,34 @@
     }
   }
 
+  async function loadHistory() {
+    const to = new Date();
+    const from = new Date(to.getTime() - HISTORY_WINDOW_MS);
+    const history = await getJson(
+      `${storePath()}/stats/history?from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`);
+    if (history) {
+      renderHistory(history, from, to);
+    }
+  }
+
+  function refreshHistory() {
+    if (!state.stopped) {
+      loadHistory().catch((error) => handleError(error, "Could not read the stats history"));
+    }
+  }
+
+  // statsChanged arrives about once a second on a busy store: one re-read a few seconds after the first of them.
+  function refreshHistorySoon() {
+    if (state.historySoon === null) {
+      state.historySoon = setTimeout(() => {
+        state.historySoon = null;
+        refreshHistory();
+      }, HISTORY_AFTER_CHANGE_MS);
+    }
+  }
+
   async function loadAll() {
-    const results = await Promise.allSettled([loadPolicy(), loadStats()]);
+    const results = await Promise.allSettled([loadPolicy(), loadStats(), loadHistory()]);
     const failure = results.find((result) => result.status === "rejected");
     if (failure) {
       throw failure.reason;
@@ -214,6 +258,7 @@
     state.subscribedOnce = false;
     state.restartAttempt = 0;
     setConnection("connecting", "Connecting…");
+    state.historyTimer = setInterval(refreshHistory, HISTORY_POLL_MS);
 
     try {
       await loadAll();
@@ -245,6 +290,7 @@
     connection.on("statsChanged", (message) => {
       if (accept(message) && message.stats) {
         renderStats(message.stats, false);
+        refreshHistorySoon();
       }
     });
     connection.on("requestOverdue", (message) => {
@@ -368,6 +414,10 @@
   function stop() {
     state.stopped = true;
     clearTimeout(state.restartTimer);
+    clearInterval(state.historyTimer);
+    clearTimeout(state.historySoon);
+    state.historyTimer = null;
+    state.historySoon = null;
     const connection = state.connection;
     state.connection = null;
     if (connection) {
@@ -506,6 +556,88 @@
         tag.hidden = true;
       }
     }
+  }
+
+  // One line per purpose: its opt-in rate (%) at each stored snapshot; a purpose nobody chose has no point.
+  function renderHistory(history, from, to) {
+    if (!history || history.storeId !== storeId) {
+      return;
+    }
+    const snapshots = history.snapshots || [];
+    const datasets = PURPOSES.map((purpose) => ({
+      label: PURPOSE_LABELS[purpose],
+      borderColor: PURPOSE_COLORS[purpose],
+      backgroundColor: PURPOSE_COLORS[purpose],
+      borderWidth: 2,
+      pointRadius: snapshots.length > 60 ? 0 : 2,
+      stepped: "after", // a rate holds from its snapshot until the next one
+      data: snapshots
+        .filter((snapshot) => snapshot.purposes && snapshot.purposes[purpose] && snapshot.purposes[purpose].optInRate !== null)
+        .map((snapshot) => ({ x: Date.parse(snapshot.at), y: Math.round(snapshot.purposes[purpose].optInRate * 1000) / 10 })),
+    }));
+    const points = datasets.reduce((sum, dataset) => sum + dataset.data.length, 0);
+    el.historyChart.dataset.points = String(points);
+    el.historyChart.dataset.snapshots = String(snapshots.length);
+    el.historyChart.dataset.first = snapshots.length ? snapshots[0].at : "";
+    el.historyChart.dataset.last = snapshots.length ? snapshots[snapshots.length - 1].at : "";
+    el.historySummary.textContent = snapshots.length
+      ? `${snapshots.length} snapshots, last ${formatTime(new Date(snapshots[snapshots.length - 1].at))}`
+      : "no snapshots yet";
+
+    if (typeof Chart === "undefined") {
+      el.historySummary.textContent += " (chart library not loaded)";
+      return;
+    }
+    const scales = {
+      x: {
+        type: "linear",
+        min: from.getTime(),
+        max: to.getTime(),
+        // Ticks on whole hours, every three, rather than the linear scale's round numbers of milliseconds.
+        afterBuildTicks: (axis) => {
+          axis.ticks = hourTicks(axis.min, axis.max);
+        },
+        ticks: { callback: (value) => hourFormat.format(new Date(value)) },
+      },
+      y: { min: 0, max: 100, ticks: { callback: (value) => `${value}%` } },
+    };
+    if (state.chart) {
+      state.chart.data.datasets = datasets;
+      state.chart.options.scales.x.min = scales.x.min;
+      state.chart.options.scales.x.max = scales.x.max;
+      state.chart.update("none");
+    } else {
+      state.chart = new Chart(el.historyCanvas, {
+        type: "line",
+        data: { datasets },
+        options: {
+          animation: false,
+          maintainAspectRatio: false,
+          parsing: false,
+          interaction: { mode: "nearest", intersect: false },
+          plugins: {
+            legend: { position: "bottom", labels: { boxWidth: 12 } },
+            tooltip: {
+              callbacks: {
+                title: (items) => (items.length ? formatDateTime(items[0].parsed.x) : ""),
+                label: (item) => `${item.dataset.label}: ${item.parsed.y}%`,
+              },
+            },
+          },
+          scales,
+        },
+      });
+    }
+    el.historyChart.dataset.drawn = "true";
+  }
+
+  function hourTicks(min, max) {
+    const step = 3 * 60 * 60 * 1000;
+    const ticks = [];
+    for (let value = Math.ceil(min / step) * step; value <= max; value += step) {
+      ticks.push({ value });
+    }
+    return ticks;
   }
 
   function renderStats(stats, fromHttp) {
@@ -650,6 +782,7 @@
   // ---------- formatting ----------
 
   const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  const hourFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
   const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
   const countFormat = new Intl.NumberFormat();
 
