@@ -24,6 +24,12 @@ public static class StatsHistoryEndpoints
 
     public const int MaxAggregateDays = 366;
 
+    /// <summary>
+    /// A day is given this long after it ended: a snapshot taken just before midnight by a silo whose clock is a
+    /// little behind, or stored slowly, could otherwise still add to a day a partner has already read.
+    /// </summary>
+    public static readonly TimeSpan AggregateSettleTime = TimeSpan.FromMinutes(10);
+
     public static RouteGroupBuilder MapStatsHistoryEndpoints(this RouteGroupBuilder store)
     {
         store.MapGet("/stats/history", History)
@@ -83,9 +89,9 @@ public static class StatsHistoryEndpoints
             return invalid;
         }
 
-        // Only days that have ended: a day still running would change between two reads, and their difference
-        // would be the few events in between.
-        var yesterday = DateOnly.FromDateTime(time.GetUtcNow().UtcDateTime).AddDays(-1);
+        // Only days that have ended (and settled): a day still running would change between two reads, and their
+        // difference would be the few events in between.
+        var yesterday = DateOnly.FromDateTime((time.GetUtcNow() - AggregateSettleTime).UtcDateTime).AddDays(-1);
         if (!TryReadDay(to, yesterday, out var last))
         {
             return EdgeProblems.BadRequest("invalid_to", "'to' must be a UTC date, YYYY-MM-DD.");

@@ -46,7 +46,7 @@ public sealed class PartnerFixture : IAsyncLifetime
     /// </summary>
     private async Task SeedAsync()
     {
-        Today = DateOnly.FromDateTime(DateTime.UtcNow);
+        Today = CurrentDay();
         var history = new ConsentStatsHistoryStore(ConsentStore.Parse(_database.ConnectionString));
         async Task At(int day, int hour, PurposeStats analytics, PurposeStats recommendation) =>
             await history.AppendAsync(Store, Midnight(day).AddHours(hour),
@@ -60,6 +60,10 @@ public sealed class PartnerFixture : IAsyncLifetime
         await At(-1, 8, new(1400, 800, 150, 65, 535, 55), new(10, 5, 4, 1, 3, 1));
         await At(0, 0, new(1500, 850, 151, 65, 536, 55), new(10, 5, 4, 1, 3, 1));
     }
+
+    /// <summary>The day not yet given: today, or yesterday for the first minutes after midnight (the settle time).</summary>
+    public static DateOnly CurrentDay() =>
+        DateOnly.FromDateTime(DateTime.UtcNow - ShopAstro.EdgeApi.Endpoints.StatsHistoryEndpoints.AggregateSettleTime);
 
     public DateTimeOffset Midnight(int day) => new(Today.AddDays(day).ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
 
@@ -84,7 +88,7 @@ public sealed class AggregatesTests(PartnerFixture fixture) : IClassFixture<Part
     public async Task A_partner_gets_the_ended_days_with_small_cells_suppressed()
     {
         // The test's days were seeded relative to the fixture's today: a midnight in between would shift them.
-        Assert.Equal(fixture.Today, DateOnly.FromDateTime(DateTime.UtcNow));
+        Assert.Equal(fixture.Today, PartnerFixture.CurrentDay());
         var body = await GetAsync(Partner, $"?from={fixture.Day(-3)}&to={fixture.Day(0)}");
 
         Assert.Equal("agg", body["storeId"]!.GetValue<string>());
