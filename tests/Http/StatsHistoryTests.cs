@@ -15,10 +15,12 @@ public sealed class StatsHistoryTests(ITestOutputHelper output)
 {
     private static readonly Dictionary<string, string?> OneSecond = new() { ["StatsHistory:Interval"] = "00:00:01" };
 
-    [Fact]
-    public async Task Snapshots_are_stored_every_interval_and_a_restarted_service_reads_them_back()
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
+    public async Task Snapshots_are_stored_every_interval_and_a_restarted_service_reads_them_back(string kind)
     {
-        await using var database = TestDatabase.Sqlite();
+        await using var database = kind == "sqlite" ? TestDatabase.Sqlite() : await TestDatabase.PostgresAsync();
         const string Store = "hist1";
         JsonArray before;
         await using (var first = new EdgeApiFactory(database.ConnectionString, OneSecond))
@@ -76,6 +78,26 @@ public sealed class StatsHistoryTests(ITestOutputHelper output)
         await (await factory.ClientWith(EdgeApiFactory.StorefrontS1Token).GetAsync(path)).ShouldBeProblemAsync(HttpStatusCode.Forbidden, "forbidden");
         await (await factory.ClientWith(EdgeApiFactory.SellerS2Token).GetAsync(path)).ShouldBeProblemAsync(HttpStatusCode.Forbidden, "forbidden");
         await (await factory.ClientWith(null).GetAsync(path)).ShouldBeProblemAsync(HttpStatusCode.Unauthorized, "unauthorized");
+    }
+
+    [Fact]
+    public async Task Snapshots_past_the_retention_are_not_handed_out()
+    {
+        await using var database = TestDatabase.Sqlite();
+        await using var factory = new EdgeApiFactory(database.ConnectionString, new Dictionary<string, string?> { ["StatsHistory:Retention"] = "1.00:00:00" });
+        _ = factory.Server;
+        var history = new ConsentStatsHistoryStore(ConsentStore.Parse(database.ConnectionString));
+        var now = DateTimeOffset.UtcNow;
+        foreach (var hoursAgo in new[] { 30, 2 })
+        {
+            await history.AppendAsync("s1", now.AddHours(-hoursAgo),
+                new Dictionary<Purpose, PurposeStats> { [Purpose.Analytics] = new(0, 0, hoursAgo, 0, hoursAgo, 0) }, CancellationToken.None);
+        }
+
+        using var seller = factory.ClientWith(EdgeApiFactory.SellerS1Token);
+        var from = Uri.EscapeDataString(now.AddDays(-3).ToString("yyyy-MM-ddTHH:mm:ssZ"));
+        var snapshots = (await (await seller.GetAsync($"/v1/stores/s1/stats/history?from={from}")).ReadJsonAsync())["snapshots"]!.AsArray();
+        Assert.Equal([2L], snapshots.Select(s => s!["purposes"]!["analytics"]!["granted"]!.GetValue<long>()));
     }
 
     /// <summary>The table and its queries on both stores: range, the newest row before a range, the purge keeping each purpose's newest older row.</summary>
