@@ -11,6 +11,9 @@ public enum FeedEventType
     PolicyChanged = 1,
     StatsChanged = 2,
     RequestOverdue = 3,
+
+    /// <summary>A policy version was scheduled to take effect later (or, with <c>Cancelled</c>, withdrawn).</summary>
+    PolicyScheduled = 4,
 }
 
 /// <summary>Counters of one purpose at one store: checks and choice events, and the current choices.</summary>
@@ -64,7 +67,8 @@ public sealed record FeedEvent(
     [property: Id(4)] bool? Granted = null,
     [property: Id(5)] StorePolicy? Policy = null,
     [property: Id(6)] StoreStats? Stats = null,
-    [property: Id(7)] DataSubjectRequest? Request = null);
+    [property: Id(7)] DataSubjectRequest? Request = null,
+    [property: Id(8)] bool Cancelled = false);
 
 /// <param name="Sequence">Increases per store; a jump tells the receiver it may have missed messages.</param>
 [GenerateSerializer, Immutable, Alias("shopastro.FeedMessage")]

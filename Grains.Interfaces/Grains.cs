@@ -14,6 +14,14 @@ public interface IStoreGrain : IGrainWithStringKey
     [Alias("GetPolicy"), ReadOnly]
     Task<StorePolicy?> GetPolicy();
 
+    /// <summary>The version in force and those scheduled after it.</summary>
+    [Alias("GetPolicyView"), ReadOnly]
+    Task<PolicyView> GetPolicyView();
+
+    /// <summary>Withdraws a scheduled version, and every version scheduled after it (they were built on it).</summary>
+    [Alias("CancelScheduledPolicy")]
+    Task<PolicyCancelStatus> CancelScheduledPolicy(int version);
+
     /// <summary>Interleaves so that subjects activating during a publish never wait on it.</summary>
     /// <param name="present">The subject has a stored record: the store's subject index must name it.</param>
     [Alias("AcquirePolicyLease"), AlwaysInterleave]

@@ -26,8 +26,12 @@ public sealed record StorePolicy(
     [property: Id(2)] bool SellerAttestation,
     [property: Id(3)] ImmutableDictionary<Purpose, PurposeSetting> Purposes,
     [property: Id(4)] ImmutableDictionary<Purpose, int> MaterialChangeVersions,
-    [property: Id(5)] DateTimeOffset PublishedAt)
+    [property: Id(5)] DateTimeOffset PublishedAt,
+    [property: Id(6)] DateTimeOffset? EffectiveAt = null)
 {
+    /// <summary>When this version governs decisions: its <see cref="EffectiveAt"/> if scheduled, else its publication.</summary>
+    public DateTimeOffset InForceFrom => EffectiveAt ?? PublishedAt;
+
     public bool Uses(Purpose purpose) => Purposes.TryGetValue(purpose, out var setting) && setting.Enabled;
 
     public int MaterialChangeVersionOf(Purpose purpose) =>
@@ -43,12 +47,17 @@ public sealed record StorePolicy(
 }
 
 /// <summary>A new policy version as the seller publishes it.</summary>
+/// <param name="EffectiveAt">When it takes effect; null: at once.</param>
 [GenerateSerializer, Immutable, Alias("shopastro.PolicyUpdate")]
 public sealed record PolicyUpdate(
     [property: Id(0)] int Version,
     [property: Id(1)] StoreStatus Status,
     [property: Id(2)] bool SellerAttestation,
-    [property: Id(3)] ImmutableDictionary<Purpose, PurposeSetting> Purposes);
+    [property: Id(3)] ImmutableDictionary<Purpose, PurposeSetting> Purposes,
+    [property: Id(4)] DateTimeOffset? EffectiveAt = null)
+{
+    public bool HasMaterialChange => Purposes.Values.Any(setting => setting.MaterialChange);
+}
 
 [GenerateSerializer]
 public enum PolicyPublishStatus
@@ -56,12 +65,40 @@ public enum PolicyPublishStatus
     Published = 0,
     VersionNotIncreasing = 1,
     SellerAttestationRequired = 2,
+
+    /// <summary>A material change of a published policy, not announced <c>Policy:MaterialNoticePeriod</c> ahead (§7).</summary>
+    NoticePeriodRequired = 3,
+
+    /// <summary>Scheduled closer than a policy lease ahead: copies handed out before it could outlive the change.</summary>
+    EffectiveAtTooSoon = 4,
+
+    /// <summary>Would take effect before a version scheduled earlier: versions take effect in order.</summary>
+    EffectiveBeforeScheduled = 5,
 }
 
+/// <param name="Policy">The version published, or on a refusal the latest version (in force or scheduled).</param>
+/// <param name="Earliest">On a refusal for timing: the earliest instant the version could take effect.</param>
 [GenerateSerializer, Immutable, Alias("shopastro.PolicyPublishResult")]
 public sealed record PolicyPublishResult(
     [property: Id(0)] PolicyPublishStatus Status,
-    [property: Id(1)] StorePolicy? Policy);
+    [property: Id(1)] StorePolicy? Policy,
+    [property: Id(2)] DateTimeOffset? Earliest = null);
+
+/// <summary>The policy in force and the versions scheduled to take effect later, soonest first.</summary>
+[GenerateSerializer, Immutable, Alias("shopastro.PolicyView")]
+public sealed record PolicyView(
+    [property: Id(0)] StorePolicy? Current,
+    [property: Id(1)] ImmutableList<StorePolicy> Upcoming);
+
+[GenerateSerializer]
+public enum PolicyCancelStatus
+{
+    Cancelled = 0,
+    NotScheduled = 1,
+
+    /// <summary>Less than a policy lease before it takes effect: copies of it may already be handed out.</summary>
+    TooLate = 2,
+}
 
 /// <summary>The store's policy as a subject grain holds it, valid until the lease runs out.</summary>
 /// <param name="Duration">How long the holder may rely on <paramref name="Policy"/> without hearing from the store.</param>

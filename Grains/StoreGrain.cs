@@ -9,21 +9,14 @@ using ShopAstro.Grains.Stats;
 
 namespace ShopAstro.Grains;
 
-[GenerateSerializer, Immutable, Alias("shopastro.StoreState")]
-public sealed record StoreState
-{
-    [Id(0)] public StorePolicy? Policy { get; init; }
-
-    /// <summary>Every version ever published, oldest first: which purposes changed materially when.</summary>
-    [Id(1)] public ImmutableList<StorePolicy> History { get; init; } = [];
-}
-
 /// <summary>
 /// Holds a store's policy and hands it to subject grains as leases, and to edges with its subject index as
 /// absence leases (<see cref="AbsenceIndex"/>). Only the committed policy is ever handed out (S2): a publish in
 /// flight is invisible to the lease requests that interleave with it. A publish is acknowledged only once every
 /// lease holder has the new version or its lease has expired, so no check that starts after the
-/// acknowledgement decides on the old policy (S1).
+/// acknowledgement decides on the old policy (S1). A version scheduled ahead takes effect at its instant: every
+/// lease handed out ends by then (<see cref="LeaseFor"/>), so no check that starts after it decides on the version
+/// before (docs/coherence.md, "Scheduled versions").
 /// </summary>
 internal sealed partial class StoreGrain(
     [PersistentState("store", StorageNames.Consent)] IPersistentState<StoreState> state,
@@ -35,17 +28,30 @@ internal sealed partial class StoreGrain(
     RegisteredHolders registered,
     IStatsHistoryStore history,
     IOptions<StatsHistoryOptions> historyOptions,
-    ILogger<StoreGrain> logger) : Grain, IStoreGrain, ILeaseFailureLog
+    IOptions<PolicyOptions> policyOptions,
+    ILogger<StoreGrain> logger) : Grain, IStoreGrain, ILeaseFailureLog, IRemindable
 {
+    private const string EffectiveReminder = "policy-effective";
+
     private readonly StatsSnapshots _snapshots = new(history, time, logger);
 
     private AbsenceIndex _absence = null!;
     private Task? _indexRead;
     private long _activatedAt;
 
-    // The policy as stored: what leases and reads hand out. state.State holds a publish's new version while its
+    // The versions as stored: what leases and reads hand out. state.State holds a publish's new version while its
     // write is out, which interleaving lease requests must never see.
-    private StorePolicy? _committed;
+    private StoreState _stored = new();
+
+    // While a scheduled version is being written: leases handed out meanwhile end by its effective time too.
+    private DateTimeOffset? _pendingEffectiveAt;
+
+    private IGrainTimer? _effectiveTimer;
+
+    private readonly PolicyVersions _versions = new(policyOptions.Value.MaterialNoticePeriod, options.Value.PolicyLease);
+
+    /// <summary>The version in force now.</summary>
+    private StorePolicy? Committed => _stored.CurrentAt(time.GetUtcNow());
 
     private readonly Dictionary<string, long> _leaseExpiries = new(StringComparer.Ordinal);
     private readonly TimeSpan _lease = options.Value.PolicyLease;
@@ -63,7 +69,8 @@ internal sealed partial class StoreGrain(
             _unknownLeasesUntil = time.GetTimestamp() + time.TimestampTicks(_lease);
         }
 
-        _committed = state.State.Policy;
+        _stored = state.State;
+        ArmEffectiveTimer();
         _activatedAt = time.GetTimestamp();
         _absence = new AbsenceIndex(time, options.Value.DecisionLease, new LeaseGrants(
             time, options.Value.DecisionLeaseRevokeTimeout, registered, unresponsive, this));
@@ -111,7 +118,7 @@ internal sealed partial class StoreGrain(
     public Task<AbsenceLease> LeaseAbsence(IDecisionLeaseHolder holder, Guid epoch, int since)
     {
         ReadIndex();
-        return Task.FromResult(_absence.Lease(holder, _committed, epoch, since));
+        return Task.FromResult(_absence.Lease(holder, Committed, epoch, since, LeaseFor(options.Value.DecisionLease)));
     }
 
     public Task<TimeSpan> MarkPresent(string subjectId, bool restrictive)
@@ -125,7 +132,13 @@ internal sealed partial class StoreGrain(
 
     private DateTimeOffset _statsPersistedAt;
 
-    public Task<StorePolicy?> GetPolicy() => Task.FromResult(_committed);
+    public Task<StorePolicy?> GetPolicy() => Task.FromResult(Committed);
+
+    public Task<PolicyView> GetPolicyView()
+    {
+        var now = time.GetUtcNow();
+        return Task.FromResult(new PolicyView(_stored.CurrentAt(now), _stored.UpcomingAt(now)));
+    }
 
     public Task<StoreStats> GetStats() => Task.FromResult(stats.State);
 
@@ -150,17 +163,18 @@ internal sealed partial class StoreGrain(
 
     public Task<PolicyLease> AcquirePolicyLease(string subjectId, bool present)
     {
-        _leaseExpiries[subjectId] = time.GetTimestamp() + time.TimestampTicks(_lease);
-        var policy = _committed;
+        var lease = LeaseFor(_lease);
+        _leaseExpiries[subjectId] = time.GetTimestamp() + time.TimestampTicks(lease);
+        var policy = Committed;
         return present && !_absence.Contains(subjectId) ? MarkedAsync()
-            : Task.FromResult(new PolicyLease(policy, _lease, NoRecordLeased: !present && _absence.NoRecordLeased(subjectId)));
+            : Task.FromResult(new PolicyLease(policy, lease, NoRecordLeased: !present && _absence.NoRecordLeased(subjectId)));
 
         async Task<PolicyLease> MarkedAsync()
         {
             // A repair of the index (no write waits on it): holders are told, an unreachable one is not waited for,
             // so that an activation never stalls on a dead edge; the subject learns how long to count it.
             var absentViewFor = await MarkPresent(subjectId, restrictive: false);
-            return new PolicyLease(policy, _lease, absentViewFor);
+            return new PolicyLease(policy, lease, absentViewFor);
         }
     }
 
@@ -172,38 +186,153 @@ internal sealed partial class StoreGrain(
 
     public async Task<PolicyPublishResult> PublishPolicy(PolicyUpdate update)
     {
-        var current = _committed;
-        if (current is not null && update.Version <= current.Version)
+        var now = await FoldIfDueAsync();
+        var result = _versions.Check(_stored, update, now);
+        if (result.Status != PolicyPublishStatus.Published)
         {
-            return new PolicyPublishResult(PolicyPublishStatus.VersionNotIncreasing, current);
+            return result;
         }
 
-        if (!update.SellerAttestation && update.Purposes.Any(p => p.Value.Enabled && p.Key.RequiresSellerAttestation()))
+        var policy = result.Policy!;
+        var stored = _stored;
+        if (policy.EffectiveAt is { } effectiveAt)
         {
-            return new PolicyPublishResult(PolicyPublishStatus.SellerAttestationRequired, current);
-        }
-
-        var materialChanges = current?.MaterialChangeVersions ?? ImmutableDictionary<Purpose, int>.Empty;
-        foreach (var (purpose, setting) in update.Purposes)
-        {
-            if (setting.MaterialChange)
+            _pendingEffectiveAt = effectiveAt;
+            try
             {
-                materialChanges = materialChanges.SetItem(purpose, update.Version);
+                await state.PersistAsync(stored with { Scheduled = stored.Scheduled.Add(policy) }, this, "policy");
             }
+            finally
+            {
+                _pendingEffectiveAt = null;
+            }
+
+            _stored = state.State;
+            await ScheduleEffectiveAsync();
+            Feed.Publish([new FeedEvent(FeedEventType.PolicyScheduled, now, Policy: policy)]).Ignore();
+            return result;
         }
 
-        var policy = new StorePolicy(
-            update.Version, update.Status, update.SellerAttestation, update.Purposes, materialChanges, time.GetUtcNow());
-        await state.PersistAsync(state.State with { Policy = policy, History = state.State.History.Add(policy) }, this, "policy");
-        _committed = policy;
+        await state.PersistAsync(stored with { Policy = policy, History = stored.History.Add(policy) }, this, "policy");
+        _stored = state.State;
+        await TakeEffectAsync(policy);
+        return result;
+    }
 
+    public async Task<PolicyCancelStatus> CancelScheduledPolicy(int version)
+    {
+        var now = await FoldIfDueAsync();
+        var status = _versions.CheckCancel(_stored, version, now);
+        if (status != PolicyCancelStatus.Cancelled)
+        {
+            return status;
+        }
+
+        // Later versions were built on this one (their material changes accumulate through it): they go with it.
+        var stored = _stored;
+        var cancelled = stored.Scheduled.FindAll(policy => policy.Version >= version);
+        await state.PersistAsync(stored with { Scheduled = stored.Scheduled.RemoveAll(policy => policy.Version >= version) }, this, "policy");
+        _stored = state.State;
+        await ScheduleEffectiveAsync();
+        Feed.Publish([.. cancelled.Select(policy => new FeedEvent(FeedEventType.PolicyScheduled, now, Policy: policy, Cancelled: true))]).Ignore();
+        return status;
+    }
+
+    /// <summary>
+    /// How long a lease handed out now may run: never past the next scheduled version's effective time (nor past that
+    /// of one being written), so that at that instant no copy of the version before it is left anywhere.
+    /// </summary>
+    private TimeSpan LeaseFor(TimeSpan lease)
+    {
+        var now = time.GetUtcNow();
+        var next = _stored.NextChangeAfter(now);
+        if (_pendingEffectiveAt is { } pending && (next is null || pending < next))
+        {
+            next = pending;
+        }
+
+        return next is { } until && until - now < lease ? until - now : lease;
+    }
+
+    /// <summary>A version now in force is told to every holder and announced.</summary>
+    private async Task TakeEffectAsync(StorePolicy policy)
+    {
         await PushToLeaseHolders(policy);
         // Absence leases carry the policy too.
         var storeId = StoreId;
         await _absence.SettleAsync(await _absence.RevokeAsync(holder => holder.RevokeAbsence(storeId)));
-        Feed.Publish([new FeedEvent(FeedEventType.PolicyChanged, policy.PublishedAt, Policy: policy)]).Ignore();
-        return new PolicyPublishResult(PolicyPublishStatus.Published, policy);
+        Feed.Publish([new FeedEvent(FeedEventType.PolicyChanged, policy.InForceFrom, Policy: policy)]).Ignore();
     }
+
+    Task IRemindable.ReceiveReminder(string reminderName, TickStatus status) =>
+        reminderName == EffectiveReminder ? FoldDueVersionsAsync() : Task.CompletedTask;
+
+    /// <summary>
+    /// Scheduled versions whose time has come are written as in force and announced. Decisions do not wait for this
+    /// (the version in force follows from the stored schedule and the time); the reminder makes it happen, and the
+    /// feed hear of it, even if no silo had the store active at that instant.
+    /// </summary>
+    private async Task FoldDueVersionsAsync()
+    {
+        var now = time.GetUtcNow();
+        var folded = _stored.FoldedAt(now);
+        if (!ReferenceEquals(folded, _stored))
+        {
+            var due = _stored.Scheduled.Count - folded.Scheduled.Count;
+            await state.PersistAsync(folded, this, "policy");
+            _stored = state.State;
+            LogTookEffect(StoreId, folded.Policy!.Version, due);
+            await TakeEffectAsync(folded.Policy!);
+        }
+
+        await ScheduleEffectiveAsync();
+    }
+
+    /// <summary>Versions already in force are written (and announced) as such before the schedule is changed.</summary>
+    private async Task<DateTimeOffset> FoldIfDueAsync()
+    {
+        if (!ReferenceEquals(_stored.FoldedAt(time.GetUtcNow()), _stored))
+        {
+            await FoldDueVersionsAsync();
+        }
+
+        return time.GetUtcNow();
+    }
+
+    /// <summary>The reminder (durable) and the timer (on time while active) for the next scheduled version.</summary>
+    private async Task ScheduleEffectiveAsync()
+    {
+        ArmEffectiveTimer();
+        if (_stored.Scheduled.IsEmpty)
+        {
+            if (await this.GetReminder(EffectiveReminder) is { } reminder)
+            {
+                await this.UnregisterReminder(reminder);
+            }
+
+            return;
+        }
+
+        var due = _stored.Scheduled[0].InForceFrom - time.GetUtcNow();
+        await this.RegisterOrUpdateReminder(EffectiveReminder, due > TimeSpan.Zero ? due : TimeSpan.Zero, policyOptions.Value.EffectiveRetry);
+    }
+
+    private void ArmEffectiveTimer()
+    {
+        _effectiveTimer?.Dispose();
+        _effectiveTimer = null;
+        if (_stored.Scheduled.IsEmpty)
+        {
+            return;
+        }
+
+        // Timers take at most about 49 days: a later version is looked at again then.
+        var due = _stored.Scheduled[0].InForceFrom - time.GetUtcNow();
+        due = due < TimeSpan.Zero ? TimeSpan.Zero : due > MaxTimerDue ? MaxTimerDue : due;
+        _effectiveTimer = this.RegisterGrainTimer(FoldDueVersionsAsync, due, Timeout.InfiniteTimeSpan);
+    }
+
+    private static readonly TimeSpan MaxTimerDue = TimeSpan.FromDays(30);
 
     private async Task PushToLeaseHolders(StorePolicy policy)
     {
@@ -256,6 +385,9 @@ internal sealed partial class StoreGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Store {StoreId}: the subject index could not be read; no absence leases until it is")]
     private partial void LogIndexFailed(Exception exception, string storeId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Store {StoreId}: policy {Version} took effect as scheduled ({Count} versions due)")]
+    private partial void LogTookEffect(string storeId, int version, int count);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Store {StoreId}: policy {Version} published to {Holders} lease holders")]
     private partial void LogPublished(string storeId, int version, int holders);

@@ -56,13 +56,15 @@ public static class SiloHostingExtensions
         // Request deadlines count working days of this calendar: a JSON file (Requests:Calendar), a folder of yearly
         // files (Requests:CalendarFolder) or the calendars built in. Loaded now, so that a bad file stops the start.
         services.AddOptions<RequestOptions>().Bind(configuration.GetSection(RequestOptions.Section));
+        services.AddOptions<PolicyOptions>().Bind(configuration.GetSection(PolicyOptions.Section))
+            .Validate(options => options.MaterialNoticePeriod >= TimeSpan.Zero && options.EffectiveRetry > TimeSpan.Zero,
+                "Policy:MaterialNoticePeriod must not be negative and Policy:EffectiveRetry must be positive.")
+            .ValidateOnStart();
         services.AddSingleton(CalendarSources.Load(configuration.GetSection(RequestOptions.Section).Get<RequestOptions>() ?? new()));
         // Tests and small deployments check retention more often than Orleans' one-minute default allows.
-        services.AddOptions<ReminderOptions>().Configure<Microsoft.Extensions.Options.IOptions<ConsentClusterOptions>>((reminders, consent) =>
+        services.AddOptions<ReminderOptions>().Configure<Microsoft.Extensions.Options.IOptions<ConsentClusterOptions>, Microsoft.Extensions.Options.IOptions<PolicyOptions>>((reminders, consent, policy) =>
         {
-            var shortest = consent.Value.AnonymousRetentionCheck < consent.Value.RequestOverdueCheck
-                ? consent.Value.AnonymousRetentionCheck
-                : consent.Value.RequestOverdueCheck;
+            var shortest = new[] { consent.Value.AnonymousRetentionCheck, consent.Value.RequestOverdueCheck, policy.Value.EffectiveRetry }.Min();
             if (shortest < reminders.MinimumReminderPeriod)
             {
                 reminders.MinimumReminderPeriod = shortest;

@@ -17,7 +17,11 @@ public static class PolicyEndpoints
         store.MapGet("/policy", Get)
             .RequireAuthorization(EdgePolicies.Storefront)
             .WithName("GetPolicy")
-            .WithSummary("The store's current policy.");
+            .WithSummary("The store's current policy, and the versions scheduled to take effect after it.");
+        store.MapDelete("/policy/upcoming/{version:int}", CancelScheduled)
+            .RequireAuthorization(EdgePolicies.Seller)
+            .WithName("CancelScheduledPolicy")
+            .WithSummary("Withdraws a scheduled version (and any scheduled after it) before it takes effect.");
         store.MapGet("/stats", GetStats)
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("GetStats")
@@ -68,13 +72,26 @@ public static class PolicyEndpoints
             purposes[purpose] = new PurposeSetting(enabled, setting.MaterialChange ?? false);
         }
 
-        var update = new PolicyUpdate(policy.Version.Value, status, policy.SellerAttestation ?? false, purposes.ToImmutable());
+        var update = new PolicyUpdate(
+            policy.Version.Value, status, policy.SellerAttestation ?? false, purposes.ToImmutable(), policy.EffectiveAt?.ToUniversalTime());
         var result = await grains.GetGrain<IStoreGrain>(storeId).PublishPolicy(update);
         return result.Status switch
         {
+            PolicyPublishStatus.Published when result.Policy!.EffectiveAt is not null =>
+                TypedResults.Accepted($"/v1/stores/{storeId}/policy", result.Policy.ToScheduledResponse(storeId)),
             PolicyPublishStatus.Published => TypedResults.Ok(result.Policy!.ToResponse(storeId)),
             PolicyPublishStatus.VersionNotIncreasing => EdgeProblems.Result(StatusCodes.Status409Conflict, "policy_version_conflict",
-                "The version must be greater than the current one.", $"The current version is {result.Policy!.Version}."),
+                "The version must be greater than the current one.",
+                $"The latest version (in force or scheduled) is {result.Policy!.Version}."),
+            PolicyPublishStatus.NoticePeriodRequired => EdgeProblems.Result(StatusCodes.Status422UnprocessableEntity,
+                "notice_period_required", "A material change must be announced before it takes effect.",
+                $"Policy §7: publish it with an effectiveAt of {Rfc3339(result.Earliest)} or later."),
+            PolicyPublishStatus.EffectiveAtTooSoon => EdgeProblems.Result(StatusCodes.Status422UnprocessableEntity,
+                "effective_at_too_soon", "A scheduled version must take effect at least a policy lease ahead.",
+                $"Use an effectiveAt of {Rfc3339(result.Earliest)} or later, or leave it out to publish at once."),
+            PolicyPublishStatus.EffectiveBeforeScheduled => EdgeProblems.Result(StatusCodes.Status409Conflict,
+                "policy_scheduled", "Versions take effect in order, after those already scheduled.",
+                $"Version {result.Policy!.Version} takes effect at {Rfc3339(result.Earliest)}: schedule this one at or after it, or cancel it first (DELETE .../policy/upcoming/{{version}})."),
             PolicyPublishStatus.SellerAttestationRequired => EdgeProblems.Result(StatusCodes.Status422UnprocessableEntity,
                 "seller_attestation_required", "Enabling recommendation or advertising needs the seller's attestation.",
                 "Set sellerAttestation to true once shoppers are informed and can choose (policy §1(3))."),
@@ -100,9 +117,36 @@ public static class PolicyEndpoints
             return invalid;
         }
 
-        var policy = await grains.GetGrain<IStoreGrain>(storeId).GetPolicy();
-        return policy is null
-            ? EdgeProblems.NotFound("policy_not_found", "The store has not published a policy.")
-            : TypedResults.Ok(policy.ToResponse(storeId));
+        var view = await grains.GetGrain<IStoreGrain>(storeId).GetPolicyView();
+        if (view.Current is null)
+        {
+            return view.Upcoming.IsEmpty
+                ? EdgeProblems.NotFound("policy_not_found", "The store has not published a policy.")
+                : EdgeProblems.NotFound("policy_not_found",
+                    $"The store's first policy (version {view.Upcoming[0].Version}) takes effect at {Rfc3339(view.Upcoming[0].InForceFrom)}.");
+        }
+
+        return TypedResults.Ok(view.Current.ToResponse(storeId, view.Upcoming));
     }
+
+    private static async Task<IResult> CancelScheduled(string storeId, int version, IGrainFactory grains)
+    {
+        if (Ids.Reject(storeId) is { } invalid)
+        {
+            return invalid;
+        }
+
+        return await grains.GetGrain<IStoreGrain>(storeId).CancelScheduledPolicy(version) switch
+        {
+            PolicyCancelStatus.Cancelled => TypedResults.NoContent(),
+            PolicyCancelStatus.NotScheduled => EdgeProblems.NotFound("scheduled_policy_not_found",
+                $"Version {version} is not scheduled to take effect (it is in force, cancelled or was never published)."),
+            PolicyCancelStatus.TooLate => EdgeProblems.Result(StatusCodes.Status409Conflict, "policy_effective_soon",
+                "The version takes effect too soon to be withdrawn.",
+                "Within a policy lease of its effectiveAt, copies of it may already be handed out; publish a new version instead."),
+            var other => throw new InvalidOperationException($"Unexpected cancel status {other}."),
+        };
+    }
+
+    private static string Rfc3339(DateTimeOffset? at) => at?.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'") ?? "";
 }

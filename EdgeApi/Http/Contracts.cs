@@ -91,17 +91,33 @@ public sealed record DataSubjectRequestList(IReadOnlyList<DataSubjectRequestResp
 
 public sealed record LinkRequest(string? AnonymousId);
 
-public sealed record PolicyRequest(int? Version, string? Status, bool? SellerAttestation, Dictionary<string, PurposeSettingRequest?>? Purposes);
+/// <param name="EffectiveAt">When the version takes effect (RFC 3339); absent: at once.</param>
+public sealed record PolicyRequest(
+    int? Version, string? Status, bool? SellerAttestation, Dictionary<string, PurposeSettingRequest?>? Purposes, DateTimeOffset? EffectiveAt = null);
 
 public sealed record PurposeSettingRequest(bool? Enabled, bool? MaterialChange);
 
+/// <summary>The policy in force, and the versions scheduled to take effect after it (soonest first).</summary>
+/// <param name="EffectiveAt">Since when this version is in force (its publication, unless it was scheduled).</param>
 public sealed record PolicyResponse(
     string StoreId,
     int Version,
     string Status,
     bool SellerAttestation,
     IReadOnlyDictionary<string, PurposeSettingResponse> Purposes,
-    DateTime PublishedAt);
+    DateTime PublishedAt,
+    DateTime EffectiveAt,
+    IReadOnlyList<ScheduledPolicyResponse> Upcoming);
+
+/// <summary>A version published to take effect at <paramref name="EffectiveAt"/>.</summary>
+public sealed record ScheduledPolicyResponse(
+    string StoreId,
+    int Version,
+    string Status,
+    bool SellerAttestation,
+    IReadOnlyDictionary<string, PurposeSettingResponse> Purposes,
+    DateTime PublishedAt,
+    DateTime EffectiveAt);
 
 /// <param name="ReconsentSinceVersion">Grants given under an older version answer <c>reconsent_required</c>.</param>
 public sealed record PurposeSettingResponse(bool Enabled, bool MaterialChange, int? ReconsentSinceVersion);
@@ -138,6 +154,10 @@ public sealed record ConsentChangedMessage(string StoreId, long Sequence, DateTi
 
 public sealed record PolicyChangedMessage(string StoreId, long Sequence, DateTime At, int PolicyVersion, string Status);
 
+/// <param name="Cancelled">The scheduled version was withdrawn and will not take effect.</param>
+public sealed record PolicyScheduledMessage(
+    string StoreId, long Sequence, DateTime At, int PolicyVersion, string Status, DateTime EffectiveAt, bool Cancelled);
+
 public sealed record StatsChangedMessage(string StoreId, long Sequence, DateTime At, StatsResponse Stats);
 
 public sealed record RequestOverdueMessage(
@@ -168,6 +188,8 @@ public sealed record RequestOverdueMessage(
 [JsonSerializable(typeof(SubscribeResult))]
 [JsonSerializable(typeof(ConsentChangedMessage))]
 [JsonSerializable(typeof(PolicyChangedMessage))]
+[JsonSerializable(typeof(PolicyScheduledMessage))]
+[JsonSerializable(typeof(ScheduledPolicyResponse))]
 [JsonSerializable(typeof(StatsChangedMessage))]
 [JsonSerializable(typeof(RequestOverdueMessage))]
 [JsonSerializable(typeof(Microsoft.AspNetCore.Mvc.ProblemDetails))]

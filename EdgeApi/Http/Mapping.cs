@@ -74,18 +74,34 @@ public static class Mapping
             Trace = explained.Trace.Select(step => new TraceStep(step.Rule, step.Description, step.Applied)).ToArray(),
         };
 
-    public static PolicyResponse ToResponse(this StorePolicy policy, string storeId) => new(
+    public static PolicyResponse ToResponse(this StorePolicy policy, string storeId, IEnumerable<StorePolicy>? upcoming = null) => new(
         storeId,
         policy.Version,
-        policy.Status == StoreStatus.Active ? "active" : "suspended",
+        policy.Status.ToId(),
         policy.SellerAttestation,
+        policy.PurposesResponse(),
+        policy.PublishedAt.UtcDateTime,
+        policy.InForceFrom.UtcDateTime,
+        [.. (upcoming ?? []).Select(version => version.ToScheduledResponse(storeId))]);
+
+    public static ScheduledPolicyResponse ToScheduledResponse(this StorePolicy policy, string storeId) => new(
+        storeId,
+        policy.Version,
+        policy.Status.ToId(),
+        policy.SellerAttestation,
+        policy.PurposesResponse(),
+        policy.PublishedAt.UtcDateTime,
+        policy.InForceFrom.UtcDateTime);
+
+    public static string ToId(this StoreStatus status) => status == StoreStatus.Active ? "active" : "suspended";
+
+    private static Dictionary<string, PurposeSettingResponse> PurposesResponse(this StorePolicy policy) =>
         policy.Purposes.OrderBy(p => p.Key).ToDictionary(
             p => p.Key.ToId(),
             p => new PurposeSettingResponse(
                 p.Value.Enabled,
                 p.Value.MaterialChange,
-                policy.MaterialChangeVersions.TryGetValue(p.Key, out var since) ? since : null)),
-        policy.PublishedAt.UtcDateTime);
+                policy.MaterialChangeVersions.TryGetValue(p.Key, out var since) ? since : null));
 
     public static ImmutableDictionary<Purpose, TValue> ToPurposeMap<TValue>(this IEnumerable<KeyValuePair<Purpose, TValue>> pairs) =>
         pairs.ToImmutableDictionary();

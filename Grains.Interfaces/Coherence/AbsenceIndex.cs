@@ -53,17 +53,19 @@ public sealed class AbsenceIndex(TimeProvider time, TimeSpan lease, LeaseGrants 
         Indexed && time.GetTimestamp() >= _indexedAt + time.TimestampTicks(lease) && !_present.Contains(subjectId);
 
     /// <summary>An absence lease under <paramref name="policy"/>; with the holder's epoch and version, only the subjects added since.</summary>
-    public AbsenceLease Lease(IDecisionLeaseHolder holder, StorePolicy? policy, Guid epoch, int since)
+    /// <param name="duration">At most the absence lease; shorter when the policy changes sooner.</param>
+    public AbsenceLease Lease(IDecisionLeaseHolder holder, StorePolicy? policy, Guid epoch, int since, TimeSpan? duration = null)
     {
+        var granted = duration is { } shorter && shorter < lease ? shorter : lease;
         if (!Indexed)
         {
             return new AbsenceLease(null, _epoch, 0, [], false, TimeSpan.Zero);
         }
 
-        grants.Grant(holder, time.GetTimestamp() + time.TimestampTicks(lease));
+        grants.Grant(holder, time.GetTimestamp() + time.TimestampTicks(granted));
         var delta = epoch == _epoch && since >= 0 && since <= _log.Count;
         var present = delta ? _log.GetRange(since, _log.Count - since).ToArray() : _log.ToArray();
-        return new AbsenceLease(policy, _epoch, _log.Count, present, delta, lease);
+        return new AbsenceLease(policy, _epoch, _log.Count, present, delta, granted);
     }
 
     /// <summary>

@@ -21,7 +21,7 @@ public sealed class FeedClient : IAsyncDisposable
     private FeedClient(HubConnection connection)
     {
         Connection = connection;
-        foreach (var type in new[] { "consentChanged", "policyChanged", "statsChanged", "requestOverdue" })
+        foreach (var type in new[] { "consentChanged", "policyChanged", "policyScheduled", "statsChanged", "requestOverdue" })
         {
             connection.On<JsonElement>(type, payload => _received.Add(new Received(type, payload, System.Diagnostics.Stopwatch.GetTimestamp())));
         }

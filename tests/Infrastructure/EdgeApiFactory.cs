@@ -31,6 +31,9 @@ public sealed class EdgeApiFactory(
         // Short leases keep the wait after a store grain's re-activation (see StoreGrain) short in tests.
         builder.UseSetting("Consent:PolicyLease", "00:00:03");
         builder.UseSetting("Consent:AnonymisationKey", AnonymisationKey);
+        // Most tests publish material changes to see their effect at once; the notice period (§7, 7 days by default)
+        // is PolicyScheduleTests' subject, with periods of its own.
+        builder.UseSetting("Policy:MaterialNoticePeriod", "00:00:00");
         // In process, a test's checkers answered by the check's fast path can send one token more than the default
         // 100,000 requests per second (and its burst): limits are RateLimitTests' subject, with limits of its own.
         builder.UseSetting("RateLimits:PermitsPerSecond", "10000000");
