@@ -143,7 +143,7 @@ public static class PolicyEndpoints
                 $"Version {version} is not scheduled to take effect (it is in force, cancelled or was never published)."),
             PolicyCancelStatus.TooLate => EdgeProblems.Result(StatusCodes.Status409Conflict, "policy_effective_soon",
                 "The version takes effect too soon to be withdrawn.",
-                "Within a policy lease of its effectiveAt, copies of it may already be handed out; publish a new version instead."),
+                "Within a policy lease of its effectiveAt its withdrawal could be stored after it took effect; publish a later version instead."),
             var other => throw new InvalidOperationException($"Unexpected cancel status {other}."),
         };
     }
