@@ -18,6 +18,10 @@ public interface IStoreGrain : IGrainWithStringKey
     [Alias("GetPolicyView"), ReadOnly]
     Task<PolicyView> GetPolicyView();
 
+    /// <summary>A draft version checked as a publish would check it (but for its timing), with the version in force.</summary>
+    [Alias("DraftPolicy"), ReadOnly]
+    Task<PolicyDraft> DraftPolicy(PolicyUpdate update);
+
     /// <summary>Withdraws a scheduled version, and every version scheduled after it (they were built on it).</summary>
     [Alias("CancelScheduledPolicy")]
     Task<PolicyCancelStatus> CancelScheduledPolicy(int version);
@@ -53,6 +57,15 @@ public interface IStoreGrain : IGrainWithStringKey
 
     [Alias("GetStats"), ReadOnly]
     Task<StoreStats> GetStats();
+}
+
+/// <summary>Impact previews of draft policy versions (key: store id).</summary>
+[Alias("shopastro.IPolicyImpactGrain")]
+public interface IPolicyImpactGrain : IGrainWithStringKey
+{
+    /// <summary>Reads every stored record of the store once: seconds for a million subjects.</summary>
+    [Alias("Measure"), ResponseTimeout("00:10:00")]
+    Task<PolicyImpact> Measure(StorePolicy? current, StorePolicy draft);
 }
 
 /// <summary>

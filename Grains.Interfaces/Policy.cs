@@ -116,3 +116,31 @@ public sealed record PolicyLease(
     [property: Id(1)] TimeSpan Duration,
     [property: Id(2)] TimeSpan AbsentViewFor = default,
     [property: Id(3)] bool NoRecordLeased = false);
+
+/// <summary>What publishing a draft version would do to the subjects with a stored record (an impact preview).</summary>
+/// <param name="Current">The version in force the draft is compared with; null if none.</param>
+/// <param name="Draft">The draft as it would be stored; null when it is refused (see <paramref name="Status"/>).</param>
+[GenerateSerializer, Immutable, Alias("shopastro.PolicyDraft")]
+public sealed record PolicyDraft(
+    [property: Id(0)] PolicyPublishStatus Status,
+    [property: Id(1)] StorePolicy? Current,
+    [property: Id(2)] StorePolicy? Draft,
+    [property: Id(3)] StorePolicy? Latest);
+
+/// <summary>Per purpose, subjects with a record whose decision (without browser signals) the draft would change.</summary>
+/// <param name="NeedReconsent">Would answer <c>reconsent_required</c> under the draft.</param>
+/// <param name="NewlyNeedReconsent">Of those, the ones allowed by their grant under the version in force.</param>
+/// <param name="LoseGrant">Allowed by their grant now, not under the draft for another reason (the purpose disabled).</param>
+[GenerateSerializer, Immutable, Alias("shopastro.PurposeImpact")]
+public readonly record struct PurposeImpact(
+    [property: Id(0)] long NeedReconsent,
+    [property: Id(1)] long NewlyNeedReconsent,
+    [property: Id(2)] long LoseGrant);
+
+/// <param name="SubjectsWithRecord">Rows read: every subject of the store with a stored record (tombstones included).</param>
+/// <param name="Took">How long the read and the evaluation took in the cluster.</param>
+[GenerateSerializer, Immutable, Alias("shopastro.PolicyImpact")]
+public sealed record PolicyImpact(
+    [property: Id(0)] long SubjectsWithRecord,
+    [property: Id(1)] ImmutableDictionary<Purpose, PurposeImpact> Purposes,
+    [property: Id(2)] TimeSpan Took);

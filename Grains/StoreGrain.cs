@@ -219,6 +219,14 @@ internal sealed partial class StoreGrain(
         return result;
     }
 
+    public Task<PolicyDraft> DraftPolicy(PolicyUpdate update)
+    {
+        var now = time.GetUtcNow();
+        var result = PolicyVersions.Draft(_stored, update, now);
+        return Task.FromResult(new PolicyDraft(
+            result.Status, _stored.CurrentAt(now), result.Status == PolicyPublishStatus.Published ? result.Policy : null, _stored.Latest));
+    }
+
     public async Task<PolicyCancelStatus> CancelScheduledPolicy(int version)
     {
         var now = await FoldIfDueAsync();

@@ -34,6 +34,7 @@ public static class SiloHostingExtensions
         services.AddSingleton(store);
         services.AddSingleton<IStorageProbe, ConsentStorageProbe>();
         services.AddSingleton<ShopAstro.Grains.Leases.ISubjectIndexSource, ConsentSubjectIndexSource>();
+        services.AddSingleton<ISubjectRecordSource, ConsentSubjectRecordSource>();
         services.AddSingleton<ShopAstro.Coherence.UnresponsiveHolders>();
         services.AddSingleton<ShopAstro.Coherence.RegisteredHolders>(
             provider => new(provider.GetRequiredService<TimeProvider>(), provider.GetRequiredService<IGrainFactory>()));

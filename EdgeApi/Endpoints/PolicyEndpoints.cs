@@ -1,4 +1,3 @@
-using System.Collections.Immutable;
 using ShopAstro.EdgeApi.Auth;
 using ShopAstro.EdgeApi.Http;
 using ShopAstro.Grains.Interfaces;
@@ -18,6 +17,10 @@ public static class PolicyEndpoints
             .RequireAuthorization(EdgePolicies.Storefront)
             .WithName("GetPolicy")
             .WithSummary("The store's current policy, and the versions scheduled to take effect after it.");
+        store.MapPost("/policy/preview", Preview)
+            .RequireAuthorization(EdgePolicies.Seller)
+            .WithName("PreviewPolicy")
+            .WithSummary("How many subjects with a record a draft version would send back for re-consent, per purpose; nothing is published.");
         store.MapDelete("/policy/upcoming/{version:int}", CancelScheduled)
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("CancelScheduledPolicy")
@@ -36,67 +39,43 @@ public static class PolicyEndpoints
             return invalid;
         }
 
-        var body = await JsonBody.ReadAsync(request, EdgeJsonContext.Default.PolicyRequest);
-        if (body.Problem is not null)
+        var (update, problem) = await PolicyInput.ReadAsync(request);
+        if (problem is not null)
         {
-            return body.Problem;
+            return problem;
         }
 
-        var policy = body.Value!;
-        if (policy.Version is not >= 1)
-        {
-            return EdgeProblems.BadRequest("version_required", "'version' must be a whole number of 1 or more.");
-        }
-
-        StoreStatus status;
-        switch (policy.Status)
-        {
-            case null or "active": status = StoreStatus.Active; break;
-            case "suspended": status = StoreStatus.Suspended; break;
-            default: return EdgeProblems.BadRequest("invalid_status", "'status' must be active or suspended.");
-        }
-
-        var purposes = ImmutableDictionary.CreateBuilder<Purpose, PurposeSetting>();
-        foreach (var (id, setting) in policy.Purposes ?? [])
-        {
-            if (!Purposes.TryParse(id, out var purpose))
-            {
-                return EdgeProblems.UnknownPurpose(id);
-            }
-
-            if (setting?.Enabled is not { } enabled)
-            {
-                return EdgeProblems.BadRequest("enabled_required", $"purposes.{id}.enabled must be true or false.");
-            }
-
-            purposes[purpose] = new PurposeSetting(enabled, setting.MaterialChange ?? false);
-        }
-
-        var update = new PolicyUpdate(
-            policy.Version.Value, status, policy.SellerAttestation ?? false, purposes.ToImmutable(), policy.EffectiveAt?.ToUniversalTime());
-        var result = await grains.GetGrain<IStoreGrain>(storeId).PublishPolicy(update);
+        var result = await grains.GetGrain<IStoreGrain>(storeId).PublishPolicy(update!);
         return result.Status switch
         {
             PolicyPublishStatus.Published when result.Policy!.EffectiveAt is not null =>
                 TypedResults.Accepted($"/v1/stores/{storeId}/policy", result.Policy.ToScheduledResponse(storeId)),
             PolicyPublishStatus.Published => TypedResults.Ok(result.Policy!.ToResponse(storeId)),
-            PolicyPublishStatus.VersionNotIncreasing => EdgeProblems.Result(StatusCodes.Status409Conflict, "policy_version_conflict",
-                "The version must be greater than the current one.",
-                $"The latest version (in force or scheduled) is {result.Policy!.Version}."),
-            PolicyPublishStatus.NoticePeriodRequired => EdgeProblems.Result(StatusCodes.Status422UnprocessableEntity,
-                "notice_period_required", "A material change must be announced before it takes effect.",
-                $"Policy §7: publish it with an effectiveAt of {Rfc3339(result.Earliest)} or later."),
-            PolicyPublishStatus.EffectiveAtTooSoon => EdgeProblems.Result(StatusCodes.Status422UnprocessableEntity,
-                "effective_at_too_soon", "A scheduled version must take effect at least a policy lease ahead.",
-                $"Use an effectiveAt of {Rfc3339(result.Earliest)} or later, or leave it out to publish at once."),
-            PolicyPublishStatus.EffectiveBeforeScheduled => EdgeProblems.Result(StatusCodes.Status409Conflict,
-                "policy_scheduled", "Versions take effect in order, after those already scheduled.",
-                $"Version {result.Policy!.Version} takes effect at {Rfc3339(result.Earliest)}: schedule this one at or after it, or cancel it first (DELETE .../policy/upcoming/{{version}})."),
-            PolicyPublishStatus.SellerAttestationRequired => EdgeProblems.Result(StatusCodes.Status422UnprocessableEntity,
-                "seller_attestation_required", "Enabling recommendation or advertising needs the seller's attestation.",
-                "Set sellerAttestation to true once shoppers are informed and can choose (policy §1(3))."),
-            _ => throw new InvalidOperationException($"Unexpected publish status {result.Status}."),
+            _ => PolicyInput.Refusal(result),
         };
+    }
+
+    private static async Task<IResult> Preview(string storeId, HttpRequest request, IGrainFactory grains)
+    {
+        if (Ids.Reject(storeId) is { } invalid)
+        {
+            return invalid;
+        }
+
+        var (update, problem) = await PolicyInput.ReadAsync(request);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        var draft = await grains.GetGrain<IStoreGrain>(storeId).DraftPolicy(update!);
+        if (draft.Draft is null)
+        {
+            return PolicyInput.Refusal(new PolicyPublishResult(draft.Status, draft.Latest));
+        }
+
+        var impact = await grains.GetGrain<IPolicyImpactGrain>(storeId).Measure(draft.Current, draft.Draft);
+        return TypedResults.Ok(impact.ToResponse(storeId, draft.Current, draft.Draft));
     }
 
     private static async Task<IResult> GetStats(string storeId, IGrainFactory grains)
@@ -123,7 +102,7 @@ public static class PolicyEndpoints
             return view.Upcoming.IsEmpty
                 ? EdgeProblems.NotFound("policy_not_found", "The store has not published a policy.")
                 : EdgeProblems.NotFound("policy_not_found",
-                    $"The store's first policy (version {view.Upcoming[0].Version}) takes effect at {Rfc3339(view.Upcoming[0].InForceFrom)}.");
+                    $"The store's first policy (version {view.Upcoming[0].Version}) takes effect at {PolicyInput.Rfc3339(view.Upcoming[0].InForceFrom)}.");
         }
 
         return TypedResults.Ok(view.Current.ToResponse(storeId, view.Upcoming));
@@ -148,5 +127,5 @@ public static class PolicyEndpoints
         };
     }
 
-    private static string Rfc3339(DateTimeOffset? at) => at?.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'") ?? "";
+
 }

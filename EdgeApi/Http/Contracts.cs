@@ -93,7 +93,7 @@ public sealed record LinkRequest(string? AnonymousId);
 
 /// <param name="EffectiveAt">When the version takes effect (RFC 3339); absent: at once.</param>
 public sealed record PolicyRequest(
-    int? Version, string? Status, bool? SellerAttestation, Dictionary<string, PurposeSettingRequest?>? Purposes, DateTimeOffset? EffectiveAt = null);
+    int? Version, string? Status, bool? SellerAttestation, Dictionary<string, PurposeSettingRequest?>? Purposes, string? EffectiveAt = null);
 
 public sealed record PurposeSettingRequest(bool? Enabled, bool? MaterialChange);
 
@@ -121,6 +121,23 @@ public sealed record ScheduledPolicyResponse(
 
 /// <param name="ReconsentSinceVersion">Grants given under an older version answer <c>reconsent_required</c>.</param>
 public sealed record PurposeSettingResponse(bool Enabled, bool MaterialChange, int? ReconsentSinceVersion);
+
+/// <summary>What publishing <paramref name="Draft"/> would do to the subjects with a stored record; nothing was published.</summary>
+/// <param name="CurrentVersion">The version in force it is compared with; null if none.</param>
+/// <param name="SubjectsWithRecord">Records read (every subject of the store with a stored record).</param>
+/// <param name="DurationMs">How long reading and evaluating them took in the cluster.</param>
+public sealed record PolicyPreviewResponse(
+    string StoreId,
+    int? CurrentVersion,
+    ScheduledPolicyResponse Draft,
+    long SubjectsWithRecord,
+    IReadOnlyDictionary<string, PurposeImpactResponse> Purposes,
+    double DurationMs);
+
+/// <param name="NeedReconsent">Would answer <c>reconsent_required</c> under the draft (no browser signals).</param>
+/// <param name="NewlyNeedReconsent">Of those, the ones allowed by their grant under the version in force.</param>
+/// <param name="LoseGrant">Allowed by their grant now, denied under the draft for another reason (the purpose disabled).</param>
+public sealed record PurposeImpactResponse(long NeedReconsent, long NewlyNeedReconsent, long LoseGrant);
 
 public sealed record GpcSupport(bool Gpc, string LastUpdate);
 
@@ -190,6 +207,7 @@ public sealed record RequestOverdueMessage(
 [JsonSerializable(typeof(PolicyChangedMessage))]
 [JsonSerializable(typeof(PolicyScheduledMessage))]
 [JsonSerializable(typeof(ScheduledPolicyResponse))]
+[JsonSerializable(typeof(PolicyPreviewResponse))]
 [JsonSerializable(typeof(StatsChangedMessage))]
 [JsonSerializable(typeof(RequestOverdueMessage))]
 [JsonSerializable(typeof(Microsoft.AspNetCore.Mvc.ProblemDetails))]

@@ -93,6 +93,16 @@ public static class Mapping
         policy.PublishedAt.UtcDateTime,
         policy.InForceFrom.UtcDateTime);
 
+    public static PolicyPreviewResponse ToResponse(this PolicyImpact impact, string storeId, StorePolicy? current, StorePolicy draft) => new(
+        storeId,
+        current?.Version,
+        draft.ToScheduledResponse(storeId),
+        impact.SubjectsWithRecord,
+        impact.Purposes.OrderBy(p => p.Key).ToDictionary(
+            p => p.Key.ToId(),
+            p => new PurposeImpactResponse(p.Value.NeedReconsent, p.Value.NewlyNeedReconsent, p.Value.LoseGrant)),
+        Math.Round(impact.Took.TotalMilliseconds, 1));
+
     public static string ToId(this StoreStatus status) => status == StoreStatus.Active ? "active" : "suspended";
 
     private static Dictionary<string, PurposeSettingResponse> PurposesResponse(this StorePolicy policy) =>

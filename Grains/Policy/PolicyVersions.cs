@@ -17,16 +17,12 @@ public sealed class PolicyVersions(TimeSpan materialNotice, TimeSpan leaseLead)
     /// <summary>Checks <paramref name="update"/> against the stored versions; on success the version to store.</summary>
     public PolicyPublishResult Check(StoreState stored, PolicyUpdate update, DateTimeOffset now)
     {
-        var latest = stored.Latest;
-        if (latest is not null && update.Version <= latest.Version)
+        if (Draft(stored, update, now) is { Status: not PolicyPublishStatus.Published } refused)
         {
-            return new PolicyPublishResult(PolicyPublishStatus.VersionNotIncreasing, latest);
+            return refused;
         }
 
-        if (!update.SellerAttestation && update.Purposes.Any(p => p.Value.Enabled && p.Key.RequiresSellerAttestation()))
-        {
-            return new PolicyPublishResult(PolicyPublishStatus.SellerAttestationRequired, latest);
-        }
+        var latest = stored.Latest;
 
         // The first version amends nothing: there is no earlier meaning of a purpose to give notice of.
         var notice = update.HasMaterialChange && latest is not null ? materialNotice : TimeSpan.Zero;
@@ -62,6 +58,26 @@ public sealed class PolicyVersions(TimeSpan materialNotice, TimeSpan leaseLead)
         }
 
         return Published(stored, update, now, effectiveAt);
+    }
+
+    /// <summary>
+    /// The version as it would be stored, checked for what it says (its number, the seller's attestation) but not for
+    /// when it takes effect: what an impact preview evaluates.
+    /// </summary>
+    public static PolicyPublishResult Draft(StoreState stored, PolicyUpdate update, DateTimeOffset now)
+    {
+        var latest = stored.Latest;
+        if (latest is not null && update.Version <= latest.Version)
+        {
+            return new PolicyPublishResult(PolicyPublishStatus.VersionNotIncreasing, latest);
+        }
+
+        if (!update.SellerAttestation && update.Purposes.Any(p => p.Value.Enabled && p.Key.RequiresSellerAttestation()))
+        {
+            return new PolicyPublishResult(PolicyPublishStatus.SellerAttestationRequired, latest);
+        }
+
+        return Published(stored, update, now, update.EffectiveAt);
     }
 
     /// <summary>Whether a scheduled version may still be withdrawn: not once copies of it could be about.</summary>

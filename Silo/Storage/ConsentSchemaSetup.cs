@@ -56,9 +56,9 @@ internal sealed class ConsentSubjectIndexSource(ConsentStore store) : ISubjectIn
             SELECT GrainIdExtensionString FROM ConsentGrainState
             WHERE ServiceId = @ServiceId AND GrainTypeString = 'subject' AND substr(GrainIdExtensionString, 1, @Length) = @Prefix
             """;
-        Add(command, "ServiceId", ClusterSettings.ServiceId);
-        Add(command, "Length", prefix.Length);
-        Add(command, "Prefix", prefix);
+        command.AddParameter("ServiceId", ClusterSettings.ServiceId);
+        command.AddParameter("Length", prefix.Length);
+        command.AddParameter("Prefix", prefix);
         var subjects = new List<string>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
@@ -67,13 +67,5 @@ internal sealed class ConsentSubjectIndexSource(ConsentStore store) : ISubjectIn
         }
 
         return subjects;
-    }
-
-    private static void Add(System.Data.Common.DbCommand command, string name, object value)
-    {
-        var parameter = command.CreateParameter();
-        parameter.ParameterName = name;
-        parameter.Value = value;
-        command.Parameters.Add(parameter);
     }
 }
