@@ -7,6 +7,7 @@ namespace ShopAstro.LoadTests;
 ///   run --profile short|full --repo DIR --silo DLL --edge DLL --out DIR --pg CONN --redis HOST:PORT [--keep-db] [--command TEXT]
 ///   ceiling-server --port N [--subjects N] [--stores N]
 ///   memory --checkpoints N[,N] --granted N --dir DIR --output FILE [--subjects N] [--stores N]
+///   preview --edge DLL --pg CONN --out DIR [--subjects N]
 /// load-tests/run.sh is the way to run it.
 /// </summary>
 public static class LoadTestsProgram
@@ -15,7 +16,7 @@ public static class LoadTestsProgram
     {
         if (args.Length == 0)
         {
-            Console.Error.WriteLine("usage: ShopAstro.LoadTests run|ceiling-server|memory [options]; see load-tests/README.md");
+            Console.Error.WriteLine("usage: ShopAstro.LoadTests run|ceiling-server|memory|preview [options]; see load-tests/README.md");
             return 64;
         }
 
@@ -46,6 +47,9 @@ public static class LoadTestsProgram
                     Required("dir"), Required("output"),
                     int.Parse(options.GetValueOrDefault("subjects", "1000000"), CultureInfo.InvariantCulture),
                     int.Parse(options.GetValueOrDefault("stores", "100"), CultureInfo.InvariantCulture));
+            case "preview":
+                return await PreviewBench.RunAsync(Path.GetFullPath(Required("edge")), Required("pg"),
+                    long.Parse(options.GetValueOrDefault("subjects", "1000000"), CultureInfo.InvariantCulture), Path.GetFullPath(Required("out")));
             default:
                 Console.Error.WriteLine($"unknown subcommand '{args[0]}'");
                 return 64;
