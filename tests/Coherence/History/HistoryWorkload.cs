@@ -65,7 +65,8 @@ internal sealed class HistoryWorkload(HistoryCluster cluster, int subjects)
         var keeping = cluster.KeepRunningAsync(name => Count("process started again (after kill -9, or a silo the cluster declared dead)"), keeper.Token);
         var tasks = new List<Task>();
         tasks.AddRange(Log.Subjects.Keys.Select(subject => Task.Run(() => WriterAsync(subject, stop.Token))));
-        tasks.Add(Task.Run(() => PublisherAsync(stop.Token)));
+        var deadline = Now + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+        tasks.Add(Task.Run(() => PublisherAsync(deadline, stop.Token)));
         tasks.AddRange(_clients.SelectMany((client, edge) => Enumerable.Range(0, 3).Select(_ => Task.Run(() => CheckerAsync(cluster.Edges[edge].Name, client, stop.Token)))));
         tasks.Add(Task.Run(() => FaultsAsync(stop.Token)));
         await Task.WhenAll(tasks);
@@ -203,7 +204,13 @@ internal sealed class HistoryWorkload(HistoryCluster cluster, int subjects)
 
     // ---- policy ---------------------------------------------------------------------------------------------------
 
-    private async Task PublisherAsync(CancellationToken stop)
+    /// <summary>
+    /// More than a policy lease (the silos' default 30 s): the least a version can be scheduled ahead. The first publish
+    /// of a run that is long enough is scheduled, later ones one in five.
+    /// </summary>
+    private static readonly TimeSpan ScheduleLead = TimeSpan.FromSeconds(34);
+
+    private async Task PublisherAsync(long deadline, CancellationToken stop)
     {
         var version = 1;
         while (!stop.IsCancellationRequested)
@@ -211,6 +218,13 @@ internal sealed class HistoryWorkload(HistoryCluster cluster, int subjects)
             await Task.Delay(1000 + Next(2500), CancellationToken.None);
             version++;
             var suspended = Next(100) < 30;
+            var lastsLongEnough = Now + (long)((ScheduleLead.TotalSeconds + 4) * Stopwatch.Frequency) < deadline;
+            if (lastsLongEnough && (version == 2 || Next(100) < 20))
+            {
+                await ScheduleAsync(version, suspended);
+                continue;
+            }
+
             var start = Now;
             var (status, _, _) = await SendAsync(AnyEdge, new HttpRequestMessage(HttpMethod.Put, $"/v1/stores/{StoreId}/policy")
             {
@@ -244,6 +258,50 @@ internal sealed class HistoryWorkload(HistoryCluster cluster, int subjects)
                 var notStored = NotStored(start, end);
                 Log.Policy.Add(new(what, start, end, false, false, notStored, notStored ? [.. before] : [.. before, published], [published]));
             }
+        }
+    }
+
+    /// <summary>
+    /// A version published to take effect <see cref="ScheduleLead"/> later. It is a write at that instant (within the
+    /// 2 ms the wall clock and the monotonic one may disagree): acknowledged if the publish was, and restrictive
+    /// whatever it says, since a scheduled version is promised exactly: no check that starts after the instant
+    /// answers from the version before, none that ended before it from the new one. Nothing else is published until
+    /// it has taken effect.
+    /// </summary>
+    private async Task ScheduleAsync(int version, bool suspended)
+    {
+        var effectiveAt = DateTimeOffset.UtcNow + ScheduleLead;
+        effectiveAt = new DateTimeOffset(effectiveAt.UtcTicks - effectiveAt.UtcTicks % TimeSpan.TicksPerMillisecond, TimeSpan.Zero);
+        var body = string.Format(PolicyBody, version, suspended ? "suspended" : "active")[..^1]
+            + $",\"effectiveAt\":\"{effectiveAt.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss.fff'Z'}\"}}";
+        var start = Now;
+        var (status, code, _) = await SendAsync(AnyEdge, new HttpRequestMessage(HttpMethod.Put, $"/v1/stores/{StoreId}/policy") { Content = Json(body) });
+        var end = Now;
+        var instant = Now + (long)((effectiveAt - DateTimeOffset.UtcNow).TotalSeconds * Stopwatch.Frequency);
+        var margin = Stopwatch.Frequency / 500;
+        var before = Log.Policy.Possible;
+        PolicyState published = new(version, suspended);
+        var what = $"schedule {published} at {effectiveAt:HH:mm:ss.fff} -> {(int?)status} {code}";
+        Interlocked.Increment(ref _writes);
+        if (status is HttpStatusCode.Conflict or HttpStatusCode.UnprocessableEntity)
+        {
+            // Refused, nothing scheduled (a 409 as for an immediate publish: an earlier failed one was stored after all).
+            var after = status == HttpStatusCode.Conflict ? before.Where(p => p.Version >= version).ToHashSet() : [.. before];
+            Log.Policy.Add(new(what, start, end, false, false, false, after.Count > 0 ? after : [.. before], []));
+            return;
+        }
+
+        await Task.Delay(effectiveAt - DateTimeOffset.UtcNow + TimeSpan.FromSeconds(1), CancellationToken.None);
+        if (status == HttpStatusCode.Accepted)
+        {
+            Interlocked.Increment(ref _ackedWrites);
+            Log.Policy.Add(new(what, instant - margin, instant + margin, true, true, false, [published], [published]));
+        }
+        else
+        {
+            Interlocked.Increment(ref _failedWrites);
+            var notStored = NotStored(start, end);
+            Log.Policy.Add(new(what, instant - margin, instant + margin, false, false, notStored, notStored ? [.. before] : [.. before, published], [published]));
         }
     }
 
