@@ -15,7 +15,10 @@ public sealed class PolicyScheduleTests
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
 
-    /// <summary>Notice of 6 s; the policy lease (the least lead of any scheduled version) is the factory's 3 s.</summary>
+    /// <summary>
+    /// Notice of 6 s; the policy lease (the least lead of any scheduled version) is the factory's 3 s. Versions are
+    /// scheduled 9 s ahead: a publish may take seconds on a busy machine.
+    /// </summary>
     private static readonly Dictionary<string, string?> Settings = new()
     {
         ["Policy:MaterialNoticePeriod"] = "00:00:06",
@@ -90,7 +93,7 @@ public sealed class PolicyScheduleTests
         Assert.Equal((true, "granted"), await admin.DecideAsync("s1", "u1", "analytics"));
         Assert.Equal((false, "no_consent"), await admin.DecideAsync("s1", "ghost", "analytics"));
 
-        var effectiveAt = InWholeMilliseconds(DateTimeOffset.UtcNow).AddSeconds(5);
+        var effectiveAt = InWholeMilliseconds(DateTimeOffset.UtcNow).AddSeconds(9);
         await (await admin.PutAsync("/v1/stores/s1/policy", Policy(2, Purposes, effectiveAt, status: "suspended")))
             .ShouldBeOkAsync(HttpStatusCode.Accepted);
 
@@ -113,7 +116,7 @@ public sealed class PolicyScheduleTests
         await using var feed = FeedClient.InMemory(factory.Server, EdgeApiFactory.SellerS1Token);
         await feed.SubscribeAsync("s1");
 
-        var effectiveAt = InWholeMilliseconds(DateTimeOffset.UtcNow).AddSeconds(6);
+        var effectiveAt = InWholeMilliseconds(DateTimeOffset.UtcNow).AddSeconds(9);
         await (await seller.PutAsync("/v1/stores/s1/policy", Policy(2, Purposes, effectiveAt, status: "suspended")))
             .ShouldBeOkAsync(HttpStatusCode.Accepted);
         await (await storefront.DeleteAsync("/v1/stores/s1/policy/upcoming/2")).ShouldBeProblemAsync(HttpStatusCode.Forbidden);
@@ -133,7 +136,7 @@ public sealed class PolicyScheduleTests
         Assert.Null(feed.TryNext(m => m.Type == "policyChanged", TimeSpan.FromSeconds(1)));
 
         // The number of a cancelled version may be used again; within a policy lease of its instant it is too late.
-        var soon = DateTimeOffset.UtcNow.AddSeconds(5);
+        var soon = DateTimeOffset.UtcNow.AddSeconds(9);
         await (await seller.PutAsync("/v1/stores/s1/policy", Policy(2, Purposes, soon, status: "suspended")))
             .ShouldBeOkAsync(HttpStatusCode.Accepted);
         await Task.Delay(soon - DateTimeOffset.UtcNow - TimeSpan.FromSeconds(2));
@@ -176,7 +179,7 @@ public sealed class PolicyScheduleTests
     public async Task A_version_takes_effect_by_its_reminder_after_a_restart_without_any_request()
     {
         await using var database = TestDatabase.Sqlite();
-        var effectiveAt = InWholeMilliseconds(DateTimeOffset.UtcNow).AddSeconds(5);
+        var effectiveAt = InWholeMilliseconds(DateTimeOffset.UtcNow).AddSeconds(9);
         await using (var first = new EdgeApiFactory(database.ConnectionString, Settings))
         {
             var admin = first.ClientWith(EdgeApiFactory.AdminToken);

@@ -13,6 +13,8 @@ public enum BodyKind
     Age,
     Link,
     Policy,
+    PolicyDraft,
+    ScheduledPolicy,
     Request,
     Verify,
     Reject,
@@ -47,6 +49,8 @@ public static class SecurityRoutes
         new("POST", "/subjects/{subjectId}/link", BodyKind.Link, SellerOnly: false),
         new("PUT", "/policy", BodyKind.Policy, SellerOnly: true),
         new("GET", "/policy", BodyKind.None, SellerOnly: false),
+        new("POST", "/policy/preview", BodyKind.PolicyDraft, SellerOnly: true),
+        new("DELETE", "/policy/upcoming/{version:int}", BodyKind.None, SellerOnly: true),
         new("GET", "/stats", BodyKind.None, SellerOnly: true),
         new("GET", "/stats/history", BodyKind.None, SellerOnly: true),
         new("GET", "/aggregates", BodyKind.None, SellerOnly: true),
@@ -68,13 +72,19 @@ public static class SecurityRoutes
     public static readonly string[] RequestTypes = ["access", "correction", "deletion", "cancellation", "withdrawal", "explanation"];
 
     /// <summary>A well-formed body for the route, accepted as it is by a token that covers the store.</summary>
+    /// <summary>The version the rows schedule and withdraw (<c>DELETE .../policy/upcoming/{version}</c>).</summary>
+    public const int ScheduledVersion = 90;
+
     public static string ValidBody(BodyKind kind, int policyVersion = 1) => kind switch
     {
         BodyKind.Batch => """{"items":[{"subjectId":"u1","purpose":"analytics"},{"subjectId":"u2","purpose":"recommendation"}],"signals":{"dnt":false,"gpc":false}}""",
         BodyKind.Consent => $$"""{"purposes":{"analytics":true,"recommendation":false},"policyVersion":{{policyVersion}},"source":"banner"}""",
         BodyKind.Age => """{"minor":true}""",
         BodyKind.Link => """{"anonymousId":"anon:a1"}""",
-        BodyKind.Policy => "{\"version\":" + policyVersion + ""","status":"active","sellerAttestation":true,"purposes":{"analytics":{"enabled":true,"materialChange":false},"recommendation":{"enabled":true,"materialChange":true}}}""",
+        BodyKind.ScheduledPolicy => "{\"version\":" + policyVersion + ",\"status\":\"active\",\"sellerAttestation\":true,\"effectiveAt\":\""
+            + DateTimeOffset.UtcNow.AddHours(1).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture)
+            + "\",\"purposes\":{\"analytics\":{\"enabled\":true,\"materialChange\":false}}}",
+        BodyKind.Policy or BodyKind.PolicyDraft => "{\"version\":" + policyVersion + ""","status":"active","sellerAttestation":true,"purposes":{"analytics":{"enabled":true,"materialChange":false},"recommendation":{"enabled":true,"materialChange":true}}}""",
         // A fixed receipt within the built-in calendar: a due date past its last year would be a 422.
         BodyKind.Request => """{"subjectId":"u1","type":"deletion","receivedAt":"2026-11-27T09:00:00Z"}""",
         BodyKind.Verify => """{"method":"sms_code"}""",

@@ -62,6 +62,10 @@ public sealed class TenantIsolationTests(IsolationFixture fixture, ITestOutputHe
     [InlineData("StorefrontS1", "PUT", "/v1/stores/{storeId}/policy")]
     [InlineData("SellerS1", "GET", "/v1/stores/{storeId}/policy")]
     [InlineData("StorefrontS1", "GET", "/v1/stores/{storeId}/policy")]
+    [InlineData("SellerS1", "POST", "/v1/stores/{storeId}/policy/preview")]
+    [InlineData("StorefrontS1", "POST", "/v1/stores/{storeId}/policy/preview")]
+    [InlineData("SellerS1", "DELETE", "/v1/stores/{storeId}/policy/upcoming/{version:int}")]
+    [InlineData("StorefrontS1", "DELETE", "/v1/stores/{storeId}/policy/upcoming/{version:int}")]
     [InlineData("SellerS1", "GET", "/v1/stores/{storeId}/stats")]
     [InlineData("StorefrontS1", "GET", "/v1/stores/{storeId}/stats")]
     [InlineData("SellerS1", "GET", "/v1/stores/{storeId}/stats/history")]
@@ -123,6 +127,7 @@ public sealed class TenantIsolationTests(IsolationFixture fixture, ITestOutputHe
             row.Pattern.EndsWith("/verify", StringComparison.Ordinal) ? -1
             : row.Pattern.EndsWith("/age", StringComparison.Ordinal) ? 1
             : row.Pattern.EndsWith("/cancel", StringComparison.Ordinal) ? 2
+            : row.Method == "DELETE" && row.Pattern.Contains("/policy/upcoming/", StringComparison.Ordinal) ? 4
             : row.Method == "DELETE" ? 3
             : 0;
         var rows = Rows().Where(r => r.Token == "SellerS1").OrderBy(Rank).ThenBy(r => r.Pattern, StringComparer.Ordinal).ThenBy(r => r.Method, StringComparer.Ordinal);
@@ -130,6 +135,14 @@ public sealed class TenantIsolationTests(IsolationFixture fixture, ITestOutputHe
         {
             // The seeded open deletion request is completed; another open one is rejected (a closed one cannot be).
             var requestId = pattern.EndsWith("/reject", StringComparison.Ordinal) ? seeded.RequestIds[2] : seeded.RequestIds[0];
+            if (pattern.Contains("/policy/upcoming/", StringComparison.Ordinal))
+            {
+                // A version to withdraw: scheduled an hour ahead, above every version the rows published.
+                using var scheduled = await fixture.Admin.PutAsync($"/v1/stores/{seeded.StoreId}/policy",
+                    SecurityRoutes.Json(SecurityRoutes.ValidBody(BodyKind.ScheduledPolicy, SecurityRoutes.ScheduledVersion)));
+                Assert.Equal(HttpStatusCode.Accepted, scheduled.StatusCode);
+            }
+
             using var request = Request(method, pattern, seeded.StoreId, requestId, policyVersion: 2);
             var described = $"{request.Method} {request.RequestUri}";
             using var response = await fixture.Admin.SendAsync(request);
@@ -230,7 +243,8 @@ public sealed class TenantIsolationTests(IsolationFixture fixture, ITestOutputHe
             ?? throw new InvalidOperationException($"No request is defined for {method} {pattern}: add it to SecurityRoutes.All.");
         var path = pattern.Replace("{storeId}", store, StringComparison.Ordinal)
             .Replace("{subjectId}", "u1", StringComparison.Ordinal)
-            .Replace("{requestId}", requestId, StringComparison.Ordinal);
+            .Replace("{requestId}", requestId, StringComparison.Ordinal)
+            .Replace("{version:int}", SecurityRoutes.ScheduledVersion.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
         var query = route.Pattern switch
         {
             "/subjects/{subjectId}/decisions" => "?purpose=analytics&purpose=cart&explain=true",
@@ -240,8 +254,13 @@ public sealed class TenantIsolationTests(IsolationFixture fixture, ITestOutputHe
         var request = new HttpRequestMessage(new HttpMethod(method), path + query);
         if (route.Body != BodyKind.None)
         {
-            // Consent under the published version 1; a policy one above the current one.
-            request.Content = SecurityRoutes.Json(SecurityRoutes.ValidBody(route.Body, route.Body == BodyKind.Policy ? policyVersion : 1));
+            // Consent under the published version 1; a policy one above the current one; a draft one above that.
+            request.Content = SecurityRoutes.Json(SecurityRoutes.ValidBody(route.Body, route.Body switch
+            {
+                BodyKind.Policy => policyVersion,
+                BodyKind.PolicyDraft => policyVersion + 1,
+                _ => 1,
+            }));
         }
 
         return request;
