@@ -31,9 +31,7 @@ internal sealed partial class StoreGrain(
     IOptions<PolicyOptions> policyOptions,
     ILogger<StoreGrain> logger) : Grain, IStoreGrain, ILeaseFailureLog, IRemindable
 {
-    private const string EffectiveReminder = "policy-effective";
-
-    private readonly StatsSnapshots _snapshots = new(history, time, logger);
+    private readonly StoreCounters _counters = new(stats, history, time, logger);
 
     private AbsenceIndex _absence = null!;
     private Task? _indexRead;
@@ -46,7 +44,7 @@ internal sealed partial class StoreGrain(
     // While a scheduled version is being written: leases handed out meanwhile end by its effective time too.
     private DateTimeOffset? _pendingEffectiveAt;
 
-    private IGrainTimer? _effectiveTimer;
+    private PolicyEffectiveAlarm _alarm = null!;
 
     private readonly PolicyVersions _versions = new(policyOptions.Value.MaterialNoticePeriod, options.Value.PolicyLease);
 
@@ -70,7 +68,8 @@ internal sealed partial class StoreGrain(
         }
 
         _stored = state.State;
-        ArmEffectiveTimer();
+        _alarm = new PolicyEffectiveAlarm(this, time, policyOptions.Value.EffectiveRetry, FoldDueVersionsAsync);
+        _alarm.Arm(_stored);
         _activatedAt = time.GetTimestamp();
         _absence = new AbsenceIndex(time, options.Value.DecisionLease, new LeaseGrants(
             time, options.Value.DecisionLeaseRevokeTimeout, registered, unresponsive, this));
@@ -78,7 +77,7 @@ internal sealed partial class StoreGrain(
         ReadIndex();
         var interval = historyOptions.Value.Interval;
         this.RegisterGrainTimer(
-            cancellation => _snapshots.TakeAsync(StoreId, stats.State, PersistStats, cancellation), interval, interval);
+            cancellation => _counters.SnapshotAsync(StoreId, cancellation), interval, interval);
         return Task.CompletedTask;
     }
 
@@ -127,11 +126,6 @@ internal sealed partial class StoreGrain(
         return _absence.MarkPresentAsync(subjectId, restrictive, holder => holder.AddPresent(storeId, subjectId));
     }
 
-    /// <summary>Statistics are not consent: a crash may lose the counts of up to this long.</summary>
-    private static readonly TimeSpan StatsPersistInterval = TimeSpan.FromSeconds(10);
-
-    private DateTimeOffset _statsPersistedAt;
-
     public Task<StorePolicy?> GetPolicy() => Task.FromResult(Committed);
 
     public Task<PolicyView> GetPolicyView()
@@ -140,24 +134,10 @@ internal sealed partial class StoreGrain(
         return Task.FromResult(new PolicyView(_stored.CurrentAt(now), _stored.UpcomingAt(now)));
     }
 
-    public Task<StoreStats> GetStats() => Task.FromResult(stats.State);
+    public Task<StoreStats> GetStats() => Task.FromResult(_counters.Current);
 
-    public async Task MergeStats(Dictionary<Purpose, PurposeStats> delta)
-    {
-        var now = time.GetUtcNow();
-        stats.State = stats.State.Add(delta, now);
-        Feed.Publish([new FeedEvent(FeedEventType.StatsChanged, now, Stats: stats.State)]).Ignore();
-        if (now - _statsPersistedAt >= StatsPersistInterval)
-        {
-            await PersistStats();
-        }
-    }
-
-    private Task PersistStats()
-    {
-        _statsPersistedAt = time.GetUtcNow();
-        return stats.WriteStateAsync();
-    }
+    public Task MergeStats(Dictionary<Purpose, PurposeStats> delta) =>
+        _counters.MergeAsync(delta, changed => Feed.Publish([changed]).Ignore());
 
     private IStoreFeedGrain Feed => GrainFactory.GetGrain<IStoreFeedGrain>(StoreId);
 
@@ -208,7 +188,7 @@ internal sealed partial class StoreGrain(
             }
 
             _stored = state.State;
-            await ScheduleEffectiveAsync();
+            await _alarm.SetAsync(_stored);
             Feed.Publish([new FeedEvent(FeedEventType.PolicyScheduled, now, Policy: policy)]).Ignore();
             return result;
         }
@@ -241,7 +221,7 @@ internal sealed partial class StoreGrain(
         var cancelled = stored.Scheduled.FindAll(policy => policy.Version >= version);
         await state.PersistAsync(stored with { Scheduled = stored.Scheduled.RemoveAll(policy => policy.Version >= version) }, this, "policy");
         _stored = state.State;
-        await ScheduleEffectiveAsync();
+        await _alarm.SetAsync(_stored);
         Feed.Publish([.. cancelled.Select(policy => new FeedEvent(FeedEventType.PolicyScheduled, now, Policy: policy, Cancelled: true))]).Ignore();
         return status;
     }
@@ -273,7 +253,7 @@ internal sealed partial class StoreGrain(
     }
 
     Task IRemindable.ReceiveReminder(string reminderName, TickStatus status) =>
-        reminderName == EffectiveReminder ? FoldDueVersionsAsync() : Task.CompletedTask;
+        reminderName == PolicyEffectiveAlarm.ReminderName ? FoldDueVersionsAsync() : Task.CompletedTask;
 
     /// <summary>
     /// Scheduled versions whose time has come are written as in force and announced. Decisions do not wait for this
@@ -293,7 +273,7 @@ internal sealed partial class StoreGrain(
             await TakeEffectAsync(folded.Policy!);
         }
 
-        await ScheduleEffectiveAsync();
+        await _alarm.SetAsync(_stored);
     }
 
     /// <summary>Versions already in force are written (and announced) as such before the schedule is changed.</summary>
@@ -306,41 +286,6 @@ internal sealed partial class StoreGrain(
 
         return time.GetUtcNow();
     }
-
-    /// <summary>The reminder (durable) and the timer (on time while active) for the next scheduled version.</summary>
-    private async Task ScheduleEffectiveAsync()
-    {
-        ArmEffectiveTimer();
-        if (_stored.Scheduled.IsEmpty)
-        {
-            if (await this.GetReminder(EffectiveReminder) is { } reminder)
-            {
-                await this.UnregisterReminder(reminder);
-            }
-
-            return;
-        }
-
-        var due = _stored.Scheduled[0].InForceFrom - time.GetUtcNow();
-        await this.RegisterOrUpdateReminder(EffectiveReminder, due > TimeSpan.Zero ? due : TimeSpan.Zero, policyOptions.Value.EffectiveRetry);
-    }
-
-    private void ArmEffectiveTimer()
-    {
-        _effectiveTimer?.Dispose();
-        _effectiveTimer = null;
-        if (_stored.Scheduled.IsEmpty)
-        {
-            return;
-        }
-
-        // Timers take at most about 49 days: a later version is looked at again then.
-        var due = _stored.Scheduled[0].InForceFrom - time.GetUtcNow();
-        due = due < TimeSpan.Zero ? TimeSpan.Zero : due > MaxTimerDue ? MaxTimerDue : due;
-        _effectiveTimer = this.RegisterGrainTimer(FoldDueVersionsAsync, due, Timeout.InfiniteTimeSpan);
-    }
-
-    private static readonly TimeSpan MaxTimerDue = TimeSpan.FromDays(30);
 
     private async Task PushToLeaseHolders(StorePolicy policy)
     {
