@@ -99,6 +99,31 @@ public sealed class DashboardBrowserTests(DashboardServerFixture server, ITestOu
     }
 
     [Fact]
+    public async Task A_version_scheduled_ahead_shows_as_upcoming_and_goes_when_it_is_withdrawn()
+    {
+        const string store = "scheduled";
+        using var admin = server.Factory.ClientWith(EdgeApiFactory.AdminToken);
+        await (await admin.PublishPolicyAsync(store, 1)).ShouldBeOkAsync();
+        await _page.GotoAsync($"/dashboard/{store}#token={EdgeApiFactory.AdminToken}");
+        await Assertions.Expect(_page.GetByTestId("connection")).ToHaveAttributeAsync("data-state", "connected", new() { Timeout = 20_000 });
+        var upcoming = _page.GetByTestId("policy-upcoming");
+        await Assertions.Expect(upcoming).ToBeHiddenAsync();
+
+        var effectiveAt = DateTimeOffset.UtcNow.AddDays(8).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        using var scheduled = await admin.PutAsync($"/v1/stores/{store}/policy", ConsentApi.Json(
+            """{"version":2,"status":"suspended","sellerAttestation":true,"effectiveAt":""" + "\"" + effectiveAt + "\"" + ""","purposes":{"analytics":{"enabled":true,"materialChange":true}}}"""));
+        await scheduled.ShouldBeOkAsync(System.Net.HttpStatusCode.Accepted);
+        // Told by the live feed (policyScheduled), not by a reload.
+        await Assertions.Expect(upcoming).ToBeVisibleAsync(new() { Timeout = 5_000 });
+        await Assertions.Expect(upcoming).ToContainTextAsync("next: v2 (suspended)");
+        await Assertions.Expect(_page.GetByTestId("policy-version")).ToHaveTextAsync("1");
+
+        await (await admin.DeleteAsync($"/v1/stores/{store}/policy/upcoming/2")).ShouldBeOkAsync(System.Net.HttpStatusCode.NoContent);
+        await Assertions.Expect(upcoming).ToBeHiddenAsync(new() { Timeout = 5_000 });
+        Assert.True(_browserErrors.Count == 0, string.Join(Environment.NewLine, _browserErrors));
+    }
+
+    [Fact]
     public async Task Without_a_token_the_page_asks_for_one_and_refuses_a_token_of_another_store()
     {
         using var seller = server.Factory.ClientWith(EdgeApiFactory.SellerS1Token);

@@ -45,6 +45,7 @@
     policyVersion: $("policy-version"),
     policyStatus: $("policy-status"),
     policyPublished: $("policy-published"),
+    policyUpcoming: $("policy-upcoming"),
     totalChecks: $("total-checks"),
     totalGrants: $("total-grants"),
     totalWithdrawals: $("total-withdrawals"),
@@ -287,6 +288,12 @@
         applyPolicyChange(message);
       }
     });
+    // A version scheduled ahead (or withdrawn): the policy is read again for its list of upcoming versions.
+    connection.on("policyScheduled", (message) => {
+      if (accept(message)) {
+        loadPolicy().catch(() => {});
+      }
+    });
     connection.on("statsChanged", (message) => {
       if (accept(message) && message.stats) {
         renderStats(message.stats, false);
@@ -474,8 +481,14 @@
       el.policyVersion.dataset.version = String(policy.version);
       el.policyStatus.textContent = policy.status || "unknown";
       el.policyStatus.dataset.status = policy.status || "unknown";
-      el.policyPublished.textContent = policy.publishedAt ? `since ${formatDateTime(policy.publishedAt)}` : "";
+      const since = policy.effectiveAt || policy.publishedAt;
+      el.policyPublished.textContent = since ? `since ${formatDateTime(since)}` : "";
     }
+    const upcoming = (policy && policy.upcoming) || [];
+    el.policyUpcoming.hidden = upcoming.length === 0;
+    el.policyUpcoming.textContent = upcoming
+      .map((next) => `next: v${next.version} (${next.status}) from ${formatDateTime(next.effectiveAt)}`)
+      .join(" · ");
     renderPurposeSettings();
   }
 
