@@ -20,9 +20,9 @@ internal sealed class DownstreamStore(ConsentStore store) : IDownstreamStore
             INSERT INTO DownstreamSystem (ServiceId, StoreId, SystemId, Url, Secret, CreatedAt)
             VALUES (@ServiceId, @StoreId, @SystemId, @Url, @Secret, @CreatedAt)
             """, storeId, system.Id);
-        Add(command, "Url", system.Url);
-        Add(command, "Secret", secret);
-        Add(command, "CreatedAt", system.CreatedAt.ToUnixTimeMilliseconds());
+        command.AddParameter("Url", system.Url);
+        command.AddParameter("Secret", secret);
+        command.AddParameter("CreatedAt", system.CreatedAt.ToUnixTimeMilliseconds());
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
@@ -75,7 +75,7 @@ internal sealed class DownstreamStore(ConsentStore store) : IDownstreamStore
             SELECT Seq, EventId, Body, CreatedAt, Attempts, NextAttemptAt FROM DownstreamOutbox
             WHERE {SystemScope} AND Status = {DownstreamSchema.Pending} ORDER BY Seq LIMIT @Limit
             """, storeId, systemId);
-        Add(command, "Limit", limit);
+        command.AddParameter("Limit", limit);
         var rows = new List<OutboxDelivery>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
@@ -106,7 +106,7 @@ internal sealed class DownstreamStore(ConsentStore store) : IDownstreamStore
         await using var connection = await store.OpenAsync(cancellationToken);
         await using var command = Command(connection, null,
             $"DELETE FROM DownstreamOutbox WHERE {SystemScope} AND Status = {DownstreamSchema.Acknowledged} AND AckedAt < @Before", storeId, systemId);
-        Add(command, "Before", before.ToUnixTimeMilliseconds());
+        command.AddParameter("Before", before.ToUnixTimeMilliseconds());
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
@@ -184,10 +184,10 @@ internal sealed class DownstreamStore(ConsentStore store) : IDownstreamStore
         await using var connection = await store.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         command.CommandText = $"UPDATE DownstreamOutbox SET {set} WHERE Seq = @Seq";
-        Add(command, "Seq", sequence);
+        command.AddParameter("Seq", sequence);
         foreach (var (name, value) in values)
         {
-            Add(command, name, value);
+            command.AddParameter(name, value);
         }
 
         await command.ExecuteNonQueryAsync(cancellationToken);
@@ -198,22 +198,14 @@ internal sealed class DownstreamStore(ConsentStore store) : IDownstreamStore
         var command = connection.CreateCommand();
         command.Transaction = transaction;
         command.CommandText = sql;
-        Add(command, "ServiceId", ClusterSettings.ServiceId);
-        Add(command, "StoreId", storeId);
+        command.AddParameter("ServiceId", ClusterSettings.ServiceId);
+        command.AddParameter("StoreId", storeId);
         if (systemId is not null)
         {
-            Add(command, "SystemId", systemId);
+            command.AddParameter("SystemId", systemId);
         }
 
         return command;
-    }
-
-    internal static void Add(DbCommand command, string name, object? value)
-    {
-        var parameter = command.CreateParameter();
-        parameter.ParameterName = name;
-        parameter.Value = value ?? DBNull.Value;
-        command.Parameters.Add(parameter);
     }
 
     private static DateTimeOffset Time(long milliseconds) => DateTimeOffset.FromUnixTimeMilliseconds(milliseconds);

@@ -35,7 +35,8 @@ internal sealed class OutboxGrainStorage(
     {
         // The parameters AdoNetGrainStorage gives its write query for a string-keyed grain.
         var key = grainId.Key.ToString()!;
-        var hasher = inner.HashPicker.PickHasher(serviceId, name, stateName, grainId, grainState);
+        var hasher = inner.HashPicker.PickHasher(serviceId, name, stateName, grainId, grainState)
+            ?? throw new InvalidOperationException("The grain storage picked no hasher.");
         var keyBytes = Encoding.UTF8.GetBytes(key);
         if (BitConverter.IsLittleEndian)
         {
@@ -52,19 +53,19 @@ internal sealed class OutboxGrainStorage(
         {
             write.Transaction = transaction;
             write.CommandText = ConsentSchema.For(store.Kind).Write;
-            DownstreamStore.Add(write, "GrainIdHash", hasher!.Hash(keyBytes));
-            DownstreamStore.Add(write, "GrainIdN0", 0L);
-            DownstreamStore.Add(write, "GrainIdN1", 0L);
-            DownstreamStore.Add(write, "GrainTypeHash", hasher!.Hash(Encoding.UTF8.GetBytes(stateName)));
-            DownstreamStore.Add(write, "GrainTypeString", stateName);
-            DownstreamStore.Add(write, "GrainIdExtensionString", key);
-            DownstreamStore.Add(write, "ServiceId", serviceId);
+            write.AddParameter("GrainIdHash", hasher.Hash(keyBytes));
+            write.AddParameter("GrainIdN0", 0L);
+            write.AddParameter("GrainIdN1", 0L);
+            write.AddParameter("GrainTypeHash", hasher.Hash(Encoding.UTF8.GetBytes(stateName)));
+            write.AddParameter("GrainTypeString", stateName);
+            write.AddParameter("GrainIdExtensionString", key);
+            write.AddParameter("ServiceId", serviceId);
             var versionParameter = write.CreateParameter();
             versionParameter.ParameterName = "GrainStateVersion";
             versionParameter.DbType = DbType.Int32;
             versionParameter.Value = version is { } v ? v : DBNull.Value;
             write.Parameters.Add(versionParameter);
-            DownstreamStore.Add(write, "PayloadBinary", payload);
+            write.AddParameter("PayloadBinary", payload);
             written = await FirstValueAsync(write);
         }
 
@@ -82,13 +83,13 @@ internal sealed class OutboxGrainStorage(
             var outgoing = staged.Event;
             queue.Transaction = transaction;
             queue.CommandText = DownstreamSchema.QueueEvent;
-            DownstreamStore.Add(queue, "ServiceId", serviceId);
-            DownstreamStore.Add(queue, "StoreId", outgoing.StoreId);
-            DownstreamStore.Add(queue, "EventId", outgoing.Id);
-            DownstreamStore.Add(queue, "EventType", outgoing.Type);
-            DownstreamStore.Add(queue, "SubjectId", outgoing.SubjectId);
-            DownstreamStore.Add(queue, "Body", outgoing.Body);
-            DownstreamStore.Add(queue, "CreatedAt", outgoing.At.ToUnixTimeMilliseconds());
+            queue.AddParameter("ServiceId", serviceId);
+            queue.AddParameter("StoreId", outgoing.StoreId);
+            queue.AddParameter("EventId", outgoing.Id);
+            queue.AddParameter("EventType", outgoing.Type);
+            queue.AddParameter("SubjectId", outgoing.SubjectId);
+            queue.AddParameter("Body", outgoing.Body);
+            queue.AddParameter("CreatedAt", outgoing.At.ToUnixTimeMilliseconds());
             await using var reader = await queue.ExecuteReaderAsync();
             while (await reader.ReadAsync())
             {
