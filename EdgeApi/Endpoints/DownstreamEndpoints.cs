@@ -19,19 +19,26 @@ public static class DownstreamEndpoints
         store.MapPost("/downstream", Register)
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("RegisterDownstreamSystem")
-            .WithSummary("Registers a webhook that receives every withdrawal, deletion, cancellation and minor flag as a signed event: {\"url\":\"https://...\",\"secret\":\"...\"}.");
+            .WithSummary("Registers a webhook that receives every withdrawal, deletion, cancellation and minor flag as a signed event: {\"url\":\"https://...\",\"secret\":\"...\"}.")
+            .Accepts<DownstreamSystemBody>("application/json")
+            .Produces<DownstreamSystemResponse>(StatusCodes.Status201Created)
+            .ProducesProblem(StatusCodes.Status400BadRequest);
         store.MapGet("/downstream", List)
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("ListDownstreamSystems")
-            .WithSummary("The store's downstream systems (never their secrets).");
+            .WithSummary("The store's downstream systems (never their secrets).")
+            .Produces<DownstreamSystemList>();
         store.MapDelete("/downstream/{systemId}", Remove)
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("RemoveDownstreamSystem")
-            .WithSummary("Removes a downstream system and every event still queued for it.");
+            .WithSummary("Removes a downstream system and every event still queued for it.")
+            .Produces(StatusCodes.Status204NoContent)
+            .ProducesProblem(StatusCodes.Status404NotFound);
         store.MapGet("/propagation", Propagation)
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("GetPropagation")
-            .WithSummary("Per downstream system: pending, delivered and failed events, the oldest pending one's age and the delivery latency.");
+            .WithSummary("Per downstream system: pending, delivered and failed events, the oldest pending one's age and the delivery latency.")
+            .Produces<PropagationResponse>();
         return store;
     }
 

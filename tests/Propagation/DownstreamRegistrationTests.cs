@@ -42,6 +42,18 @@ public sealed class DownstreamRegistrationTests(SqlitePropagationFixture fixture
         Assert.DoesNotContain(after["systems"]!.AsArray(), s => s!["id"]!.GetValue<string>() == id);
     }
 
+    [Fact]
+    public async Task The_openapi_document_describes_the_downstream_routes()
+    {
+        var paths = (await (await fixture.Factory.ClientWith(null).GetAsync("/openapi/v1.json")).ReadJsonAsync())["paths"]!;
+        var downstream = paths["/v1/stores/{storeId}/downstream"]!;
+        Assert.NotNull(downstream["post"]!["responses"]!["201"]);
+        Assert.NotNull(downstream["post"]!["requestBody"]);
+        Assert.NotNull(downstream["get"]!["responses"]!["200"]);
+        Assert.NotNull(paths["/v1/stores/{storeId}/downstream/{systemId}"]!["delete"]!["responses"]!["204"]);
+        Assert.NotNull(paths["/v1/stores/{storeId}/propagation"]!["get"]!["responses"]!["200"]);
+    }
+
     [Theory]
     [InlineData("""{"url":"ftp://example.com/hook","secret":"0123456789abcdef"}""", "invalid_url")]
     [InlineData("""{"url":"/relative/hook","secret":"0123456789abcdef"}""", "invalid_url")]
