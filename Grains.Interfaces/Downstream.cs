@@ -15,7 +15,8 @@ public sealed record DownstreamPropagation(
     [property: Id(3)] long Delivered,
     [property: Id(4)] long Failed,
     [property: Id(5)] DateTimeOffset? OldestPendingAt,
-    [property: Id(6)] DeliveryLatency? Latency);
+    [property: Id(6)] DeliveryLatency? Latency,
+    [property: Id(7)] string? LastError);
 
 /// <summary>
 /// From the change's commit to the system's 2xx, over the last <see cref="Count"/> acknowledged events (the
@@ -34,9 +35,12 @@ public sealed record DeliveryLatency(
 [Alias("shopastro.IDownstreamRegistryGrain")]
 public interface IDownstreamRegistryGrain : IGrainWithStringKey
 {
-    /// <summary>Stores the system and starts its deliverer; events of changes committed from now on are sent to it.</summary>
+    /// <summary>
+    /// Stores the system and starts its deliverer; events of changes committed from now on are sent to it. Null: the URL
+    /// names a loopback or private address, which the cluster is configured not to call.
+    /// </summary>
     [Alias("Register")]
-    Task<DownstreamSystem> Register(string url, string secret);
+    Task<DownstreamSystem?> Register(string url, string secret);
 
     [Alias("List"), ReadOnly]
     Task<DownstreamSystem[]> List();

@@ -70,7 +70,9 @@ public static class DownstreamEndpoints
         }
 
         var system = await grains.GetGrain<IDownstreamRegistryGrain>(storeId).Register(parsed.AbsoluteUri, secret);
-        return TypedResults.Created($"/v1/stores/{storeId}/downstream/{system.Id}", ToResponse(system));
+        return system is null
+            ? EdgeProblems.BadRequest("invalid_url", "'url' names a loopback or private address, which the cluster does not call.")
+            : TypedResults.Created($"/v1/stores/{storeId}/downstream/{system.Id}", ToResponse(system));
     }
 
     private static async Task<IResult> List(string storeId, IGrainFactory grains)
@@ -115,7 +117,8 @@ public static class DownstreamEndpoints
             s.Latency is { } latency
                 ? new PropagationLatency(latency.Count, latency.LastMilliseconds, latency.MeanMilliseconds, latency.P50Milliseconds,
                     latency.P99Milliseconds, latency.LastAcknowledgedAt.UtcDateTime)
-                : null))]));
+                : null,
+            s.LastError))]));
     }
 
     private static DownstreamSystemResponse ToResponse(DownstreamSystem system) =>

@@ -189,9 +189,13 @@ public sealed record DownstreamSystemList(IReadOnlyList<DownstreamSystemResponse
 
 public sealed record PropagationResponse(string StoreId, IReadOnlyList<PropagationSystem> Systems);
 
-/// <summary>One downstream system: its outbox rows by state; the latency of its latest acknowledgements (null before the first).</summary>
+/// <summary>
+/// One downstream system: its outbox rows by state; the latency of its latest acknowledgements (null before the first);
+/// why its latest unacknowledged delivery attempt failed (null if none did).
+/// </summary>
 public sealed record PropagationSystem(
-    string Id, string Url, long Pending, long Delivered, long Failed, double? OldestPendingAgeSeconds, PropagationLatency? Latency);
+    string Id, string Url, long Pending, long Delivered, long Failed, double? OldestPendingAgeSeconds, PropagationLatency? Latency,
+    string? LastError);
 
 /// <summary>From the change's commit to the system's 2xx, over the <c>count</c> latest acknowledged events.</summary>
 public sealed record PropagationLatency(

@@ -19,6 +19,12 @@ public sealed class DownstreamOptions
     /// <summary>How often each system's reminder wakes its deliverer, whatever happened to the silo that ran it.</summary>
     public TimeSpan ReminderPeriod { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// Whether webhooks may point at loopback, private, link-local or carrier-grade NAT addresses (tests, a receiver
+    /// inside the cluster's own network). Off: such URLs are refused at registration and such connections at delivery.
+    /// </summary>
+    public bool AllowPrivateNetworks { get; set; }
+
     /// <summary>How long acknowledged rows (without subject id or body) are kept for the delivered count and latency.</summary>
     public TimeSpan AcknowledgedRetention { get; set; } = TimeSpan.FromDays(7);
 }

@@ -1,12 +1,21 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using ShopAstro.Grains.Interfaces;
 
 namespace ShopAstro.Grains.Downstream;
 
 /// <summary>A store's downstream systems: kept in the consent store, each with its deliverer's reminder.</summary>
-internal sealed class DownstreamRegistryGrain(IDownstreamStore store, TimeProvider time) : Grain, IDownstreamRegistryGrain
+internal sealed class DownstreamRegistryGrain(
+    IDownstreamStore store, IOptions<DownstreamOptions> options, TimeProvider time, ILogger<DownstreamRegistryGrain> logger)
+    : Grain, IDownstreamRegistryGrain
 {
-    public async Task<DownstreamSystem> Register(string url, string secret)
+    public async Task<DownstreamSystem?> Register(string url, string secret)
     {
+        if (!options.Value.AllowPrivateNetworks && DownstreamAddresses.NamesPrivateAddress(new Uri(url)))
+        {
+            return null;
+        }
+
         var storeId = this.GetPrimaryKeyString();
         var system = new DownstreamSystem(Guid.CreateVersion7().ToString("N"), url, time.GetUtcNow());
         // The reminder first: should the insert fail, its first tick finds no system and removes itself.
@@ -25,8 +34,16 @@ internal sealed class DownstreamRegistryGrain(IDownstreamStore store, TimeProvid
             return false;
         }
 
-        // Should this fail, the reminder's next tick finds the system gone and stops itself.
-        await Deliverer(storeId, systemId).Stop();
+        try
+        {
+            await Deliverer(storeId, systemId).Stop();
+        }
+        catch (Exception exception)
+        {
+            // The system is gone already; the reminder's next tick finds that and stops itself.
+            logger.LogWarning(exception, "The deliverer of removed downstream system {StoreId}/{SystemId} could not be stopped", storeId, systemId);
+        }
+
         return true;
     }
 

@@ -11,7 +11,9 @@ public sealed class DownstreamSender(IOptions<DownstreamOptions> options, TimePr
     private readonly HttpClient _client = new(new SocketsHttpHandler
     {
         PooledConnectionLifetime = TimeSpan.FromMinutes(2),
+        // A redirect is not an acknowledgement, and must not lead the silo elsewhere.
         AllowAutoRedirect = false,
+        ConnectCallback = options.Value.AllowPrivateNetworks ? null : DownstreamAddresses.ConnectPublicAsync,
     })
     {
         Timeout = Timeout.InfiniteTimeSpan,
@@ -41,6 +43,14 @@ public sealed class DownstreamSender(IOptions<DownstreamOptions> options, TimePr
         }
         catch (HttpRequestException exception)
         {
+            for (Exception? cause = exception; cause is not null; cause = cause.InnerException)
+            {
+                if (cause is DownstreamAddresses.PrivateAddressException refused)
+                {
+                    return refused.Message;
+                }
+            }
+
             return exception.HttpRequestError.ToString();
         }
     }

@@ -137,7 +137,8 @@ internal sealed class DownstreamStore(ConsentStore store) : IDownstreamStore
                 counts.GetValueOrDefault((system.Id, DownstreamSchema.Acknowledged)).Count,
                 counts.GetValueOrDefault((system.Id, DownstreamSchema.Failed)).Count,
                 pending.Count > 0 ? Time(pending.Oldest) : null,
-                await LatencyAsync(connection, storeId, system.Id, cancellationToken));
+                await LatencyAsync(connection, storeId, system.Id, cancellationToken),
+                await LastErrorAsync(connection, storeId, system.Id, cancellationToken));
         }
 
         return result;
@@ -173,6 +174,13 @@ internal sealed class DownstreamStore(ConsentStore store) : IDownstreamStore
         latencies.Sort();
         return new DeliveryLatency(latencies.Count, last, latencies.Average(), Percentile(latencies, 0.50), Percentile(latencies, 0.99),
             Time(lastAcknowledged));
+    }
+
+    private static async Task<string?> LastErrorAsync(DbConnection connection, string storeId, string systemId, CancellationToken cancellationToken)
+    {
+        await using var command = Command(connection, null,
+            $"SELECT LastError FROM DownstreamOutbox WHERE {SystemScope} AND LastError IS NOT NULL ORDER BY Seq DESC LIMIT 1", storeId, systemId);
+        return await command.ExecuteScalarAsync(cancellationToken) as string;
     }
 
     /// <summary>Nearest rank.</summary>

@@ -25,6 +25,7 @@ public sealed class PropagationFaultTests(ITestOutputHelper output)
         ["Downstream__RetryInitialDelay"] = "00:00:00.200",
         ["Downstream__RetryMaxDelay"] = "00:00:01",
         ["Downstream__ReminderPeriod"] = "00:00:02",
+        ["Downstream__AllowPrivateNetworks"] = "true",
     };
 
     [Fact]

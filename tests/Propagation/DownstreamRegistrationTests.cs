@@ -82,6 +82,44 @@ public sealed class DownstreamRegistrationTests(SqlitePropagationFixture fixture
     }
 
     [Fact]
+    public async Task Webhooks_into_loopback_or_private_networks_are_refused_unless_allowed()
+    {
+        var settings = new Dictionary<string, string?>(PropagationFixture.FastDelivery) { ["Downstream:AllowPrivateNetworks"] = "false" };
+        await using var database = TestDatabase.Sqlite();
+        await using var factory = new EdgeApiFactory(database.ConnectionString, settings);
+        var admin = factory.ClientWith(EdgeApiFactory.AdminToken);
+        foreach (var url in new[] { "http://127.0.0.1:8080/hook", "http://[::1]/hook", "http://169.254.169.254/latest", "https://10.1.2.3/hook",
+                     "http://192.168.0.10/hook", "http://[fd00::1]/hook", "http://[::ffff:127.0.0.1]/hook" })
+        {
+            var refused = await (await admin.PostAsync("/v1/stores/ssrf/downstream",
+                ConsentApi.Json($$"""{"url":"{{url}}","secret":"0123456789abcdef"}"""))).ShouldBeProblemAsync(HttpStatusCode.BadRequest, "invalid_url");
+            Assert.Contains("private", refused["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+        }
+
+        // A name is checked where it resolves, at delivery: localhost reaches no receiver, and says why.
+        await using var receiver = await WebhookReceiver.StartAsync();
+        var byName = receiver.Url.Replace("127.0.0.1", "localhost", StringComparison.Ordinal);
+        await (await admin.PublishPolicyAsync("ssrf", 1)).ShouldBeOkAsync();
+        await (await admin.PostAsync("/v1/stores/ssrf/downstream",
+            ConsentApi.Json($$"""{"url":"{{byName}}","secret":"{{receiver.Secret}}"}"""))).ShouldBeOkAsync(HttpStatusCode.Created);
+        await (await admin.SetConsentAsync("ssrf", "u1", "analytics", false)).ShouldBeOkAsync();
+        JsonNode system;
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        do
+        {
+            await Task.Delay(100);
+            system = (await (await admin.GetAsync("/v1/stores/ssrf/propagation")).ReadJsonAsync())["systems"]![0]!;
+            Assert.True(DateTime.UtcNow < deadline, $"no refused attempt: {system}");
+        }
+        while (system["lastError"] is null);
+
+        Assert.Contains("no public address", system["lastError"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal(1, system["pending"]!.GetValue<long>());
+        Assert.Equal(0, receiver.Attempts);
+        Assert.Equal(0, receiver.BadSignatures);
+    }
+
+    [Fact]
     public async Task An_event_never_acknowledged_is_failed_after_the_give_up_horizon_and_stays_visible_without_its_subject()
     {
         var settings = new Dictionary<string, string?>(PropagationFixture.FastDelivery) { ["Downstream:GiveUpAfter"] = "00:00:03" };

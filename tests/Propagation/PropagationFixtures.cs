@@ -12,6 +12,8 @@ public abstract class PropagationFixture(bool postgres) : IAsyncLifetime
         ["Downstream:RetryMaxDelay"] = "00:00:01",
         ["Downstream:ReminderPeriod"] = "00:00:05",
         ["Requests:AllowProvisionalDueDates"] = "true",
+        // The tests' receivers listen on loopback.
+        ["Downstream:AllowPrivateNetworks"] = "true",
     };
 
     public EdgeApiFactory Factory { get; private set; } = null!;
