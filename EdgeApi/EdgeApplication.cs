@@ -76,6 +76,7 @@ public static class EdgeApplication
         store.MapPolicyEndpoints();
         store.MapStatsHistoryEndpoints();
         store.MapRequestEndpoints();
+        store.MapDownstreamEndpoints();
         app.MapLiveFeed();
         app.MapDashboard();
         return app;

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using Orleans.Runtime;
 using Orleans.Storage;
 using ShopAstro.Coherence;
+using ShopAstro.Grains.Downstream;
 using ShopAstro.Grains.Feed;
 using ShopAstro.Grains.Interfaces;
 using ShopAstro.Stats;
@@ -24,6 +25,7 @@ internal sealed class SubjectGrain(
     StoreStatsCollector stats,
     UnresponsiveHolders unresponsive,
     RegisteredHolders registered,
+    OutboxStaging outbox,
     ILogger<SubjectGrain> logger) : Grain, ISubjectGrain, IRemindable, IPolicyLeaseSource, ILeaseFailureLog
 {
     private const string AnonymousPrefix = "anon:";
@@ -465,13 +467,25 @@ internal sealed class SubjectGrain(
     private async Task Persist(SubjectRecord next)
     {
         await EnsureRetention();
+        IReadOnlyList<string> queuedFor = [];
         await Change(async () =>
         {
             var before = state.State;
-            await state.PersistAsync(next, this, "subject change");
+            // The downstream event, if the change makes one, is committed in the transaction of this write.
+            var outgoing = DownstreamEvents.Between(_storeId, _subjectId, before, next, next.LastWrittenAt ?? Now());
+            using (var staged = outgoing is null ? null : outbox.Stage(GrainContext.GrainId, outgoing))
+            {
+                await state.PersistAsync(next, this, "subject change");
+                queuedFor = staged?.QueuedFor ?? [];
+            }
+
             // After the commit, so that a store activation reading its index meanwhile misses nothing.
             await EnsurePresentAsync();
             return SubjectLeases.Restricts(before, next);
         });
+        foreach (var system in queuedFor)
+        {
+            GrainFactory.GetGrain<IDownstreamDeliveryGrain>(DownstreamKeys.Of(_storeId, system)).Wake().Ignore();
+        }
     }
 }

@@ -7,6 +7,7 @@ using Orleans.Configuration;
 using Orleans.Dashboard;
 using Orleans.Serialization;
 using Orleans.Storage;
+using ShopAstro.Grains.Downstream;
 using ShopAstro.Grains.Feed;
 using ShopAstro.Grains.Requests;
 using ShopAstro.Grains.Stats;
@@ -63,14 +64,21 @@ public static class SiloHostingExtensions
             .ValidateOnStart();
         services.AddSingleton(CalendarSources.Load(configuration.GetSection(RequestOptions.Section).Get<RequestOptions>() ?? new()));
         // Tests and small deployments check retention more often than Orleans' one-minute default allows.
-        services.AddOptions<ReminderOptions>().Configure<Microsoft.Extensions.Options.IOptions<ConsentClusterOptions>, Microsoft.Extensions.Options.IOptions<PolicyOptions>>((reminders, consent, policy) =>
+        services.AddOptions<ReminderOptions>().Configure<Microsoft.Extensions.Options.IOptions<ConsentClusterOptions>,
+            Microsoft.Extensions.Options.IOptions<PolicyOptions>, Microsoft.Extensions.Options.IOptions<DownstreamOptions>>((reminders, consent, policy, downstream) =>
         {
-            var shortest = new[] { consent.Value.AnonymousRetentionCheck, consent.Value.RequestOverdueCheck, policy.Value.EffectiveRetry }.Min();
+            TimeSpan[] periods = [consent.Value.AnonymousRetentionCheck, consent.Value.RequestOverdueCheck, policy.Value.EffectiveRetry, downstream.Value.ReminderPeriod];
+            var shortest = periods.Min();
             if (shortest < reminders.MinimumReminderPeriod)
             {
                 reminders.MinimumReminderPeriod = shortest;
             }
         });
+        // Downstream propagation: the outbox and the systems in the consent store, one deliverer grain per system.
+        services.AddOptions<DownstreamOptions>().Bind(configuration.GetSection(DownstreamOptions.Section));
+        services.AddSingleton<OutboxStaging>();
+        services.AddSingleton<IDownstreamStore, DownstreamStore>();
+        services.AddSingleton<DownstreamSender>();
         services.Configure(ClusterSettings.ConfigureCluster(configuration));
         services.Configure<Orleans.Serialization.ExceptionSerializationOptions>(ClusterSettings.ConfigureExceptions);
 
@@ -82,6 +90,13 @@ public static class SiloHostingExtensions
         // Orleans' own binary format: version-tolerant through the [Id] attributes of the state records.
         services.AddOptions<AdoNetGrainStorageOptions>(StorageNames.Consent)
             .Configure<Serializer>((options, serializer) => options.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer));
+        // The same storage, with the outbox rows of a subject's downstream event in the transaction of its write.
+        services.AddKeyedSingleton<IGrainStorage>(StorageNames.Consent, (provider, _) => new OutboxGrainStorage(
+            AdoNetGrainStorageFactory.Create(provider, StorageNames.Consent),
+            StorageNames.Consent,
+            ClusterSettings.ServiceId,
+            store,
+            provider.GetRequiredService<OutboxStaging>()));
         // Durable reminders in the same store; ReminderSchema provides the table and its queries.
         silo.UseAdoNetReminderService(options =>
         {

@@ -180,6 +180,27 @@ public sealed record StatsChangedMessage(string StoreId, long Sequence, DateTime
 public sealed record RequestOverdueMessage(
     string StoreId, long Sequence, DateTime At, string RequestId, string SubjectId, string Type, DateTime DueAt);
 
+public sealed record DownstreamSystemBody(string? Url, string? Secret);
+
+/// <summary>A registered downstream system; its secret is never sent back.</summary>
+public sealed record DownstreamSystemResponse(string Id, string Url, DateTime CreatedAt);
+
+public sealed record DownstreamSystemList(IReadOnlyList<DownstreamSystemResponse> Systems);
+
+public sealed record PropagationResponse(string StoreId, IReadOnlyList<PropagationSystem> Systems);
+
+/// <summary>
+/// One downstream system: its outbox rows by state; the latency of its latest acknowledgements (null before the first);
+/// why its latest unacknowledged delivery attempt failed (null if none did).
+/// </summary>
+public sealed record PropagationSystem(
+    string Id, string Url, long Pending, long Delivered, long Failed, double? OldestPendingAgeSeconds, PropagationLatency? Latency,
+    string? LastError);
+
+/// <summary>From the change's commit to the system's 2xx, over the <c>count</c> latest acknowledged events.</summary>
+public sealed record PropagationLatency(
+    int Count, double LastMs, double MeanMs, double P50Ms, double P99Ms, DateTime LastAcknowledgedAt);
+
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web,
     DefaultIgnoreCondition = JsonIgnoreCondition.Never,
     NumberHandling = JsonNumberHandling.Strict,
@@ -210,5 +231,9 @@ public sealed record RequestOverdueMessage(
 [JsonSerializable(typeof(PolicyPreviewResponse))]
 [JsonSerializable(typeof(StatsChangedMessage))]
 [JsonSerializable(typeof(RequestOverdueMessage))]
+[JsonSerializable(typeof(DownstreamSystemBody))]
+[JsonSerializable(typeof(DownstreamSystemResponse))]
+[JsonSerializable(typeof(DownstreamSystemList))]
+[JsonSerializable(typeof(PropagationResponse))]
 [JsonSerializable(typeof(Microsoft.AspNetCore.Mvc.ProblemDetails))]
 public sealed partial class EdgeJsonContext : JsonSerializerContext;

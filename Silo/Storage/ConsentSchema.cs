@@ -157,9 +157,11 @@ internal sealed record ConsentSchema(string? Prelude, string Ddl, string Read, s
         // Orleans' reminder table (see ReminderSchema), in the same transaction.
         await (ReferenceEquals(this, PostgreSql) ? ReminderSchema.PostgreSql : ReminderSchema.Sqlite)
             .ApplyAsync(connection, transaction, UpsertQuery, cancellationToken);
-        // The statistics history (see StatsHistorySchema), in the same transaction.
-        await ExecuteAsync(connection, transaction,
-            StatsHistorySchema.Ddl(ReferenceEquals(this, PostgreSql) ? ConsentStoreKind.PostgreSql : ConsentStoreKind.Sqlite), cancellationToken);
+        // The statistics history (see StatsHistorySchema) and the downstream systems and outbox (see DownstreamSchema),
+        // in the same transaction.
+        var kind = ReferenceEquals(this, PostgreSql) ? ConsentStoreKind.PostgreSql : ConsentStoreKind.Sqlite;
+        await ExecuteAsync(connection, transaction, StatsHistorySchema.Ddl(kind), cancellationToken);
+        await DownstreamSchema.For(kind).ApplyAsync(connection, transaction, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
     }
 

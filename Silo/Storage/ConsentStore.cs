@@ -98,14 +98,3 @@ public sealed record ConsentStore(ConsentStoreKind Kind, string ConnectionString
         return connection;
     }
 }
-
-internal static class DbCommandExtensions
-{
-    public static void AddParameter(this DbCommand command, string name, object value)
-    {
-        var parameter = command.CreateParameter();
-        parameter.ParameterName = name;
-        parameter.Value = value;
-        command.Parameters.Add(parameter);
-    }
-}

@@ -498,6 +498,7 @@ public sealed class HostileInputTests(SqliteEdgeFixture fixture, ITestOutputHelp
         template.Path.Replace("{storeId}", store, StringComparison.Ordinal)
             .Replace("{subjectId}", subject, StringComparison.Ordinal)
             .Replace("{requestId}", requestId, StringComparison.Ordinal)
+            .Replace("{systemId}", requestId, StringComparison.Ordinal)
             .Replace("{seg}", free, StringComparison.Ordinal);
 
     /// <summary>

@@ -18,6 +18,7 @@ public enum BodyKind
     Request,
     Verify,
     Reject,
+    Downstream,
 }
 
 /// <summary>One route of the store API: <c>/v1/stores/{storeId}</c> + <see cref="Pattern"/>.</summary>
@@ -60,6 +61,10 @@ public static class SecurityRoutes
         new("POST", "/requests/{requestId}/verify", BodyKind.Verify, SellerOnly: true),
         new("POST", "/requests/{requestId}/complete", BodyKind.None, SellerOnly: true),
         new("POST", "/requests/{requestId}/reject", BodyKind.Reject, SellerOnly: true),
+        new("POST", "/downstream", BodyKind.Downstream, SellerOnly: true),
+        new("GET", "/downstream", BodyKind.None, SellerOnly: true),
+        new("DELETE", "/downstream/{systemId}", BodyKind.None, SellerOnly: true),
+        new("GET", "/propagation", BodyKind.None, SellerOnly: true),
     ];
 
     /// <summary>The methods mapped on a pattern (several routes share one, e.g. GET and DELETE of a subject).</summary>
@@ -89,13 +94,14 @@ public static class SecurityRoutes
         BodyKind.Request => """{"subjectId":"u1","type":"deletion","receivedAt":"2026-11-27T09:00:00Z"}""",
         BodyKind.Verify => """{"method":"sms_code"}""",
         BodyKind.Reject => """{"ground":"abuse_of_rights"}""",
+        BodyKind.Downstream => """{"url":"https://downstream.example.com/hook","secret":"0123456789abcdef"}""",
         _ => "",
     };
 
     public static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
 
-    /// <summary>What a store holds after <see cref="SeedAsync"/>: the subjects and requests written, to snapshot.</summary>
-    public sealed record SeededStore(string StoreId, IReadOnlyList<string> Subjects, IReadOnlyList<string> RequestIds);
+    /// <summary>What a store holds after <see cref="SeedAsync"/>: the subjects, requests and downstream system written, to snapshot.</summary>
+    public sealed record SeededStore(string StoreId, IReadOnlyList<string> Subjects, IReadOnlyList<string> RequestIds, string SystemId);
 
     /// <summary>
     /// A store with a policy (v1), subjects with grants and withdrawals, a linked visitor, a minor, a cancelled
@@ -126,8 +132,12 @@ public static class SecurityRoutes
         }
 
         await Ok(await admin.PostAsync($"/v1/stores/{store}/requests/{requestIds[1]}/complete", null));
+        // Last, so that no event of the seeding is queued for it.
+        var system = await admin.PostAsync($"/v1/stores/{store}/downstream", Json(ValidBody(BodyKind.Downstream)));
+        await Ok(system, HttpStatusCode.Created);
+        var systemId = (await system.ReadJsonAsync())["id"]!.GetValue<string>();
         await WaitForSettledStatsAsync(admin, store);
-        return new SeededStore(store, ["u1", "u2", "u3", "anon:a1", "anon:a3", "c1", "m1", "never-written", .. extraSubjects], requestIds);
+        return new SeededStore(store, ["u1", "u2", "u3", "anon:a1", "anon:a3", "c1", "m1", "never-written", .. extraSubjects], requestIds, systemId);
     }
 
     /// <summary>
@@ -163,6 +173,7 @@ public static class SecurityRoutes
             await Add($"/subjects/{Uri.EscapeDataString(subject)}");
         }
 
+        await Add("/downstream");
         await Add("/requests");
         foreach (var id in seeded.RequestIds)
         {

@@ -84,11 +84,19 @@ public sealed class TenantIsolationTests(IsolationFixture fixture, ITestOutputHe
     [InlineData("StorefrontS1", "POST", "/v1/stores/{storeId}/requests/{requestId}/verify")]
     [InlineData("SellerS1", "POST", "/v1/stores/{storeId}/requests/{requestId}/reject")]
     [InlineData("StorefrontS1", "POST", "/v1/stores/{storeId}/requests/{requestId}/reject")]
+    [InlineData("SellerS1", "POST", "/v1/stores/{storeId}/downstream")]
+    [InlineData("StorefrontS1", "POST", "/v1/stores/{storeId}/downstream")]
+    [InlineData("SellerS1", "GET", "/v1/stores/{storeId}/downstream")]
+    [InlineData("StorefrontS1", "GET", "/v1/stores/{storeId}/downstream")]
+    [InlineData("SellerS1", "DELETE", "/v1/stores/{storeId}/downstream/{systemId}")]
+    [InlineData("StorefrontS1", "DELETE", "/v1/stores/{storeId}/downstream/{systemId}")]
+    [InlineData("SellerS1", "GET", "/v1/stores/{storeId}/propagation")]
+    [InlineData("StorefrontS1", "GET", "/v1/stores/{storeId}/propagation")]
     public async Task A_store_s1_token_gets_403_problem_on_every_store_route_of_s2_and_s2_is_unchanged(string token, string method, string pattern)
     {
         var before = await SecurityRoutes.SnapshotAsync(fixture.Admin, fixture.S2);
 
-        using var request = Request(method, pattern, Victim, fixture.S2.RequestIds[0]);
+        using var request = Request(method, pattern, Victim, fixture.S2.RequestIds[0], fixture.S2.SystemId);
         var described = $"{request.Method} {request.RequestUri}";
         using var response = await fixture.Factory.ClientWith(TokenOf(token)).SendAsync(request);
 
@@ -105,7 +113,7 @@ public sealed class TenantIsolationTests(IsolationFixture fixture, ITestOutputHe
         var refused = 0;
         foreach (var (token, method, pattern) in Rows())
         {
-            using var request = Request(method, pattern, Victim, fixture.S2.RequestIds[0]);
+            using var request = Request(method, pattern, Victim, fixture.S2.RequestIds[0], fixture.S2.SystemId);
             using var response = await fixture.Factory.ClientWith(TokenOf(token)).SendAsync(request);
             refused += response.StatusCode == HttpStatusCode.Forbidden ? 1 : 0;
         }
@@ -143,7 +151,7 @@ public sealed class TenantIsolationTests(IsolationFixture fixture, ITestOutputHe
                 Assert.Equal(HttpStatusCode.Accepted, scheduled.StatusCode);
             }
 
-            using var request = Request(method, pattern, seeded.StoreId, requestId, policyVersion: 2);
+            using var request = Request(method, pattern, seeded.StoreId, requestId, seeded.SystemId, policyVersion: 2);
             var described = $"{request.Method} {request.RequestUri}";
             using var response = await fixture.Admin.SendAsync(request);
             var status = (int)response.StatusCode;
@@ -237,14 +245,15 @@ public sealed class TenantIsolationTests(IsolationFixture fixture, ITestOutputHe
     };
 
     /// <summary>A well-formed request for the route: the seeded subject u1, the seeded open request, a valid body.</summary>
-    private static HttpRequestMessage Request(string method, string pattern, string store, string requestId, int policyVersion = 2)
+    private static HttpRequestMessage Request(string method, string pattern, string store, string requestId, string systemId, int policyVersion = 2)
     {
         var route = SecurityRoutes.All.SingleOrDefault(r => r.Method == method && r.FullPattern == pattern)
             ?? throw new InvalidOperationException($"No request is defined for {method} {pattern}: add it to SecurityRoutes.All.");
         var path = pattern.Replace("{storeId}", store, StringComparison.Ordinal)
             .Replace("{subjectId}", "u1", StringComparison.Ordinal)
             .Replace("{requestId}", requestId, StringComparison.Ordinal)
-            .Replace("{version:int}", SecurityRoutes.ScheduledVersion.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+            .Replace("{version:int}", SecurityRoutes.ScheduledVersion.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)
+            .Replace("{systemId}", systemId, StringComparison.Ordinal);
         var query = route.Pattern switch
         {
             "/subjects/{subjectId}/decisions" => "?purpose=analytics&purpose=cart&explain=true",
