@@ -63,7 +63,9 @@ public sealed class DocumentedResponses
             return [$"{operationId} {status}: content type {contentType} is not documented ({string.Join(", ", content.Select(c => c.Key))})"];
         }
 
-        return Validate(schema, body).Select(error => $"{operationId} {status}: {error}").ToList();
+        // A text answer (health, metrics) is checked as the string it is.
+        var instance = mediaType.EndsWith("json", StringComparison.Ordinal) ? body : JsonValue.Create(body).ToJsonString();
+        return Validate(schema, instance).Select(error => $"{operationId} {status}: {error}").ToList();
     }
 
     /// <summary>The errors of <paramref name="json"/> against a schema of the document (with its components).</summary>

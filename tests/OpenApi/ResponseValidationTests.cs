@@ -9,6 +9,7 @@ namespace ShopAstro.Tests.OpenApi;
 /// <summary>
 /// Real responses of the running service, for every status each operation can be made to give here (successes and
 /// problems: 400, 401, 403, 404, 409, 413, 415, 422, 429), validated against the served document's schemas.
+/// Health and metrics are checked as the text they are.
 /// Not provoked: 503 (an outage; written by the same problem writer, see PostgresOutageTests) and 409
 /// concurrent_modification (a lost race).
 /// </summary>
@@ -122,8 +123,13 @@ public sealed class ResponseValidationTests(RunningEdge edge, ITestOutputHelper 
         await Expect(documented, admin, "GET", $"{api}/requests?status=rejected", null, 200);
         await Expect(documented, otherStore, "GET", $"{api}/requests", null, 403);
 
-        // Anonymous support file.
+        // What needs no token: the support file, health and metrics.
         await Expect(documented, anonymous, "GET", "/.well-known/gpc.json", null, 200);
+        await Expect(documented, anonymous, "GET", "/health", null, 200);
+        await Expect(documented, anonymous, "GET", "/health/live", null, 200);
+        await Expect(documented, anonymous, "GET", "/health/ready", null, 200);
+        await Expect(documented, anonymous, "GET", "/health/ready", new string('x', 1_100_000), 413);
+        await Expect(documented, anonymous, "GET", "/metrics", null, 200);
 
         // A token over its limit: one of its own, so that no other check is slowed.
         using var limited = edge.Client(RunningEdge.RateLimitedToken);
@@ -152,7 +158,7 @@ public sealed class ResponseValidationTests(RunningEdge edge, ITestOutputHelper 
         }
 
         Assert.True(_failures.Count == 0, string.Join("\n", _failures));
-        Assert.True(operations >= 18, $"Only {operations} operations were exercised.");
+        Assert.True(operations >= 22, $"Only {operations} operations were exercised.");
     }
 
     [Fact]
@@ -172,6 +178,8 @@ public sealed class ResponseValidationTests(RunningEdge edge, ITestOutputHelper 
         Assert.NotEmpty(documented.Check("GET", check, 400, "application/problem+json", """{"type":"x","title":"t","status":400}"""));
         Assert.NotEmpty(documented.Check("GET", check, 418, "application/problem+json", """{"type":"x","title":"t","status":418,"code":"teapot"}"""));
         Assert.NotEmpty(documented.Check("GET", check, 200, "text/plain", ApiExamples.Decisions));
+        Assert.Empty(documented.Check("GET", "/health", 200, "text/plain", "Degraded"));
+        Assert.NotEmpty(documented.Check("GET", "/health", 200, "text/plain", "Unhealthy"));
         Assert.NotEmpty(documented.Check("GET", "/v1/stores/s1/requests/r1", 200, "application/json",
             """{"id":"r1","subjectId":null,"type":"access","status":"open","overdue":false,"receivedAt":"yesterday"}"""));
     }
