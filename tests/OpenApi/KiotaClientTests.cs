@@ -25,7 +25,7 @@ public sealed class KiotaClientTests(RunningEdge edge, ITestOutputHelper output)
         try
         {
             var clock = Stopwatch.StartNew();
-            await RunAsync(ServiceProcess.RepositoryRoot, "dotnet", "tool", "run", "kiota", "generate", "--language", "CSharp",
+            await RunAsync(ServiceProcess.RepositoryRoot, OfflineKiota, "dotnet", "tool", "run", "kiota", "generate", "--language", "CSharp",
                 "--openapi", new Uri(edge.Url, "/openapi/v1.json").ToString(), "--output", Path.Combine(folder.FullName, "Client"),
                 "--namespace-name", "ShopAstro.Generated", "--class-name", "EdgeClient", "--exclude-backward-compatible", "--log-level", "Warning");
             var generated = clock.Elapsed;
@@ -33,10 +33,10 @@ public sealed class KiotaClientTests(RunningEdge edge, ITestOutputHelper output)
             File.Copy(Path.Combine(ServiceProcess.RepositoryRoot, "tests", "OpenApi", "KiotaWalkthrough", "Program.cs"),
                 Path.Combine(folder.FullName, "Program.cs"));
             await File.WriteAllTextAsync(Path.Combine(folder.FullName, "Walkthrough.csproj"), Project());
-            await RunAsync(folder.FullName, "dotnet", "build", "--configuration", "Release", "--nologo", "--output", Path.Combine(folder.FullName, "out"));
+            await RunAsync(folder.FullName, null, "dotnet", "build", "--configuration", "Release", "--nologo", "--output", Path.Combine(folder.FullName, "out"));
             var built = clock.Elapsed;
 
-            var walkthrough = await RunAsync(folder.FullName, "dotnet", Path.Combine(folder.FullName, "out", "Walkthrough.dll"),
+            var walkthrough = await RunAsync(folder.FullName, null, "dotnet", Path.Combine(folder.FullName, "out", "Walkthrough.dll"),
                 edge.Url.ToString().TrimEnd('/'), RunningEdge.AdminToken, "kiota");
             output.WriteLine(walkthrough);
             output.WriteLine($"KIOTA: generated in {generated.TotalSeconds:F1} s, built in {(built - generated).TotalSeconds:F1} s, "
@@ -88,7 +88,19 @@ public sealed class KiotaClientTests(RunningEdge edge, ITestOutputHelper output)
             """;
     }
 
-    private static async Task<string> RunAsync(string workingDirectory, string command, params string[] arguments)
+    /// <summary>
+    /// Kiota reads the document from the edge on loopback and nothing else: its update check and usage telemetry
+    /// (HTTPS to hosts this machine does not reach) go to a proxy that refuses at once, instead of waiting on a name
+    /// lookup or a connection that a busy or partitioned machine may leave hanging for minutes.
+    /// </summary>
+    private static readonly Dictionary<string, string> OfflineKiota = new()
+    {
+        ["KIOTA_CLI_TELEMETRY_OPTOUT"] = "true",
+        ["HTTPS_PROXY"] = "http://127.0.0.1:9",
+        ["NO_PROXY"] = "127.0.0.1,localhost",
+    };
+
+    private static async Task<string> RunAsync(string workingDirectory, Dictionary<string, string>? environment, string command, params string[] arguments)
     {
         var start = new ProcessStartInfo(command)
         {
@@ -107,6 +119,11 @@ public sealed class KiotaClientTests(RunningEdge edge, ITestOutputHelper output)
             || k.StartsWith("VSTEST", StringComparison.OrdinalIgnoreCase) || k.StartsWith("DOTNET_HOST", StringComparison.OrdinalIgnoreCase)).ToList())
         {
             start.Environment.Remove(key);
+        }
+
+        foreach (var (key, value) in environment ?? [])
+        {
+            start.Environment[key] = value;
         }
 
         start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
