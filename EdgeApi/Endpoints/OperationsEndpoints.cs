@@ -24,6 +24,7 @@ public static class OperationsEndpoints
             .WithSummary("The GPC specification's support resource: this site honours Sec-GPC.")
             .WithTags(EdgeOperations.OperationsTag)
             .Produces<GpcSupport>()
+            .ProducesProblems(StatusCodes.Status403Forbidden, "forbidden")
             .ProducesProblems(StatusCodes.Status413PayloadTooLarge, "body_too_large")
             .DocumentedAsPublic();
         return app;

@@ -51,7 +51,7 @@ internal sealed class EdgeDocument : IOpenApiDocumentTransformer
 
     /// <summary>
     /// The health checks and the Prometheus endpoint: routes without a handler method for the API explorer to read,
-    /// described here, as operators and load balancers call them. No token; 413 as on every route.
+    /// described here, as operators and load balancers call them. No token (a partner's is refused); 413 as on every route.
     /// </summary>
     private static void AddOperatorRoutes(OpenApiDocument document)
     {
@@ -68,14 +68,8 @@ internal sealed class EdgeDocument : IOpenApiDocumentTransformer
             var responses = new OpenApiResponses
             {
                 ["200"] = Text("OK.", text),
-                ["413"] = new OpenApiResponse
-                {
-                    Description = "The request body is over 1 MiB. `code`: `body_too_large`.",
-                    Content = new Dictionary<string, OpenApiMediaType>
-                    {
-                        [ProblemResponses.ContentType] = new() { Schema = new OpenApiSchemaReference(EdgeOperations.ProblemSchema, document) },
-                    },
-                },
+                ["403"] = Problem("A partner token is refused here (it reads only the aggregates). `code`: `forbidden`."),
+                ["413"] = Problem("The request body is over 1 MiB. `code`: `body_too_large`."),
             };
             if (unhealthy)
             {
@@ -97,6 +91,15 @@ internal sealed class EdgeDocument : IOpenApiDocumentTransformer
                 },
             };
         }
+
+        OpenApiResponse Problem(string description) => new()
+        {
+            Description = description,
+            Content = new Dictionary<string, OpenApiMediaType>
+            {
+                [ProblemResponses.ContentType] = new() { Schema = new OpenApiSchemaReference(EdgeOperations.ProblemSchema, document) },
+            },
+        };
 
         static OpenApiResponse Text(string description, OpenApiSchema schema) => new()
         {

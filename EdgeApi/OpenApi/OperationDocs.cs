@@ -42,6 +42,19 @@ public static class OperationDocs
             return Task.CompletedTask;
         });
 
+    /// <summary>Describes a bound string query parameter that carries a date or time.</summary>
+    public static RouteHandlerBuilder WithQueryFormat(this RouteHandlerBuilder builder, string name, string format, string description) =>
+        builder.AddOpenApiOperationTransformer((operation, _, _) =>
+        {
+            if (operation.Parameters?.OfType<OpenApiParameter>().FirstOrDefault(p => p.Name == name) is { Schema: OpenApiSchema schema } parameter)
+            {
+                parameter.Description = description;
+                schema.Format = format;
+            }
+
+            return Task.CompletedTask;
+        });
+
     /// <summary>Examples of the JSON request body (when there is one) and of the response with <paramref name="status"/>.</summary>
     public static RouteHandlerBuilder WithExamples(this RouteHandlerBuilder builder, string? request, string response, int status = StatusCodes.Status200OK) =>
         builder.AddOpenApiOperationTransformer((operation, _, _) =>

@@ -94,6 +94,22 @@ public sealed class ResponseValidationTests(RunningEdge edge, ITestOutputHelper 
         await Expect(documented, admin, "DELETE", $"{api}/subjects/u1", null, 204);
         await Expect(documented, anonymous, "DELETE", $"{api}/subjects/u1", null, 401);
 
+        // Statistics over time and the partners' aggregates (a partner token reads nothing else).
+        using var partner = edge.Client(RunningEdge.PartnerToken);
+        await WaitForSnapshotsAsync(admin, $"{api}/stats/history");
+        await Expect(documented, admin, "GET", $"{api}/stats/history", null, 200);
+        await Expect(documented, admin, "GET", $"{api}/stats/history?from=yesterday", null, 400);
+        await Expect(documented, admin, "GET", $"{api}/stats/history?from=2026-11-01T00:00:00Z&to=2026-11-20T00:00:00Z", null, 400);
+        await Expect(documented, otherStore, "GET", $"{api}/stats/history", null, 403);
+        await Expect(documented, partner, "GET", $"{api}/stats/history", null, 403);
+        await Expect(documented, partner, "GET", $"{api}/aggregates", null, 200);
+        await Expect(documented, admin, "GET", $"{api}/aggregates?from=2026-02-30", null, 400);
+        await Expect(documented, anonymous, "GET", $"{api}/aggregates", null, 401);
+        await Expect(documented, partner, "GET", "/v1/stores/s1/aggregates", null, 403);
+        await Expect(documented, partner, "GET", $"{api}/policy", null, 403);
+        await Expect(documented, partner, "GET", "/health/live", null, 403);
+        await Expect(documented, partner, "GET", "/.well-known/gpc.json", null, 403);
+
         // Data-subject requests.
         var registered = await Expect(documented, admin, "POST", $"{api}/requests", ApiExample("RegisterRequest"), 201);
         var id = registered!["id"]!.GetValue<string>();
@@ -158,7 +174,7 @@ public sealed class ResponseValidationTests(RunningEdge edge, ITestOutputHelper 
         }
 
         Assert.True(_failures.Count == 0, string.Join("\n", _failures));
-        Assert.True(operations >= 22, $"Only {operations} operations were exercised.");
+        Assert.True(operations >= 24, $"Only {operations} operations were exercised.");
     }
 
     [Fact]
@@ -204,6 +220,22 @@ public sealed class ResponseValidationTests(RunningEdge edge, ITestOutputHelper 
         }
 
         Assert.True(checkedExamples >= 9, $"Only {checkedExamples} examples in the document.");
+    }
+
+    /// <summary>Snapshots are stored every second here: waits until the store's writes above are in one.</summary>
+    private static async Task WaitForSnapshotsAsync(HttpClient client, string history)
+    {
+        for (var attempt = 0; attempt < 100; attempt++)
+        {
+            if (JsonNode.Parse(await client.GetStringAsync(history))!["snapshots"]!.AsArray().Count > 0)
+            {
+                return;
+            }
+
+            await Task.Delay(200);
+        }
+
+        Assert.Fail($"No snapshot in {history} after 20 s.");
     }
 
     private IEnumerable<string> AllOperationIds() =>

@@ -14,6 +14,7 @@ public sealed class RunningEdge : IAsyncLifetime
     public const string SellerS1Token = "openapi-seller-s1";
     public const string StorefrontS1Token = "openapi-storefront-s1";
     public const string SellerS2Token = "openapi-seller-s2";
+    public const string PartnerToken = "openapi-partner-validation";
 
     /// <summary>A token of its own for provoking 429 without slowing the others (every token has its own bucket).</summary>
     public const string RateLimitedToken = "openapi-rate-limited";
@@ -44,11 +45,13 @@ public sealed class RunningEdge : IAsyncLifetime
             ["Consent__AnonymisationKey"] = EdgeApiFactory.AnonymisationKey,
             ["RateLimits__PermitsPerSecond"] = PermitsPerSecond.ToString(),
             ["RateLimits__Burst"] = Burst.ToString(),
+            // Snapshots within seconds, so that the history the checks read has some.
+            ["StatsHistory__Interval"] = "00:00:01",
         };
         var tokens = new (string Token, string Role, string Store)[]
         {
             (AdminToken, "admin", "*"), (SellerS1Token, "seller", "s1"), (StorefrontS1Token, "storefront", "s1"),
-            (SellerS2Token, "seller", "s2"), (RateLimitedToken, "admin", "*"),
+            (SellerS2Token, "seller", "s2"), (RateLimitedToken, "admin", "*"), (PartnerToken, "partner", "validation"),
         };
         for (var i = 0; i < tokens.Length; i++)
         {
