@@ -48,6 +48,15 @@ public sealed class ResponseValidationTests(RunningEdge edge, ITestOutputHelper 
         await Expect(documented, admin, "GET", $"{api}/stats", null, 200);
         await Expect(documented, otherStore, "GET", $"{api}/stats", null, 403);
 
+        // A draft's impact, and a version scheduled an hour ahead, then withdrawn.
+        await Expect(documented, admin, "POST", $"{api}/policy/preview", Policy(2), 200);
+        await Expect(documented, admin, "POST", $"{api}/policy/preview", Policy(1), 409);
+        var effectiveAt = DateTimeOffset.UtcNow.AddHours(1).ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture);
+        await Expect(documented, admin, "PUT", $"{api}/policy", Policy(5, effectiveAt), 202);
+        await Expect(documented, admin, "GET", $"{api}/policy", null, 200);
+        await Expect(documented, admin, "DELETE", $"{api}/policy/upcoming/5", null, 204);
+        await Expect(documented, admin, "DELETE", $"{api}/policy/upcoming/5", null, 404);
+
         // Consents and the subject record.
         await Expect(documented, admin, "PUT", $"{api}/subjects/u1/consents", """{"purposes":{"analytics":true},"policyVersion":1,"source":"banner"}""", 200);
         await Expect(documented, admin, "PUT", $"{api}/subjects/u1/consents", """{"purposes":{"analytics":true},"policyVersion":7,"source":"banner"}""", 422);
@@ -174,7 +183,7 @@ public sealed class ResponseValidationTests(RunningEdge edge, ITestOutputHelper 
         }
 
         Assert.True(_failures.Count == 0, string.Join("\n", _failures));
-        Assert.True(operations >= 24, $"Only {operations} operations were exercised.");
+        Assert.True(operations >= 26, $"Only {operations} operations were exercised.");
     }
 
     [Fact]
@@ -248,8 +257,9 @@ public sealed class ResponseValidationTests(RunningEdge edge, ITestOutputHelper 
         return operation["requestBody"]!["content"]!["application/json"]!["example"]!.ToJsonString();
     }
 
-    private static string Policy(int version) =>
-        "{\"version\":" + version + ""","status":"active","sellerAttestation":true,"purposes":{"analytics":{"enabled":true,"materialChange":false},"recommendation":{"enabled":true,"materialChange":false}}}""";
+    private static string Policy(int version, string? effectiveAt = null) =>
+        "{\"version\":" + version + (effectiveAt is null ? "" : ",\"effectiveAt\":\"" + effectiveAt + "\"")
+        + ""","status":"active","sellerAttestation":true,"purposes":{"analytics":{"enabled":true,"materialChange":false},"recommendation":{"enabled":true,"materialChange":false}}}""";
 
     /// <summary>Sends the request, asserts it got the status the scenario provokes, and checks the answer against the document.</summary>
     private async Task<JsonNode?> Expect(
