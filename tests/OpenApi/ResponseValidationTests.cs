@@ -119,6 +119,18 @@ public sealed class ResponseValidationTests(RunningEdge edge, ITestOutputHelper 
         await Expect(documented, partner, "GET", "/health/live", null, 403);
         await Expect(documented, partner, "GET", "/.well-known/gpc.json", null, 403);
 
+        // Downstream systems and what was propagated to them (registering calls nothing).
+        var system = (await Expect(documented, admin, "POST", $"{api}/downstream",
+            """{"url":"https://hooks.example.com/shopastro","secret":"0123456789abcdef0123"}""", 201))!["id"]!.GetValue<string>();
+        await Expect(documented, admin, "POST", $"{api}/downstream", """{"url":"ftp://hooks.example.com","secret":"0123456789abcdef0123"}""", 400);
+        await Expect(documented, admin, "POST", $"{api}/downstream", """{"url":"https://hooks.example.com","secret":"short"}""", 400);
+        await Expect(documented, storefront, "POST", $"{api}/downstream", """{"url":"https://hooks.example.com","secret":"0123456789abcdef0123"}""", 403);
+        await Expect(documented, admin, "GET", $"{api}/downstream", null, 200);
+        await Expect(documented, admin, "GET", $"{api}/propagation", null, 200);
+        await Expect(documented, otherStore, "GET", $"{api}/propagation", null, 403);
+        await Expect(documented, admin, "DELETE", $"{api}/downstream/{system}", null, 204);
+        await Expect(documented, admin, "DELETE", $"{api}/downstream/{system}", null, 404);
+
         // Data-subject requests.
         var registered = await Expect(documented, admin, "POST", $"{api}/requests", ApiExample("RegisterRequest"), 201);
         var id = registered!["id"]!.GetValue<string>();
