@@ -6,6 +6,7 @@ using ShopAstro.EdgeApi.Endpoints;
 using ShopAstro.EdgeApi.Feed;
 using ShopAstro.EdgeApi.Hosting;
 using ShopAstro.EdgeApi.Http;
+using ShopAstro.EdgeApi.OpenApi;
 using ShopAstro.EdgeApi.Telemetry;
 
 namespace ShopAstro.EdgeApi;
@@ -34,10 +35,15 @@ public static class EdgeApplication
         // Every refused token would otherwise be an Information line: noise an attacker controls.
         builder.Logging.AddFilter(typeof(BearerTokenHandler).FullName, LogLevel.Warning);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = JsonBody.MaxBytes);
-        builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, EdgeJsonContext.Default));
+        builder.Services.ConfigureHttpJsonOptions(json =>
+        {
+            json.SerializerOptions.TypeInfoResolverChain.Insert(0, EdgeJsonContext.Default);
+            // As EdgeJsonContext reads bodies: numbers are JSON numbers (the OpenAPI schemas are generated with these options).
+            json.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
+        });
         builder.Services.AddProblemDetails();
         builder.Services.AddExceptionHandler<EdgeExceptionHandler>();
-        builder.Services.AddOpenApi();
+        builder.Services.AddEdgeOpenApi();
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.AddEdgeForwardedHeaders();
         builder.AddEdgeAuth();
@@ -70,7 +76,7 @@ public static class EdgeApplication
         app.MapEdgeTelemetry();
         app.MapDashboardLogin();
         app.MapOrleansDashboard(BearerTokenHandler.DashboardPath).RequireAuthorization(EdgePolicies.Admin);
-        var store = app.MapGroup("/v1/stores/{storeId}").WithTags("Stores");
+        var store = app.MapGroup("/v1/stores/{storeId}").WithTags(EdgeOperations.StoresTag).ProducesStoreProblems();
         store.MapDecisionEndpoints();
         store.MapSubjectEndpoints();
         store.MapPolicyEndpoints();

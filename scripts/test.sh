@@ -9,6 +9,17 @@ cd "$repo"
 eval "$(scripts/test-services.sh start)"
 echo "PostgreSQL: ${SHOPASTRO_TEST_PG%%;Password*}  Redis: $SHOPASTRO_TEST_REDIS" >&2
 
+# The tools the OpenAPI tests run (tests/OpenApi): the Redocly CLI (npm, pinned in tests/tools/package-lock.json) and
+# Kiota (a dotnet tool, pinned in .config/dotnet-tools.json). Both are quick when already installed.
+if ! command -v npm >/dev/null; then
+  echo "npm not found: installing Debian's nodejs and npm" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm >&2 || echo "WARNING: no npm; the OpenAPI lint test will fail" >&2
+fi
+if ! cmp -s tests/tools/package-lock.json tests/tools/node_modules/.installed-lock.json; then
+  (cd tests/tools && npm ci --no-audit --no-fund >&2 && cp package-lock.json node_modules/.installed-lock.json)
+fi
+dotnet tool restore >&2
+
 results="$repo/artifacts/test-results"
 rm -rf "$results"
 mkdir -p "$results"
@@ -40,7 +51,7 @@ for path in glob.glob(f"{sys.argv[1]}/**/*.trx", recursive=True):
     for result in ET.parse(path).getroot().iter(f"{{{ns['t']}}}UnitTestResult"):
         output = result.find("t:Output/t:StdOut", ns)
         for line in (output.text or "").splitlines() if output is not None else []:
-            if line.startswith(("SIMULATION:", "HISTORY:")):
+            if line.startswith(("SIMULATION:", "HISTORY:", "OPENAPI:", "VALIDATION:", "REDOCLY:", "KIOTA:")):
                 print(line)
 print(f"Tests: {passed} passed, {failed} failed, {skipped} skipped")
 PY

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Primitives;
 using ShopAstro.EdgeApi.Auth;
 using ShopAstro.EdgeApi.Decisions;
 using ShopAstro.EdgeApi.Http;
+using ShopAstro.EdgeApi.OpenApi;
 using ShopAstro.EdgeApi.Telemetry;
 using ShopAstro.Grains.Interfaces;
 
@@ -24,12 +25,23 @@ public static class DecisionEndpoints
         store.MapGet("/subjects/{subjectId}/decisions", Check)
             .RequireAuthorization(EdgePolicies.Storefront)
             .WithName(CheckName)
-            .WithSummary("Decides each named purpose for one subject, reading DNT and Sec-GPC.");
+            .WithSummary("Decides each named purpose for one subject, reading DNT and Sec-GPC.")
+            .WithQueryParameter(PurposeKey, OperationDocs.ListOf(ContractSchemas.PurposeIds, MaxPurposesPerCheck),
+                "The purposes to decide, in the order of the answer: ?purpose=analytics&purpose=cart.", required: true)
+            .WithQueryParameter(ExplainKey, OperationDocs.Boolean(),
+                "true: each decision carries the rules of the precedence table tried for it (trace), decided by the subject's grain.")
+            .ReadsPrivacySignals()
+            .Produces<DecisionResponse>()
+            .ProducesProblems(StatusCodes.Status400BadRequest, "purpose_required", "too_many_purposes", "unknown_purpose", "invalid_explain")
+            .WithExamples(request: null, ApiExamples.Decisions);
         store.MapPost("/decisions/batch", Batch)
             .RequireAuthorization(EdgePolicies.Storefront)
             .WithName("CheckDecisionsBatch")
+            .WithSummary("Decides up to 10,000 (subject, purpose) items; the body's signals apply to all.")
+            .AcceptsJson<BatchRequest>()
             .Produces<BatchResponse>()
-            .WithSummary("Decides up to 10,000 (subject, purpose) items; the body's signals apply to all.");
+            .ProducesProblems(StatusCodes.Status400BadRequest, "items_required", "batch_too_large", "unknown_purpose")
+            .WithExamples(ApiExamples.BatchRequest, ApiExamples.BatchResponse);
         return store;
     }
 

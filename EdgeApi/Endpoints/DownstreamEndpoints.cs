@@ -1,5 +1,6 @@
 using ShopAstro.EdgeApi.Auth;
 using ShopAstro.EdgeApi.Http;
+using ShopAstro.EdgeApi.OpenApi;
 using ShopAstro.Grains.Interfaces;
 
 namespace ShopAstro.EdgeApi.Endpoints;
@@ -20,9 +21,9 @@ public static class DownstreamEndpoints
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("RegisterDownstreamSystem")
             .WithSummary("Registers a webhook that receives every withdrawal, deletion, cancellation and minor flag as a signed event: {\"url\":\"https://...\",\"secret\":\"...\"}.")
-            .Accepts<DownstreamSystemBody>("application/json")
+            .AcceptsJson<DownstreamSystemBody>()
             .Produces<DownstreamSystemResponse>(StatusCodes.Status201Created)
-            .ProducesProblem(StatusCodes.Status400BadRequest);
+            .ProducesProblems(StatusCodes.Status400BadRequest, "invalid_url", "invalid_secret");
         store.MapGet("/downstream", List)
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("ListDownstreamSystems")
@@ -33,7 +34,7 @@ public static class DownstreamEndpoints
             .WithName("RemoveDownstreamSystem")
             .WithSummary("Removes a downstream system and every event still queued for it.")
             .Produces(StatusCodes.Status204NoContent)
-            .ProducesProblem(StatusCodes.Status404NotFound);
+            .ProducesProblems(StatusCodes.Status404NotFound, "downstream_not_found");
         store.MapGet("/propagation", Propagation)
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("GetPropagation")

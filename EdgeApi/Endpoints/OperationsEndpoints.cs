@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using ShopAstro.EdgeApi.Hosting;
 using ShopAstro.EdgeApi.Http;
+using ShopAstro.EdgeApi.OpenApi;
 
 namespace ShopAstro.EdgeApi.Endpoints;
 
@@ -14,12 +15,18 @@ public static class OperationsEndpoints
         app.MapHealthChecks("/health");
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains(ClusterReadiness.Tag) });
         // The one document; other names fall through to routing's problem-details 404.
-        app.MapOpenApi("/openapi/v1.json");
+        app.MapOpenApi(EdgeOpenApi.DocumentPath);
 
         // The GPC specification's support resource: this site honours Sec-GPC.
         var lastUpdate = app.Configuration["Gpc:LastUpdate"] ?? "2026-11-27";
         app.MapGet("/.well-known/gpc.json", () => TypedResults.Json(new GpcSupport(true, lastUpdate), EdgeJsonContext.Default.GpcSupport))
-            .ExcludeFromDescription();
+            .WithName("GetGpcSupport")
+            .WithSummary("The GPC specification's support resource: this site honours Sec-GPC.")
+            .WithTags(EdgeOperations.OperationsTag)
+            .Produces<GpcSupport>()
+            .ProducesProblems(StatusCodes.Status403Forbidden, "forbidden")
+            .ProducesProblems(StatusCodes.Status413PayloadTooLarge, "body_too_large")
+            .DocumentedAsPublic();
         return app;
     }
 }

@@ -1,5 +1,6 @@
 using ShopAstro.EdgeApi.Auth;
 using ShopAstro.EdgeApi.Http;
+using ShopAstro.EdgeApi.OpenApi;
 using ShopAstro.Grains.Interfaces;
 
 namespace ShopAstro.EdgeApi.Endpoints;
@@ -12,23 +13,41 @@ public static class PolicyEndpoints
         store.MapPut("/policy", Publish)
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("PublishPolicy")
-            .WithSummary("Publishes a new policy version; acknowledged once every later check sees it.");
+            .WithSummary("Publishes a new policy version; acknowledged once every later check sees it.")
+            .AcceptsJson<PolicyRequest>()
+            .Produces<PolicyResponse>()
+            .Produces<ScheduledPolicyResponse>(StatusCodes.Status202Accepted)
+            .ProducesProblems(StatusCodes.Status400BadRequest, "version_required", "invalid_status", "invalid_effective_at", "unknown_purpose", "enabled_required")
+            .MayConflict("policy_version_conflict", "policy_scheduled")
+            .ProducesProblems(StatusCodes.Status422UnprocessableEntity, "seller_attestation_required", "notice_period_required", "effective_at_too_soon")
+            .WithExamples(ApiExamples.PolicyRequest, ApiExamples.PolicyResponse);
         store.MapGet("/policy", Get)
             .RequireAuthorization(EdgePolicies.Storefront)
             .WithName("GetPolicy")
-            .WithSummary("The store's current policy, and the versions scheduled to take effect after it.");
+            .WithSummary("The store's current policy, and the versions scheduled to take effect after it.")
+            .Produces<PolicyResponse>()
+            .ProducesProblems(StatusCodes.Status404NotFound, "policy_not_found");
         store.MapPost("/policy/preview", Preview)
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("PreviewPolicy")
-            .WithSummary("How many subjects with a record a draft version would send back for re-consent, per purpose; nothing is published.");
+            .WithSummary("How many subjects with a record a draft version would send back for re-consent, per purpose; nothing is published.")
+            .AcceptsJson<PolicyRequest>()
+            .Produces<PolicyPreviewResponse>()
+            .ProducesProblems(StatusCodes.Status400BadRequest, "version_required", "invalid_status", "invalid_effective_at", "unknown_purpose", "enabled_required")
+            .ProducesProblems(StatusCodes.Status409Conflict, "policy_version_conflict", "policy_scheduled")
+            .ProducesProblems(StatusCodes.Status422UnprocessableEntity, "seller_attestation_required", "notice_period_required", "effective_at_too_soon");
         store.MapDelete("/policy/upcoming/{version:int}", CancelScheduled)
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("CancelScheduledPolicy")
-            .WithSummary("Withdraws a scheduled version (and any scheduled after it) before it takes effect.");
+            .WithSummary("Withdraws a scheduled version (and any scheduled after it) before it takes effect.")
+            .Produces(StatusCodes.Status204NoContent)
+            .ProducesProblems(StatusCodes.Status404NotFound, "scheduled_policy_not_found")
+            .MayConflict("policy_effective_soon");
         store.MapGet("/stats", GetStats)
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("GetStats")
-            .WithSummary("Counts of checks, grants and withdrawals, and the opt-in rate per purpose (about a second behind).");
+            .WithSummary("Counts of checks, grants and withdrawals, and the opt-in rate per purpose (about a second behind).")
+            .Produces<StatsResponse>();
         return store;
     }
 

@@ -1,6 +1,7 @@
 using System.Text.Json.Serialization.Metadata;
 using ShopAstro.EdgeApi.Auth;
 using ShopAstro.EdgeApi.Http;
+using ShopAstro.EdgeApi.OpenApi;
 using ShopAstro.Grains.Interfaces;
 
 namespace ShopAstro.EdgeApi.Endpoints;
@@ -13,27 +14,52 @@ public static class RequestEndpoints
         store.MapPost("/requests", Register)
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("RegisterRequest")
-            .WithSummary("Registers an access, correction, deletion, cancellation, withdrawal or explanation request with its due date.");
+            .WithSummary("Registers an access, correction, deletion, cancellation, withdrawal or explanation request with its due date.")
+            .AcceptsJson<DataSubjectRequestBody>()
+            .Produces<DataSubjectRequestResponse>(StatusCodes.Status201Created)
+            .ProducesProblems(StatusCodes.Status400BadRequest, "invalid_type", "invalid_received_at", "received_in_future", "invalid_verification_method", "invalid_verified_at", "verified_at_in_future")
+            .MayConflict()
+            .ProducesProblems(StatusCodes.Status422UnprocessableEntity, "calendar_not_covered")
+            .WithExamples(ApiExamples.RegisterRequest, ApiExamples.RequestResponse, StatusCodes.Status201Created);
         store.MapGet("/requests", List)
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("ListRequests")
-            .WithSummary("The store's requests; ?status=open, overdue, completed or rejected.");
+            .WithSummary("The store's requests; ?status=open, overdue, completed or rejected.")
+            .WithQueryValues("status", "Only the requests open, open past their due date, completed or rejected; absent: all.",
+                "open", "overdue", "completed", "rejected")
+            .Produces<DataSubjectRequestList>()
+            .ProducesProblems(StatusCodes.Status400BadRequest, "invalid_status");
         store.MapGet("/requests/{requestId}", Get)
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("GetRequest")
-            .WithSummary("One request.");
+            .WithSummary("One request.")
+            .Produces<DataSubjectRequestResponse>()
+            .ProducesProblems(StatusCodes.Status404NotFound, "request_not_found");
         store.MapPost("/requests/{requestId}/verify", Verify)
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("VerifyRequester")
-            .WithSummary("Records how and when the requester's identity was verified: {\"method\":\"sms_code\",\"verifiedAt\":\"...\"}.");
+            .WithSummary("Records how and when the requester's identity was verified: {\"method\":\"sms_code\",\"verifiedAt\":\"...\"}.")
+            .AcceptsJson<IdentityVerificationBody>()
+            .Produces<DataSubjectRequestResponse>()
+            .ProducesProblems(StatusCodes.Status400BadRequest, "invalid_verification_method", "invalid_verified_at", "verified_at_in_future")
+            .ProducesProblems(StatusCodes.Status404NotFound, "request_not_found")
+            .MayConflict("request_closed");
         store.MapPost("/requests/{requestId}/complete", Complete)
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("CompleteRequest")
-            .WithSummary("Marks a request answered; a deletion or cancellation request (verified requester) erases or cancels the subject first.");
+            .WithSummary("Marks a request answered; a deletion or cancellation request (verified requester) erases or cancels the subject first.")
+            .Produces<DataSubjectRequestResponse>()
+            .ProducesProblems(StatusCodes.Status404NotFound, "request_not_found")
+            .MayConflict("request_closed", "identity_not_verified");
         store.MapPost("/requests/{requestId}/reject", Reject)
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("RejectRequest")
-            .WithSummary("Rejects a request on one of the grounds of §4(5): {\"ground\":\"abuse_of_rights\"}.");
+            .WithSummary("Rejects a request on one of the grounds of §4(5): {\"ground\":\"abuse_of_rights\"}.")
+            .AcceptsJson<RejectRequestBody>()
+            .Produces<DataSubjectRequestResponse>()
+            .ProducesProblems(StatusCodes.Status400BadRequest, "invalid_ground")
+            .ProducesProblems(StatusCodes.Status404NotFound, "request_not_found")
+            .MayConflict("request_closed");
         return store;
     }
 

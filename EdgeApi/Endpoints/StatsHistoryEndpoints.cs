@@ -2,6 +2,7 @@ using System.Globalization;
 using Microsoft.Extensions.Options;
 using ShopAstro.EdgeApi.Auth;
 using ShopAstro.EdgeApi.Http;
+using ShopAstro.EdgeApi.OpenApi;
 using ShopAstro.Grains.Interfaces;
 using ShopAstro.Stats;
 
@@ -35,12 +36,20 @@ public static class StatsHistoryEndpoints
         store.MapGet("/stats/history", History)
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("GetStatsHistory")
-            .WithSummary("Stored snapshots of the store's counters in [from, to) (RFC 3339; default the last 24 hours, at most 7 days).");
+            .WithSummary("Stored snapshots of the store's counters in [from, to) (RFC 3339; default the last 24 hours, at most 7 days).")
+            .WithQueryFormat("from", "date-time", "The first instant, RFC 3339 with an offset; absent: 24 hours before to.")
+            .WithQueryFormat("to", "date-time", "The end (excluded), RFC 3339 with an offset; absent: now.")
+            .Produces<StatsHistoryResponse>()
+            .ProducesProblems(StatusCodes.Status400BadRequest, "invalid_from", "invalid_to", "invalid_range", "range_too_long");
         store.MapGet("/aggregates", Aggregates)
             .RequireAuthorization(EdgePolicies.Aggregates)
             .WithMetadata(new PartnerAllowedAttribute())
             .WithName("GetAggregates")
-            .WithSummary("Grants, withdrawals and opted-in subjects per purpose and ended UTC day (from, to: YYYY-MM-DD, inclusive); small cells suppressed.");
+            .WithSummary("Grants, withdrawals and opted-in subjects per purpose and ended UTC day (from, to: YYYY-MM-DD, inclusive); small cells suppressed.")
+            .WithQueryFormat("from", "date", "The first UTC day; absent: 6 days before to.")
+            .WithQueryFormat("to", "date", "The last UTC day; absent, or later than the last ended day: the last ended day.")
+            .Produces<AggregatesResponse>()
+            .ProducesProblems(StatusCodes.Status400BadRequest, "invalid_from", "invalid_to", "invalid_range", "range_too_long");
         return store;
     }
 

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Microsoft.AspNetCore.Authorization;
 using ShopAstro.EdgeApi.Auth;
 using ShopAstro.EdgeApi.Http;
+using ShopAstro.EdgeApi.OpenApi;
 using ShopAstro.EdgeApi.Telemetry;
 using ShopAstro.Grains.Interfaces;
 
@@ -15,27 +16,49 @@ public static class SubjectEndpoints
         store.MapPut("/subjects/{subjectId}/consents", SetConsents)
             .RequireAuthorization(EdgePolicies.Storefront)
             .WithName("SetConsents")
-            .WithSummary("Records choices; answers with the subject record once the change is durable.");
+            .WithSummary("Records choices; answers with the subject record once the change is durable.")
+            .ReadsPrivacySignals()
+            .AcceptsJson<ConsentRequest>()
+            .Produces<SubjectRecordResponse>()
+            .ProducesProblems(StatusCodes.Status400BadRequest,
+                "purposes_required", "unknown_purpose", "purpose_not_consent_based", "policy_version_required", "invalid_source")
+            .MayConflict("subject_cancelled", "subject_minor")
+            .ProducesProblems(StatusCodes.Status422UnprocessableEntity, "policy_not_published", "policy_version_ahead")
+            .WithExamples(ApiExamples.ConsentRequest, ApiExamples.SubjectRecord);
         store.MapGet("/subjects/{subjectId}", GetSubject)
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("GetSubject")
-            .WithSummary("The subject record with every consent receipt and the receipts' hash chain (access request).");
+            .WithSummary("The subject record with every consent receipt and the receipts' hash chain (access request).")
+            .Produces<SubjectRecordResponse>()
+            .ProducesProblems(StatusCodes.Status404NotFound, "subject_not_found");
         store.MapDelete("/subjects/{subjectId}", Delete)
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("DeleteSubject")
-            .WithSummary("Deletion: the data is removed, receipts kept only anonymised; the shopper may consent again.");
+            .WithSummary("Deletion: the data is removed, receipts kept only anonymised; the shopper may consent again.")
+            .Produces(StatusCodes.Status204NoContent)
+            .MayConflict();
         store.MapPost("/subjects/{subjectId}/cancel", Cancel)
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("CancelAccount")
-            .WithSummary("Account cancellation: irreversible; data removed, every later check answers account_cancelled.");
+            .WithSummary("Account cancellation: irreversible; data removed, every later check answers account_cancelled.")
+            .Produces(StatusCodes.Status204NoContent)
+            .MayConflict();
         store.MapPut("/subjects/{subjectId}/age", SetAge)
             .RequireAuthorization(EdgePolicies.Storefront)
             .WithName("SetAge")
-            .WithSummary("{\"minor\":true}: the data is removed and every check but necessary answers minor; {\"minor\":false} (sellers and admins) lifts it.");
+            .WithSummary("{\"minor\":true}: the data is removed and every check but necessary answers minor; {\"minor\":false} (sellers and admins) lifts it.")
+            .AcceptsJson<AgeRequest>()
+            .Produces(StatusCodes.Status204NoContent)
+            .ProducesProblems(StatusCodes.Status400BadRequest, "minor_required")
+            .MayConflict("subject_cancelled");
         store.MapPost("/subjects/{subjectId}/link", Link)
             .RequireAuthorization(EdgePolicies.Storefront)
             .WithName("LinkAnonymous")
-            .WithSummary("Carries an anon: visitor's choices over where the account has none, then deletes the visitor.");
+            .WithSummary("Carries an anon: visitor's choices over where the account has none, then deletes the visitor.")
+            .AcceptsJson<LinkRequest>()
+            .Produces<SubjectRecordResponse>()
+            .ProducesProblems(StatusCodes.Status400BadRequest, "invalid_anonymous_id", "not_an_account")
+            .MayConflict("subject_cancelled", "subject_minor");
         return store;
     }
 
