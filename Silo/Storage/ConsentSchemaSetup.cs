@@ -41,24 +41,16 @@ internal sealed class ConsentStorageProbe(ConsentStore store) : IStorageProbe
 }
 
 /// <summary>
-/// A store's subjects with a row, straight from the state table (the subject grains' state name is
-/// <c>subject</c>, their key <c>{storeId}/{subjectId}</c>). A scan of the table: run once per store activation.
+/// A store's subjects with a row, straight from the state table (<see cref="StoreSubjectRows"/>): run once per
+/// store activation.
 /// </summary>
 internal sealed class ConsentSubjectIndexSource(ConsentStore store) : ISubjectIndexSource
 {
     public async Task<IReadOnlyList<string>> SubjectsWithRecordsAsync(string storeId, CancellationToken cancellationToken)
     {
-        var prefix = storeId + "/";
+        var prefix = StoreSubjectRows.KeyPrefix(storeId);
         await using var connection = await store.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        // substr, not LIKE: store ids may contain '_', a LIKE wildcard.
-        command.CommandText = """
-            SELECT GrainIdExtensionString FROM ConsentGrainState
-            WHERE ServiceId = @ServiceId AND GrainTypeString = 'subject' AND substr(GrainIdExtensionString, 1, @Length) = @Prefix
-            """;
-        command.AddParameter("ServiceId", ClusterSettings.ServiceId);
-        command.AddParameter("Length", prefix.Length);
-        command.AddParameter("Prefix", prefix);
+        await using var command = StoreSubjectRows.Select(connection, storeId, "GrainIdExtensionString");
         var subjects = new List<string>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))

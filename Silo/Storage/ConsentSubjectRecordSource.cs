@@ -17,20 +17,10 @@ internal sealed class ConsentSubjectRecordSource(ConsentStore store, Serializer 
 
     public async IAsyncEnumerable<SubjectRecord> RecordsAsync(string storeId, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var prefix = storeId + "/";
         await using var connection = await store.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        // substr, not LIKE: store ids may contain '_', a LIKE wildcard.
-        command.CommandText = """
-            SELECT PayloadBinary FROM ConsentGrainState
-            WHERE ServiceId = @ServiceId AND GrainTypeString = 'subject' AND substr(GrainIdExtensionString, 1, @Length) = @Prefix
-              AND PayloadBinary IS NOT NULL
-            """;
+        await using var command = StoreSubjectRows.Select(connection, storeId, "PayloadBinary");
         // A million rows take longer than a command's default 30 s on a busy machine; the caller's timeout bounds it.
         command.CommandTimeout = 0;
-        command.AddParameter("ServiceId", ClusterSettings.ServiceId);
-        command.AddParameter("Length", prefix.Length);
-        command.AddParameter("Prefix", prefix);
         await using var reader = await command.ExecuteReaderAsync(CommandBehavior.SequentialAccess, cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
