@@ -11,9 +11,6 @@ public interface IStoreGrain : IGrainWithStringKey
     [Alias("PublishPolicy")]
     Task<PolicyPublishResult> PublishPolicy(PolicyUpdate update);
 
-    [Alias("GetPolicy"), ReadOnly]
-    Task<StorePolicy?> GetPolicy();
-
     /// <summary>The version in force and those scheduled after it.</summary>
     [Alias("GetPolicyView"), ReadOnly]
     Task<PolicyView> GetPolicyView();

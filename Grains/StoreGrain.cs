@@ -48,9 +48,6 @@ internal sealed partial class StoreGrain(
 
     private readonly PolicyVersions _versions = new(policyOptions.Value.MaterialNoticePeriod, options.Value.PolicyLease);
 
-    /// <summary>The version in force now.</summary>
-    private StorePolicy? Committed => _stored.CurrentAt(time.GetUtcNow());
-
     private readonly Dictionary<string, long> _leaseExpiries = new(StringComparer.Ordinal);
     private readonly TimeSpan _lease = options.Value.PolicyLease;
 
@@ -117,7 +114,8 @@ internal sealed partial class StoreGrain(
     public Task<AbsenceLease> LeaseAbsence(IDecisionLeaseHolder holder, Guid epoch, int since)
     {
         ReadIndex();
-        return Task.FromResult(_absence.Lease(holder, Committed, epoch, since, LeaseFor(options.Value.DecisionLease)));
+        var now = time.GetUtcNow();
+        return Task.FromResult(_absence.Lease(holder, _stored.CurrentAt(now), epoch, since, LeaseFor(options.Value.DecisionLease, now)));
     }
 
     public Task<TimeSpan> MarkPresent(string subjectId, bool restrictive)
@@ -125,8 +123,6 @@ internal sealed partial class StoreGrain(
         var storeId = StoreId;
         return _absence.MarkPresentAsync(subjectId, restrictive, holder => holder.AddPresent(storeId, subjectId));
     }
-
-    public Task<StorePolicy?> GetPolicy() => Task.FromResult(Committed);
 
     public Task<PolicyView> GetPolicyView()
     {
@@ -143,9 +139,10 @@ internal sealed partial class StoreGrain(
 
     public Task<PolicyLease> AcquirePolicyLease(string subjectId, bool present)
     {
-        var lease = LeaseFor(_lease);
+        var now = time.GetUtcNow();
+        var lease = LeaseFor(_lease, now);
         _leaseExpiries[subjectId] = time.GetTimestamp() + time.TimestampTicks(lease);
-        var policy = Committed;
+        var policy = _stored.CurrentAt(now);
         return present && !_absence.Contains(subjectId) ? MarkedAsync()
             : Task.FromResult(new PolicyLease(policy, lease, NoRecordLeased: !present && _absence.NoRecordLeased(subjectId)));
 
@@ -230,9 +227,8 @@ internal sealed partial class StoreGrain(
     /// How long a lease handed out now may run: never past the next scheduled version's effective time (nor past that
     /// of one being written), so that at that instant no copy of the version before it is left anywhere.
     /// </summary>
-    private TimeSpan LeaseFor(TimeSpan lease)
+    private TimeSpan LeaseFor(TimeSpan lease, DateTimeOffset now)
     {
-        var now = time.GetUtcNow();
         var next = _stored.NextChangeAfter(now);
         if (_pendingEffectiveAt is { } pending && (next is null || pending < next))
         {
