@@ -14,7 +14,7 @@ public sealed class CpuSampler : IAsyncDisposable
     private readonly List<Sample> _samples = [];
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
-    private static readonly double TicksPerSecond = ClockTicks();
+    internal static readonly double TicksPerSecond = ClockTicks();
 
     public sealed record Sample(double At, long MachineBusy, long MachineTotal, long Interrupts, long Steal, Dictionary<string, long> Groups);
 

@@ -82,7 +82,7 @@ internal static class PreviewBench
         await edge.WaitForHttpAsync(url + "/health/ready", TimeSpan.FromSeconds(120));
         using var http = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromMinutes(10) };
         http.DefaultRequestHeaders.Authorization = new("Bearer", AdminToken);
-        await Expect(await http.PutAsync($"/v1/stores/{Store}/policy", Json(
+        await Expect(await http.PutAsync($"/v1/stores/{Store}/policy", RunContext.Json(
             """{"version":1,"status":"active","sellerAttestation":true,"purposes":{"analytics":{"enabled":true,"materialChange":false},"recommendation":{"enabled":true,"materialChange":false}}}""")));
         foreach (var (template, purposes) in Templates.Zip(new[]
         {
@@ -90,7 +90,7 @@ internal static class PreviewBench
         }))
         {
             await Expect(await http.PutAsync($"/v1/stores/{Store}/subjects/{template}/consents",
-                Json($$"""{"purposes":{{purposes}},"policyVersion":1,"source":"banner"}""")));
+                RunContext.Json($$"""{"purposes":{{purposes}},"policyVersion":1,"source":"banner"}""")));
         }
 
         var seeding = Stopwatch.StartNew();
@@ -99,7 +99,7 @@ internal static class PreviewBench
         Console.WriteLine($"{name}: {subjects:N0} records seeded in {seeded.TotalSeconds:0.0} s");
 
         // Analytics changes materially, recommendation is turned off.
-        var draft = Json("""{"version":2,"status":"active","sellerAttestation":true,"purposes":{"analytics":{"enabled":true,"materialChange":true},"recommendation":{"enabled":false,"materialChange":false}}}""");
+        var draft = RunContext.Json("""{"version":2,"status":"active","sellerAttestation":true,"purposes":{"analytics":{"enabled":true,"materialChange":true},"recommendation":{"enabled":false,"materialChange":false}}}""");
         // Every i with i % 4 in {0, 3} grants analytics, and two of the templates do.
         var expectedAnalytics = subjects / 4 * 2 + (subjects % 4 >= 1 ? 1 : 0) + 2;
         var runs = new JsonArray();
@@ -159,14 +159,8 @@ internal static class PreviewBench
         await command.ExecuteNonQueryAsync();
     }
 
-    private static double ProcessCpuSeconds(int pid)
-    {
-        var fields = File.ReadAllText($"/proc/{pid}/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        // utime and stime are fields 14 and 15 of stat; after the ')' they are the 12th and 13th.
-        return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
-    }
-
-    private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
+    private static double ProcessCpuSeconds(int pid) =>
+        (CpuSampler.ProcessTicks(pid) ?? throw new InvalidOperationException($"/proc/{pid}/stat could not be read")) / CpuSampler.TicksPerSecond;
 
     private static async Task Expect(HttpResponseMessage response)
     {
