@@ -1,6 +1,8 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using Microsoft.AspNetCore.TestHost;
+using OpenTelemetry;
 using OpenTelemetry.Trace;
 using ShopAstro.Tests.Infrastructure;
 
@@ -40,11 +42,13 @@ public sealed class TelemetryTests(SqliteEdgeFixture fixture) : IClassFixture<Sq
     [Fact]
     public async Task A_trace_spans_the_http_request_and_the_grain_call()
     {
-        var exported = new List<Activity>();
+        // Spans end on many threads at once: collected into a concurrent queue (the in-memory exporter's list is not
+        // safe to read while requests of other tests end spans in the same host).
+        var exported = new ConcurrentQueue<Activity>();
         await using var traced = fixture.Factory.WithWebHostBuilder(builder => builder
             .UseSetting("Telemetry:Tracing", "true")
             .ConfigureTestServices(services =>
-                services.ConfigureOpenTelemetryTracerProvider(tracing => tracing.AddInMemoryExporter(exported))));
+                services.ConfigureOpenTelemetryTracerProvider(tracing => tracing.AddProcessor(new CollectingProcessor(exported)))));
         var admin = traced.CreateClient();
         admin.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", EdgeApiFactory.AdminToken);
         var store = "trace-" + Guid.NewGuid().ToString("N")[..8];
@@ -56,18 +60,21 @@ public sealed class TelemetryTests(SqliteEdgeFixture fixture) : IClassFixture<Sq
         for (var attempt = 0; attempt < 40 && grain is null; attempt++)
         {
             await Task.Delay(100);
-            lock (exported)
-            {
-                http = exported.LastOrDefault(a => a.Source.Name == "Microsoft.AspNetCore" && a.DisplayName.Contains("decisions", StringComparison.Ordinal));
-                grain = http is null ? null : exported.FirstOrDefault(a =>
-                    a.Source.Name.StartsWith("Microsoft.Orleans", StringComparison.Ordinal) && a.TraceId == http.TraceId
-                    && a.DisplayName.Contains("ISubjectGrain", StringComparison.Ordinal));
-            }
+            var spans = exported.ToArray();
+            http = spans.LastOrDefault(a => a.Source.Name == "Microsoft.AspNetCore" && a.DisplayName.Contains("decisions", StringComparison.Ordinal));
+            grain = http is null ? null : spans.FirstOrDefault(a =>
+                a.Source.Name.StartsWith("Microsoft.Orleans", StringComparison.Ordinal) && a.TraceId == http.TraceId
+                && a.DisplayName.Contains("ISubjectGrain", StringComparison.Ordinal));
         }
 
         Assert.NotNull(http);
         Assert.True(grain is not null, "no Orleans span of the subject grain call in the HTTP request's trace: " +
-            string.Join(", ", exported.Select(a => $"{a.Source.Name}:{a.DisplayName}")));
+            string.Join(", ", exported.ToArray().Select(a => $"{a.Source.Name}:{a.DisplayName}")));
+    }
+
+    private sealed class CollectingProcessor(ConcurrentQueue<Activity> spans) : BaseProcessor<Activity>
+    {
+        public override void OnEnd(Activity data) => spans.Enqueue(data);
     }
 
     [Fact]
