@@ -137,12 +137,25 @@ public static class SiloHostingExtensions
     }
 
     /// <summary>
-    /// The hosted service Microsoft.Orleans.Dashboard registers (its internal DashboardHost, behind a factory): it
-    /// starts the counter sampler, and warms the dashboard's grains, which otherwise start on first use.
+    /// How Microsoft.Orleans.Dashboard starts its internal DashboardHost: the host itself, a hosted service (a factory
+    /// of the dashboard's) and a participant in the silo's lifecycle (Orleans' AddFromExisting, a factory of Orleans'
+    /// holding the host's type). Either starts the counter sampler (a meter provider reading Orleans' instruments on a
+    /// timer) and warms the dashboard's grains, which otherwise start on first use. The host's own registration goes
+    /// too, so that anything else still asking for it fails at start-up instead of starting the sampler unseen.
     /// </summary>
     public static bool IsDashboardSampler(ServiceDescriptor descriptor) =>
-        descriptor.ServiceType == typeof(IHostedService)
-        && (descriptor.ImplementationType ?? descriptor.ImplementationFactory?.Method.DeclaringType)?.Assembly == typeof(DashboardOptions).Assembly;
+        descriptor.ServiceType == DashboardHost
+        || (descriptor.ServiceType == typeof(IHostedService)
+            && (descriptor.ImplementationType ?? descriptor.ImplementationFactory?.Method.DeclaringType)?.Assembly == typeof(DashboardOptions).Assembly)
+        || (descriptor.ServiceType == typeof(ILifecycleParticipant<ISiloLifecycle>) && FactoryOf(descriptor, DashboardHost));
+
+    private static readonly Type? DashboardHost = typeof(DashboardOptions).Assembly.GetType("Orleans.Dashboard.DashboardHost");
+
+    /// <summary>A factory that resolves <paramref name="type"/>: one declared for it, or a closure holding it.</summary>
+    private static bool FactoryOf(ServiceDescriptor descriptor, Type? type) =>
+        type is not null && descriptor.ImplementationFactory is { } factory
+        && (factory.Method.DeclaringType == type
+            || (factory.Target is { } closure && closure.GetType().GetFields().Any(f => f.FieldType == typeof(Type) && (Type?)f.GetValue(closure) == type)));
 }
 
 /// <summary>

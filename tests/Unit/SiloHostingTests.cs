@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using ShopAstro.Silo;
 
@@ -34,5 +35,39 @@ public sealed class SiloHostingTests
         Assert.DoesNotContain(builder.Services, SiloHostingExtensions.IsDashboardSampler);
         Assert.DoesNotContain(builder.Services, d => d.ServiceType == typeof(IHostedService)
             && (d.ImplementationType ?? d.ImplementationFactory?.Method.DeclaringType)?.Assembly.GetName().Name == "Orleans.Dashboard");
+    }
+
+    /// <summary>
+    /// What the registrations are for: nothing reads Orleans' observable instruments on a timer (the dashboard's sampler
+    /// did, once a second, and one of them counts the whole grain directory cache) unless the counters are asked for.
+    /// A gauge of Orleans' own meter counts how often it is read while a silo runs.
+    /// </summary>
+    [Theory]
+    [InlineData(null, false)]
+    [InlineData("true", true)]
+    public async Task Orleans_instruments_are_read_on_a_timer_only_when_the_dashboard_counters_are_asked_for(string? setting, bool expected)
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "sampler-" + Guid.NewGuid().ToString("N"));
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration["ConnectionStrings:Consent"] = "Data Source=" + Path.Combine(folder, "consent.db");
+        builder.Configuration[SiloHostingExtensions.DashboardCountersKey] = setting;
+        builder.Configuration["Orleans:SiloPort"] = Infrastructure.EdgeApiFactory.FreePort().ToString();
+        builder.Configuration["Orleans:GatewayPort"] = Infrastructure.EdgeApiFactory.FreePort().ToString();
+        builder.UseOrleans(silo => silo.AddConsentSilo(builder.Configuration));
+        using var host = builder.Build();
+        var reads = 0;
+        host.Services.GetRequiredService<Orleans.Runtime.OrleansInstruments>().Meter
+            .CreateObservableGauge("shopastro-test-sampler-probe", () => Interlocked.Increment(ref reads));
+        await host.StartAsync();
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(3.5));
+        }
+        finally
+        {
+            await host.StopAsync();
+        }
+
+        Assert.Equal(expected, Volatile.Read(ref reads) > 0);
     }
 }
