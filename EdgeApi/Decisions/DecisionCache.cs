@@ -110,7 +110,7 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
         var key = SubjectKey.Of(storeId, subjectId);
         if (!Enabled)
         {
-            _metrics.CacheLookup("grain");
+            _metrics.Looked(CacheLookup.Grain);
             return _grains.GetGrain<ISubjectGrain>(key).Decide(purposes, signals);
         }
 
@@ -127,7 +127,7 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
     {
         if (_leases.TryGet(key, out var lease))
         {
-            _metrics.CacheLookup("hit");
+            _metrics.Looked(CacheLookup.Hit);
             RenewAhead(key, storeId, lease);
             decided = Decide(storeId, lease.Policy, lease.Subject!, purposes, signals);
             return true;
@@ -135,7 +135,7 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
 
         if (_absences.TryGetAbsent(storeId, subjectId, out var absence))
         {
-            _metrics.CacheLookup("absent");
+            _metrics.Looked(CacheLookup.Absent);
             decided = Decide(storeId, absence.Policy, SubjectRecord.Empty, purposes, signals);
             return true;
         }
@@ -161,11 +161,11 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
     {
         if (!Active)
         {
-            _metrics.CacheLookup("grain");
+            _metrics.Looked(CacheLookup.Grain);
             return await _grains.GetGrain<ISubjectGrain>(key).Decide(purposes, signals);
         }
 
-        _metrics.CacheLookup("lease");
+        _metrics.Looked(CacheLookup.Lease);
         var lease = await _leases.LeaseAsync(storeId, key);
         return Decide(storeId, lease.Policy, lease.Subject!, purposes, signals);
     }

@@ -226,11 +226,12 @@ public sealed class DecisionCacheTests(SqliteEdgeFixture fixture) : IClassFixtur
         return reason;
     }
 
-    /// <summary>Counts this edge's decision-cache lookups by result while it lives.</summary>
+    /// <summary>Counts this edge's decision-cache lookups by result while it lives (the counter is cumulative, read when asked).</summary>
     private sealed class LookupCounter : IDisposable
     {
         private readonly MeterListener _listener = new();
-        private readonly Dictionary<string, long> _counts = [];
+        private readonly Dictionary<string, long> _totals = [];
+        private readonly Dictionary<string, long> _atStart;
 
         public LookupCounter(Meter meter)
         {
@@ -247,21 +248,22 @@ public sealed class DecisionCacheTests(SqliteEdgeFixture fixture) : IClassFixtur
                 {
                     if (tag.Key == "result")
                     {
-                        lock (_counts)
-                        {
-                            _counts[(string)tag.Value!] = _counts.GetValueOrDefault((string)tag.Value!) + value;
-                        }
+                        _totals[(string)tag.Value!] = value;
                     }
                 }
             });
             _listener.Start();
+            _atStart = Read();
         }
 
-        public long Of(string result)
+        public long Of(string result) => Read().GetValueOrDefault(result) - _atStart.GetValueOrDefault(result);
+
+        private Dictionary<string, long> Read()
         {
-            lock (_counts)
+            lock (_totals)
             {
-                return _counts.GetValueOrDefault(result);
+                _listener.RecordObservableInstruments();
+                return new Dictionary<string, long>(_totals);
             }
         }
 
