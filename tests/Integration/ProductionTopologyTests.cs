@@ -29,6 +29,9 @@ public sealed class ProductionTopologyTests : IAsyncLifetime
             await (await client.SetConsentAsync("s1", "u1", "analytics", true)).ShouldBeOkAsync();
             Assert.Equal((true, "granted"), await client.DecideAsync("s1", "u1", "analytics"));
             Assert.DoesNotContain("Started silo", edge.Output, StringComparison.Ordinal);
+            // No line per storage operation: Polly's retry pipeline in Orleans' ADO.NET storage logs every attempt at
+            // Information, and writing them to the console took about 6 % of the silo's CPU under first writes.
+            Assert.DoesNotContain("Execution attempt", silo.Output, StringComparison.Ordinal);
         }
 
         await using (var silo = cluster.StartSilo())
