@@ -135,7 +135,7 @@ internal sealed partial class StoreGrain(
     public Task MergeStats(Dictionary<Purpose, PurposeStats> delta) =>
         _counters.MergeAsync(delta, changed => Feed.Publish([changed]).Ignore());
 
-    private IStoreFeedGrain Feed => GrainFactory.GetGrain<IStoreFeedGrain>(StoreId);
+    private IStoreFeedGrain Feed => GrainFactory.Of<IStoreFeedGrain>(StoreId);
 
     public Task<PolicyLease> AcquirePolicyLease(string subjectId, bool present)
     {
@@ -310,7 +310,7 @@ internal sealed partial class StoreGrain(
         {
             try
             {
-                await GrainFactory.GetGrain<ISubjectGrain>(SubjectKey.Of(storeId, holder.Key))
+                await GrainFactory.Of<ISubjectGrain>(SubjectKey.Of(storeId, holder.Key))
                     .OnPolicyChanged(policy).WaitAsync(timeout, time);
                 return 0L;
             }

@@ -38,7 +38,7 @@ internal sealed class SubjectGrain(
     private bool _presentConfirmed;
     private SubjectLeases _leases = null!;
 
-    private IStoreGrain Store => GrainFactory.GetGrain<IStoreGrain>(_storeId);
+    private IStoreGrain Store => GrainFactory.Of<IStoreGrain>(_storeId);
 
     /// <summary>Made on first use: most subjects are not anonymous and never need it (per-grain memory is the budget).</summary>
     private AnonymousRetention Retention => _retention ??= new AnonymousRetention(this, options.Value, logger);
@@ -350,7 +350,7 @@ internal sealed class SubjectGrain(
 
         if (events is not null)
         {
-            GrainFactory.GetGrain<IStoreFeedGrain>(_storeId).Publish([.. events]).Ignore();
+            GrainFactory.Of<IStoreFeedGrain>(_storeId).Publish([.. events]).Ignore();
         }
     }
 

@@ -49,8 +49,8 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
     {
         (_grains, _time, _stats, _metrics, _options, _logger) = (grains, time, stats, metrics, options, logger);
         _epoch = new HolderEpoch(time);
-        _leases = new HeldLeases(time, _epoch, key => _grains.GetGrain<ISubjectGrain>(key).LeaseDecisions(Reference).AsTask(), Canonical);
-        _absences = new HeldAbsences(time, _epoch, (storeId, epoch, since) => _grains.GetGrain<IStoreGrain>(storeId).LeaseAbsence(Reference, epoch, since),
+        _leases = new HeldLeases(time, _epoch, key => _grains.Of<ISubjectGrain>(key).LeaseDecisions(Reference).AsTask(), Canonical);
+        _absences = new HeldAbsences(time, _epoch, (storeId, epoch, since) => _grains.Of<IStoreGrain>(storeId).LeaseAbsence(Reference, epoch, since),
             Canonical, (exception, storeId) => LogAbsenceFailed(exception, storeId));
     }
 
@@ -111,7 +111,7 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
         if (!Enabled)
         {
             _metrics.Looked(CacheLookup.Grain);
-            return _grains.GetGrain<ISubjectGrain>(key).Decide(purposes, signals);
+            return _grains.Of<ISubjectGrain>(key).Decide(purposes, signals);
         }
 
         if (TryDecideHere(storeId, subjectId, key, purposes, signals, out var decided))
@@ -162,7 +162,7 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
         if (!Active)
         {
             _metrics.Looked(CacheLookup.Grain);
-            return await _grains.GetGrain<ISubjectGrain>(key).Decide(purposes, signals);
+            return await _grains.Of<ISubjectGrain>(key).Decide(purposes, signals);
         }
 
         _metrics.Looked(CacheLookup.Lease);

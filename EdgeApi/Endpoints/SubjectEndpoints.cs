@@ -144,7 +144,7 @@ public static class SubjectEndpoints
     }
 
     private static ISubjectGrain Subject(IGrainFactory grains, string storeId, string subjectId) =>
-        grains.GetGrain<ISubjectGrain>(SubjectKey.Of(storeId, subjectId));
+        grains.Of<ISubjectGrain>(SubjectKey.Of(storeId, subjectId));
 
     private static async Task<IResult> SetConsents(string storeId, string subjectId, HttpRequest request, IGrainFactory grains, EdgeMetrics metrics)
     {
