@@ -8,6 +8,7 @@ public sealed record Profile(
     int PreloadWrites,
     int EmbeddedPreload,
     int WriteConcurrency,
+    int WriteWarmup,
     TimeSpan PgCeilingDuration,
     TimeSpan WrkWarmup,
     TimeSpan WrkDuration,
@@ -27,7 +28,7 @@ public sealed record Profile(
 {
     public static Profile Short { get; } = new(
         "short", 1_000_000, 100,
-        PreloadWrites: 10_000, EmbeddedPreload: 5_000, WriteConcurrency: 32, PgCeilingDuration: TimeSpan.FromSeconds(5),
+        PreloadWrites: 10_000, EmbeddedPreload: 5_000, WriteConcurrency: 32, WriteWarmup: 3_000, PgCeilingDuration: TimeSpan.FromSeconds(5),
         WrkWarmup: TimeSpan.FromSeconds(6), WrkDuration: TimeSpan.FromSeconds(15), WrkThreads: 2, WrkConnections: 64,
         CheckPairs: 3, PairDuration: TimeSpan.FromSeconds(10),
         SweepFractions: [0.10, 0.25, 0.50, 0.75, 0.90], SweepStep: TimeSpan.FromSeconds(6),
@@ -37,7 +38,7 @@ public sealed record Profile(
 
     public static Profile Full { get; } = new(
         "full", 1_000_000, 100,
-        PreloadWrites: 100_000, EmbeddedPreload: 20_000, WriteConcurrency: 32, PgCeilingDuration: TimeSpan.FromSeconds(20),
+        PreloadWrites: 100_000, EmbeddedPreload: 20_000, WriteConcurrency: 32, WriteWarmup: 10_000, PgCeilingDuration: TimeSpan.FromSeconds(20),
         WrkWarmup: TimeSpan.FromSeconds(30), WrkDuration: TimeSpan.FromSeconds(60), WrkThreads: 2, WrkConnections: 64,
         CheckPairs: 5, PairDuration: TimeSpan.FromSeconds(20),
         SweepFractions: [0.10, 0.25, 0.40, 0.50, 0.60, 0.75, 0.90], SweepStep: TimeSpan.FromSeconds(30),
