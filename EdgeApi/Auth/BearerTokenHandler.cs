@@ -33,7 +33,7 @@ public sealed class BearerTokenHandler(
             return Task.FromResult(AuthenticateResult.NoResult());
         }
 
-        if (tokens.Find(token) is not { } grant)
+        if (tokens.Find(Context, token) is not { } grant)
         {
             return Task.FromResult(AuthenticateResult.Fail("Unknown bearer token."));
         }

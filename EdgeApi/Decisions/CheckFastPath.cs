@@ -110,7 +110,7 @@ public sealed class CheckFastPath(
             return false;
         }
 
-        if (tokens.Find(BearerTokenHandler.FromHeader(context.Request.Headers.Authorization)) is not { } grant
+        if (tokens.Find(context, BearerTokenHandler.FromHeader(context.Request.Headers.Authorization)) is not { } grant
             || !grant.HasAnyRole(EdgeRoles.StorefrontAndUp) || !grant.Covers(storeId)
             || !TryParsePurposes(context.Request.QueryString.Value, out var purposes))
         {
