@@ -1,6 +1,5 @@
 using System.Collections.Immutable;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 using Orleans.Runtime;
 using Orleans.Storage;
 using ShopAstro.Coherence;
@@ -17,18 +16,13 @@ namespace ShopAstro.Grains;
 /// every publish. Edge processes may cache both as a decision lease (<see cref="SubjectLeases"/> keeps that
 /// protocol); every change is durable, and every such lease revoked, before it is acknowledged.
 /// </summary>
-internal sealed class SubjectGrain(
-    [PersistentState("subject", StorageNames.Consent)] IPersistentState<SubjectRecord> state,
-    TimeProvider time,
-    IOptions<ConsentClusterOptions> options,
-    SubjectAnonymiser anonymiser,
-    StoreStatsCollector stats,
-    UnresponsiveHolders unresponsive,
-    RegisteredHolders registered,
-    OutboxStaging outbox,
-    ILogger<SubjectGrain> logger) : Grain, ISubjectGrain, IRemindable, IPolicyLeaseSource, ILeaseFailureLog
+internal sealed class SubjectGrain(SubjectGrainServices services)
+    : Grain, ISubjectGrain, IRemindable, IPolicyLeaseSource, ILeaseFailureLog
 {
     private const string AnonymousPrefix = "anon:";
+
+    // Made with the activation (not injected: an injected grain context is cached in the activation's service scope).
+    private SubjectState state = null!;
 
     private string _storeId = "";
     private string _subjectId = "";
@@ -41,27 +35,30 @@ internal sealed class SubjectGrain(
     private IStoreGrain Store => GrainFactory.Of<IStoreGrain>(_storeId);
 
     /// <summary>Made on first use: most subjects are not anonymous and never need it (per-grain memory is the budget).</summary>
-    private AnonymousRetention Retention => _retention ??= new AnonymousRetention(this, options.Value, logger);
+    private AnonymousRetention Retention => _retention ??= new AnonymousRetention(this, services.Options, services.Logger);
 
     void ILeaseFailureLog.LeaseCallFailed(Exception exception, string what) =>
-        logger.LogWarning(exception, "{StoreId}/{SubjectId}: {What}", _storeId, _subjectId, what);
+        services.Logger.LogWarning(exception, "{StoreId}/{SubjectId}: {What}", _storeId, _subjectId, what);
 
     private bool IsAnonymous => _subjectId.StartsWith(AnonymousPrefix, StringComparison.Ordinal);
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        state = new SubjectState(GrainContext, services.Storage);
+        await state.ReadStateAsync();
         (_storeId, _subjectId) = SubjectKey.Parse(this.GetPrimaryKeyString());
         // Per-grain memory is the budget (load-tests): one copy of each store id, and no store reference kept.
         _storeId = string.Intern(_storeId);
-        _counters = stats.For(_storeId);
-        var settings = options.Value;
+        _counters = services.Stats.For(_storeId);
+        var settings = services.Options;
+        var time = services.Time;
         _leases = new SubjectLeases(time, settings.DecisionLease, new LeaseGrants(
-            time, settings.DecisionLeaseRevokeTimeout, registered, unresponsive, this));
+            time, settings.DecisionLeaseRevokeTimeout, services.Registered, services.Unresponsive, this));
         _leases.Activated();
         // The edge's copy must not outlive this grain's copy of the policy: renewed when less than a decision
         // lease (or half a policy lease, if that is shorter) is left.
         _policy = new PolicyCopy(time, settings.DecisionLease < settings.PolicyLease / 2 ? settings.DecisionLease : settings.PolicyLease / 2, this);
-        return _policy.RefreshAsync();
+        await _policy.RefreshAsync();
     }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -359,7 +356,7 @@ internal sealed class SubjectGrain(
     {
         if (state.State.Receipts.Count > 0)
         {
-            await GrainFactory.GetGrain<IReceiptArchiveGrain>(SubjectKey.Of(_storeId, anonymiser.NewToken(_storeId, _subjectId)))
+            await GrainFactory.GetGrain<IReceiptArchiveGrain>(SubjectKey.Of(_storeId, services.Anonymiser.NewToken(_storeId, _subjectId)))
                 .Archive([.. state.State.Receipts.Select(ReceiptChain.Anonymise)]);
         }
     }
@@ -367,7 +364,7 @@ internal sealed class SubjectGrain(
     private DateTimeOffset Now()
     {
         // Receipts carry millisecond times, as their hash does.
-        var now = time.GetUtcNow();
+        var now = services.Time.GetUtcNow();
         return now.AddTicks(-(now.Ticks % TimeSpan.TicksPerMillisecond));
     }
 
@@ -408,7 +405,7 @@ internal sealed class SubjectGrain(
     {
         if (remaining > TimeSpan.Zero)
         {
-            _leases.AbsentViewsUntil(time.GetTimestamp() + time.TimestampTicks(remaining));
+            _leases.AbsentViewsUntil(services.Time.GetTimestamp() + services.Time.TimestampTicks(remaining));
         }
     }
 
@@ -473,7 +470,7 @@ internal sealed class SubjectGrain(
             var before = state.State;
             // The downstream event, if the change makes one, is committed in the transaction of this write.
             var outgoing = DownstreamEvents.Between(_storeId, _subjectId, before, next, next.LastWrittenAt ?? Now());
-            using (var staged = outgoing is null ? null : outbox.Stage(GrainContext.GrainId, outgoing))
+            using (var staged = outgoing is null ? null : services.Outbox.Stage(GrainContext.GrainId, outgoing))
             {
                 await state.PersistAsync(next, this, "subject change");
                 queuedFor = staged?.QueuedFor ?? [];

@@ -46,6 +46,7 @@ public static class SiloHostingExtensions
             .Validate(options => AnonymisationKeys.Problem(options.AnonymisationKey) is null, AnonymisationKeys.Requirement)
             .ValidateOnStart();
         services.AddSingleton<SubjectAnonymiser>();
+        services.AddSubjectGrainServices();
         services.AddSingleton<RequestRepeatKeys>();
         services.AddSingleton<StoreStatsCollector>();
         services.AddHostedService<StatsFlusher>();

@@ -1,0 +1,51 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Storage;
+using ShopAstro.Coherence;
+using ShopAstro.Grains.Downstream;
+using ShopAstro.Grains.Interfaces;
+using ShopAstro.Stats;
+
+namespace ShopAstro.Grains;
+
+/// <summary>
+/// What every subject grain uses from the silo, held once: a grain keeps one reference to this instead of one per
+/// service (subject grains are the cluster's per-grain memory budget).
+/// </summary>
+internal sealed class SubjectGrainServices(
+    TimeProvider time,
+    IOptions<ConsentClusterOptions> options,
+    SubjectAnonymiser anonymiser,
+    StoreStatsCollector stats,
+    UnresponsiveHolders unresponsive,
+    RegisteredHolders registered,
+    OutboxStaging outbox,
+    [FromKeyedServices(StorageNames.Consent)] IGrainStorage storage,
+    ILogger<SubjectGrain> logger)
+{
+    public TimeProvider Time { get; } = time;
+
+    public ConsentClusterOptions Options { get; } = options.Value;
+
+    public SubjectAnonymiser Anonymiser { get; } = anonymiser;
+
+    public StoreStatsCollector Stats { get; } = stats;
+
+    public UnresponsiveHolders Unresponsive { get; } = unresponsive;
+
+    public RegisteredHolders Registered { get; } = registered;
+
+    public OutboxStaging Outbox { get; } = outbox;
+
+    public IGrainStorage Storage { get; } = storage;
+
+    public ILogger Logger { get; } = logger;
+}
+
+public static class SubjectGrainServiceRegistration
+{
+    /// <summary>The services subject grains share (see <see cref="SubjectGrainServices"/>).</summary>
+    public static IServiceCollection AddSubjectGrainServices(this IServiceCollection services) =>
+        services.AddSingleton<SubjectGrainServices>();
+}
