@@ -107,7 +107,6 @@ public static class ReceiptEvents
 /// <param name="LinkedFromDigest">Set instead of the id and nonce once the receipt is anonymised (archived).</param>
 [GenerateSerializer, Immutable, Alias("shopastro.ConsentReceipt")]
 public sealed record ConsentReceipt(
-    [property: Id(0)] string ReceiptId,
     [property: Id(1)] Purpose Purpose,
     [property: Id(2)] bool Granted,
     [property: Id(3)] int PolicyVersion,
@@ -115,13 +114,36 @@ public sealed record ConsentReceipt(
     [property: Id(5)] bool Dnt,
     [property: Id(6)] bool Gpc,
     [property: Id(7)] DateTimeOffset At,
-    [property: Id(8)] string? LinkedFrom = null,
-    [property: Id(9)] string PreviousHash = "",
-    [property: Id(10)] string Hash = "",
-    [property: Id(11)] ReceiptEvent Event = ReceiptEvent.Consent,
-    [property: Id(12)] string? LinkedFromNonce = null,
-    [property: Id(13)] string? LinkedFromDigest = null)
+    [property: Id(8)] string? LinkedFrom,
+    [property: Id(11)] ReceiptEvent Event,
+    [property: Id(12)] string? LinkedFromNonce,
+    [property: Id(13)] string? LinkedFromDigest)
 {
+    // The id and the hashes are held as bytes when they are lower-case hex, as they are when this code makes them (see
+    // HexText): a subject grain holds its receipts, and these three as text were most of a receipt's memory. They are
+    // stored, sent and handed out as the same strings as before, under the same ids (HexIdCodec, HexDigestCodec; see
+    // ReceiptStorageFormatTests). Not primary-constructor parameters: Orleans would serialize those a second time.
+    [Id(0)] private readonly HexId _receiptId;
+    [Id(9)] private readonly HexDigest _previousHash;
+    [Id(10)] private readonly HexDigest _hash;
+
+    public ConsentReceipt(
+        string ReceiptId, Purpose Purpose, bool Granted, int PolicyVersion, ConsentSource Source, bool Dnt, bool Gpc, DateTimeOffset At,
+        string? LinkedFrom = null, string PreviousHash = "", string Hash = "", ReceiptEvent Event = ReceiptEvent.Consent,
+        string? LinkedFromNonce = null, string? LinkedFromDigest = null)
+        : this(Purpose, Granted, PolicyVersion, Source, Dnt, Gpc, At, LinkedFrom, Event, LinkedFromNonce, LinkedFromDigest)
+    {
+        this.ReceiptId = ReceiptId;
+        this.PreviousHash = PreviousHash;
+        this.Hash = Hash;
+    }
+
+    public string ReceiptId { get => _receiptId.Text!; init => _receiptId = HexId.From(value); }
+
+    public string PreviousHash { get => _previousHash.Text!; init => _previousHash = HexDigest.From(value); }
+
+    public string Hash { get => _hash.Text!; init => _hash = HexDigest.From(value); }
+
     /// <summary>A status change of the subject, sealed by <see cref="ReceiptChain.Seal"/>.</summary>
     public static ConsentReceipt ForStatus(ReceiptEvent receiptEvent, DateTimeOffset at, string? linkedFrom = null) =>
         new ConsentReceipt(Guid.CreateVersion7(at).ToString("N"), default, false, 0, default, false, false, at, Event: receiptEvent)
