@@ -25,7 +25,6 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
     private SubjectState state = null!;
 
     private string _storeId = "";
-    private string _subjectId = "";
     private PolicyCopy _policy = null!;
     private AnonymousRetention? _retention;
     private StoreStatsCollector.Counters _counters = null!;
@@ -38,22 +37,25 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
     private AnonymousRetention Retention => _retention ??= new AnonymousRetention(this, services.Options, services.Logger);
 
     void ILeaseFailureLog.LeaseCallFailed(Exception exception, string what) =>
-        services.Logger.LogWarning(exception, "{StoreId}/{SubjectId}: {What}", _storeId, _subjectId, what);
+        services.Logger.LogWarning(exception, "{StoreId}/{SubjectId}: {What}", _storeId, SubjectId, what);
 
-    private bool IsAnonymous => _subjectId.StartsWith(AnonymousPrefix, StringComparison.Ordinal);
+    /// <summary>The subject's id, made from the grain's key when it is needed (per-grain memory is the budget: not kept).</summary>
+    private string SubjectId => SubjectKey.Parse(this.GetPrimaryKeyString()).SubjectId;
+
+    private bool IsAnonymous { get; set; }
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         state = new SubjectState(GrainContext, services.Storage);
         await state.ReadStateAsync();
-        (_storeId, _subjectId) = SubjectKey.Parse(this.GetPrimaryKeyString());
+        (_storeId, var subjectId) = SubjectKey.Parse(this.GetPrimaryKeyString());
+        IsAnonymous = subjectId.StartsWith(AnonymousPrefix, StringComparison.Ordinal);
         // Per-grain memory is the budget (load-tests): one copy of each store id, and no store reference kept.
         _storeId = string.Intern(_storeId);
         _counters = services.Stats.For(_storeId);
         var settings = services.Options;
         var time = services.Time;
-        _leases = new SubjectLeases(time, settings.DecisionLease, new LeaseGrants(
-            time, settings.DecisionLeaseRevokeTimeout, services.Registered, services.Unresponsive, this));
+        _leases = new SubjectLeases(time, settings.DecisionLease, new LeaseGrants(services.LeaseGrants, this));
         _leases.Activated();
         // The edge's copy must not outlive this grain's copy of the policy: renewed when less than a decision
         // lease (or half a policy lease, if that is shorter) is left.
@@ -68,7 +70,7 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
         // still decide from a lease on this policy copy, the store must keep pushing to this subject.
         if (reason.ReasonCode != DeactivationReasonCode.ShuttingDown && _leases is { AnyLive: false })
         {
-            Store.ReleasePolicyLease(_subjectId).Ignore();
+            Store.ReleasePolicyLease(SubjectId).Ignore();
         }
 
         return Task.CompletedTask;
@@ -208,7 +210,7 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
         // fail, the carried choices are lost, which leaves no consent: the safe direction. A minor or cancelled
         // visitor keeps its record and status; the link never weakens either.
         var visitor = GrainFactory.GetGrain<ISubjectGrain>(SubjectKey.Of(_storeId, anonymousSubjectId));
-        switch (await visitor.TakeForLink(_subjectId))
+        switch (await visitor.TakeForLink(SubjectId))
         {
             case null:
                 return new ConsentWriteResult(ConsentWriteStatus.Recorded, state.State);
@@ -341,7 +343,7 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
             _counters.Chose(purpose, was?.Granted, now?.Granted, countAsChoices);
             if (now is not null)
             {
-                (events ??= []).Add(new FeedEvent(FeedEventType.ConsentChanged, at, _subjectId, purpose, now.Granted));
+                (events ??= []).Add(new FeedEvent(FeedEventType.ConsentChanged, at, SubjectId, purpose, now.Granted));
             }
         }
 
@@ -356,7 +358,7 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
     {
         if (state.State.Receipts.Count > 0)
         {
-            await GrainFactory.GetGrain<IReceiptArchiveGrain>(SubjectKey.Of(_storeId, services.Anonymiser.NewToken(_storeId, _subjectId)))
+            await GrainFactory.GetGrain<IReceiptArchiveGrain>(SubjectKey.Of(_storeId, services.Anonymiser.NewToken(_storeId, SubjectId)))
                 .Archive([.. state.State.Receipts.Select(ReceiptChain.Anonymise)]);
         }
     }
@@ -388,7 +390,7 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
         return DecideNow(purposes, signals);
     }
 
-    Task<PolicyLease> IPolicyLeaseSource.AcquirePolicyLeaseAsync() => Store.AcquirePolicyLease(_subjectId, present: state.RecordExists);
+    Task<PolicyLease> IPolicyLeaseSource.AcquirePolicyLeaseAsync() => Store.AcquirePolicyLease(SubjectId, present: state.RecordExists);
 
     void IPolicyLeaseSource.Received(PolicyLease lease)
     {
@@ -436,11 +438,18 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
         }
     }
 
-    private Task Change(Func<Task<bool>> apply) =>
-        _leases.ChangeAsync(apply, holder => holder.Revoke(_storeId, _subjectId));
+    private Task Change(Func<Task<bool>> apply)
+    {
+        var subjectId = SubjectId;
+        return _leases.ChangeAsync(apply, holder => holder.Revoke(_storeId, subjectId));
+    }
 
     /// <summary>A write that changes nothing settles what an earlier activation or a failed change may have left out.</summary>
-    private Task Settle() => _leases.SettleAsync(EnsurePresentAsync, holder => holder.Revoke(_storeId, _subjectId));
+    private Task Settle()
+    {
+        var subjectId = SubjectId;
+        return _leases.SettleAsync(EnsurePresentAsync, holder => holder.Revoke(_storeId, subjectId));
+    }
 
     /// <summary>
     /// After the commit of a record, before its acknowledgement: the store's index, and every edge deciding this store's
@@ -451,7 +460,7 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
     {
         if (!_presentConfirmed && state.RecordExists)
         {
-            AbsentViewsFor(await Store.MarkPresent(_subjectId, SubjectLeases.Restricts(SubjectRecord.Empty, state.State)));
+            AbsentViewsFor(await Store.MarkPresent(SubjectId, SubjectLeases.Restricts(SubjectRecord.Empty, state.State)));
             _presentConfirmed = true;
         }
     }
@@ -469,7 +478,7 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
         {
             var before = state.State;
             // The downstream event, if the change makes one, is committed in the transaction of this write.
-            var outgoing = DownstreamEvents.Between(_storeId, _subjectId, before, next, next.LastWrittenAt ?? Now());
+            var outgoing = DownstreamEvents.Between(_storeId, SubjectId, before, next, next.LastWrittenAt ?? Now());
             using (var staged = outgoing is null ? null : services.Outbox.Stage(GrainContext.GrainId, outgoing))
             {
                 await state.PersistAsync(next, this, "subject change");

@@ -32,9 +32,8 @@ internal sealed class SubjectGrainServices(
 
     public StoreStatsCollector Stats { get; } = stats;
 
-    public UnresponsiveHolders Unresponsive { get; } = unresponsive;
-
-    public RegisteredHolders Registered { get; } = registered;
+    /// <summary>What every subject's <see cref="LeaseGrants"/> shares.</summary>
+    public LeaseGrantSettings LeaseGrants { get; } = new(time, options.Value.DecisionLeaseRevokeTimeout, registered, unresponsive);
 
     public OutboxStaging Outbox { get; } = outbox;
 

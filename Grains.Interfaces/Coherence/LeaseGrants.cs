@@ -14,13 +14,13 @@ namespace ShopAstro.Coherence;
 /// </para>
 /// Grants may interleave with a call that is out: a lease granted meanwhile carries the new state and is kept.
 /// </summary>
-public sealed class LeaseGrants(
-    TimeProvider time,
-    TimeSpan revokeTimeout,
-    RegisteredHolders registered,
-    UnresponsiveHolders unresponsive,
-    ILeaseFailureLog log)
+public sealed class LeaseGrants(LeaseGrantSettings settings, ILeaseFailureLog log)
 {
+    public LeaseGrants(TimeProvider time, TimeSpan revokeTimeout, RegisteredHolders registered, UnresponsiveHolders unresponsive, ILeaseFailureLog log)
+        : this(new LeaseGrantSettings(time, revokeTimeout, registered, unresponsive), log)
+    {
+    }
+
     private (IDecisionLeaseHolder Holder, long ExpiresAt, long GrantedAt)[] _holders = [];
     private long _unknownUntil;
     private long _activatedAt;
@@ -28,26 +28,26 @@ public sealed class LeaseGrants(
     /// <summary>A new activation: leases of the previous one run until at most <paramref name="lease"/> from now.</summary>
     public void Activated(TimeSpan lease)
     {
-        _activatedAt = time.GetTimestamp();
-        _unknownUntil = _activatedAt + time.TimestampTicks(lease);
+        _activatedAt = settings.Time.GetTimestamp();
+        _unknownUntil = _activatedAt + settings.Time.TimestampTicks(lease);
     }
 
     /// <summary>Whether an earlier activation's leases, of a state this one may never have seen, may still be used.</summary>
-    public bool PreviousActivationMayHold => _unknownUntil > time.GetTimestamp();
+    public bool PreviousActivationMayHold => _unknownUntil > settings.Time.GetTimestamp();
 
     /// <summary>Whether a lease handed out by this activation or an earlier one may still be used.</summary>
     public bool AnyLive
     {
         get
         {
-            var now = time.GetTimestamp();
+            var now = settings.Time.GetTimestamp();
             return _unknownUntil > now || _holders.Any(h => h.ExpiresAt > now);
         }
     }
 
     public void Grant(IDecisionLeaseHolder holder, long expiresAt)
     {
-        var now = time.GetTimestamp();
+        var now = settings.Time.GetTimestamp();
         for (var i = 0; i < _holders.Length; i++)
         {
             if (_holders[i].Holder.Equals(holder))
@@ -68,7 +68,7 @@ public sealed class LeaseGrants(
     /// </summary>
     public async Task<long> CallAsync(Func<IDecisionLeaseHolder, Task> call, bool keepLeases)
     {
-        var startedAt = time.GetTimestamp();
+        var startedAt = settings.Time.GetTimestamp();
         var targets = new List<(IDecisionLeaseHolder Holder, long ExpiresAt)>(_holders.Length);
         foreach (var holder in _holders)
         {
@@ -85,7 +85,7 @@ public sealed class LeaseGrants(
         {
             try
             {
-                foreach (var holder in await registered.ReadSinceAsync(_activatedAt).WaitAsync(revokeTimeout, time))
+                foreach (var holder in await settings.Registered.ReadSinceAsync(_activatedAt).WaitAsync(settings.RevokeTimeout, settings.Time))
                 {
                     if (!targets.Exists(t => t.Holder.Equals(holder)))
                     {
@@ -151,27 +151,27 @@ public sealed class LeaseGrants(
 
     private async Task<bool> ReachAsync(IDecisionLeaseHolder holder, Func<IDecisionLeaseHolder, Task> call)
     {
-        if (unresponsive.Skip(holder))
+        if (settings.Unresponsive.Skip(holder))
         {
             return false;
         }
 
         try
         {
-            await call(holder).WaitAsync(revokeTimeout, time);
-            unresponsive.Answered(holder);
+            await call(holder).WaitAsync(settings.RevokeTimeout, settings.Time);
+            settings.Unresponsive.Answered(holder);
             return true;
         }
         catch (Exception exception)
         {
             log.LeaseCallFailed(exception, "an edge did not confirm a lease revocation or update; relying on its expiry");
-            unresponsive.Failed(holder);
+            settings.Unresponsive.Failed(holder);
             return false;
         }
     }
 
     /// <summary>Completes once <paramref name="until"/> (a timestamp; 0: none) has passed.</summary>
-    public Task SettleAsync(long until) => time.DelayUntilAsync(until);
+    public Task SettleAsync(long until) => settings.Time.DelayUntilAsync(until);
 }
 
 /// <summary>
@@ -182,3 +182,9 @@ public interface ILeaseFailureLog
 {
     void LeaseCallFailed(Exception exception, string what);
 }
+
+/// <summary>
+/// What every <see cref="LeaseGrants"/> of a silo shares (the clock, how long a revocation call may take, the holder
+/// registry and the holders that did not answer): held once, not by each grain activation.
+/// </summary>
+public sealed record LeaseGrantSettings(TimeProvider Time, TimeSpan RevokeTimeout, RegisteredHolders Registered, UnresponsiveHolders Unresponsive);
