@@ -121,11 +121,11 @@ public sealed record ConsentReceipt(
 {
     // The id and the hashes are held as bytes when they are lower-case hex, as they are when this code makes them (see
     // HexText): a subject grain holds its receipts, and these three as text were most of a receipt's memory. They are
-    // stored, sent and handed out as the same strings as before, under the same ids (HexIdCodec, HexDigestCodec; see
+    // stored, sent and handed out as the same strings as before, under the same ids (HexTextCodec; see
     // ReceiptStorageFormatTests). Not primary-constructor parameters: Orleans would serialize those a second time.
-    [Id(0)] private readonly HexId _receiptId;
-    [Id(9)] private readonly HexDigest _previousHash;
-    [Id(10)] private readonly HexDigest _hash;
+    [Id(0)] private readonly HexText<Bytes16> _receiptId;
+    [Id(9)] private readonly HexText<Bytes32> _previousHash;
+    [Id(10)] private readonly HexText<Bytes32> _hash;
 
     public ConsentReceipt(
         string ReceiptId, Purpose Purpose, bool Granted, int PolicyVersion, ConsentSource Source, bool Dnt, bool Gpc, DateTimeOffset At,
@@ -138,11 +138,11 @@ public sealed record ConsentReceipt(
         this.Hash = Hash;
     }
 
-    public string ReceiptId { get => _receiptId.Text!; init => _receiptId = HexId.From(value); }
+    public string ReceiptId { get => _receiptId.Text!; init => _receiptId = HexText<Bytes16>.From(value); }
 
-    public string PreviousHash { get => _previousHash.Text!; init => _previousHash = HexDigest.From(value); }
+    public string PreviousHash { get => _previousHash.Text!; init => _previousHash = HexText<Bytes32>.From(value); }
 
-    public string Hash { get => _hash.Text!; init => _hash = HexDigest.From(value); }
+    public string Hash { get => _hash.Text!; init => _hash = HexText<Bytes32>.From(value); }
 
     /// <summary>A status change of the subject, sealed by <see cref="ReceiptChain.Seal"/>.</summary>
     public static ConsentReceipt ForStatus(ReceiptEvent receiptEvent, DateTimeOffset at, string? linkedFrom = null) =>

@@ -6,7 +6,7 @@ using ShopAstro.Grains.Interfaces;
 namespace ShopAstro.Tests.Unit;
 
 /// <summary>
-/// Receipts hold their id and hashes as bytes in memory (<see cref="HexId"/>, <see cref="HexDigest"/>); what is stored
+/// Receipts hold their id and hashes as bytes in memory (<see cref="HexText{TBytes}"/>); what is stored
 /// and handed out must not change with it. The golden payload below was written by the Orleans serializer with the
 /// receipt type as it was before (three string properties): it must read back to the same texts, and a record written
 /// now must be the same bytes.
@@ -117,10 +117,10 @@ public sealed class ReceiptStorageFormatTests
     [InlineData(null)]
     public void Any_receipt_id_reads_back_as_it_was_given(string? text)
     {
-        var id = HexId.From(text);
+        var id = HexText<Bytes16>.From(text);
 
         Assert.Equal(text, id.Text);
-        Assert.Equal(id, HexId.From(text));
+        Assert.Equal(id, HexText<Bytes16>.From(text));
     }
 
     [Fact]
@@ -137,20 +137,20 @@ public sealed class ReceiptStorageFormatTests
 
         foreach (var text in texts)
         {
-            Assert.Equal(text, HexDigest.From(text).Text);
+            Assert.Equal(text, HexText<Bytes32>.From(text).Text);
         }
 
         foreach (var x in texts)
         {
             foreach (var y in texts)
             {
-                Assert.Equal(string.Equals(x, y, StringComparison.Ordinal), HexDigest.From(x).Equals(HexDigest.From(y)));
+                Assert.Equal(string.Equals(x, y, StringComparison.Ordinal), HexText<Bytes32>.From(x).Equals(HexText<Bytes32>.From(y)));
             }
         }
 
         // The marker of a value held as bytes is no text a caller can give: "#" stays "#", and is not the zero digest.
-        Assert.NotEqual(HexDigest.From(new string('0', 64)), HexDigest.From("#"));
-        Assert.NotEqual(HexId.From(new string('0', 32)), HexId.From("#"));
+        Assert.NotEqual(HexText<Bytes32>.From(new string('0', 64)), HexText<Bytes32>.From("#"));
+        Assert.NotEqual(HexText<Bytes16>.From(new string('0', 32)), HexText<Bytes16>.From("#"));
     }
 
     [Fact]
