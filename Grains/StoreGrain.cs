@@ -24,8 +24,7 @@ internal sealed partial class StoreGrain(
     TimeProvider time,
     IOptions<ConsentClusterOptions> options,
     ISubjectIndexSource index,
-    UnresponsiveHolders unresponsive,
-    RegisteredHolders registered,
+    LeaseGrantSettings leaseGrants,
     IStatsHistoryStore history,
     IOptions<StatsHistoryOptions> historyOptions,
     IOptions<PolicyOptions> policyOptions,
@@ -68,8 +67,7 @@ internal sealed partial class StoreGrain(
         _alarm = new PolicyEffectiveAlarm(this, time, policyOptions.Value.EffectiveRetry, FoldDueVersionsAsync);
         _alarm.Arm(_stored);
         _activatedAt = time.GetTimestamp();
-        _absence = new AbsenceIndex(time, options.Value.DecisionLease, new LeaseGrants(
-            time, options.Value.DecisionLeaseRevokeTimeout, registered, unresponsive, this));
+        _absence = new AbsenceIndex(time, options.Value.DecisionLease, new LeaseGrants(leaseGrants, this));
         _absence.Activated();
         ReadIndex();
         var interval = historyOptions.Value.Interval;

@@ -331,6 +331,7 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
     private void Announce(SubjectRecord before, SubjectRecord after, DateTimeOffset at, bool countAsChoices)
     {
         List<FeedEvent>? events = null;
+        string? subjectId = null;
         foreach (var purpose in Purposes.ConsentBased)
         {
             var was = before.Consents.GetValueOrDefault(purpose);
@@ -343,7 +344,7 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
             _counters.Chose(purpose, was?.Granted, now?.Granted, countAsChoices);
             if (now is not null)
             {
-                (events ??= []).Add(new FeedEvent(FeedEventType.ConsentChanged, at, SubjectId, purpose, now.Granted));
+                (events ??= []).Add(new FeedEvent(FeedEventType.ConsentChanged, at, subjectId ??= SubjectId, purpose, now.Granted));
             }
         }
 

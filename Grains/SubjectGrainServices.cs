@@ -18,8 +18,7 @@ internal sealed class SubjectGrainServices(
     IOptions<ConsentClusterOptions> options,
     SubjectAnonymiser anonymiser,
     StoreStatsCollector stats,
-    UnresponsiveHolders unresponsive,
-    RegisteredHolders registered,
+    LeaseGrantSettings leaseGrants,
     OutboxStaging outbox,
     [FromKeyedServices(StorageNames.Consent)] IGrainStorage storage,
     ILogger<SubjectGrain> logger)
@@ -33,7 +32,7 @@ internal sealed class SubjectGrainServices(
     public StoreStatsCollector Stats { get; } = stats;
 
     /// <summary>What every subject's <see cref="LeaseGrants"/> shares.</summary>
-    public LeaseGrantSettings LeaseGrants { get; } = new(time, options.Value.DecisionLeaseRevokeTimeout, registered, unresponsive);
+    public LeaseGrantSettings LeaseGrants { get; } = leaseGrants;
 
     public OutboxStaging Outbox { get; } = outbox;
 
@@ -44,7 +43,16 @@ internal sealed class SubjectGrainServices(
 
 public static class SubjectGrainServiceRegistration
 {
-    /// <summary>The services subject grains share (see <see cref="SubjectGrainServices"/>).</summary>
+    /// <summary>
+    /// The services subject grains share (see <see cref="SubjectGrainServices"/>), and the lease-grant settings that
+    /// subject and store grains share.
+    /// </summary>
     public static IServiceCollection AddSubjectGrainServices(this IServiceCollection services) =>
-        services.AddSingleton<SubjectGrainServices>();
+        services
+            .AddSingleton(provider => new LeaseGrantSettings(
+                provider.GetRequiredService<TimeProvider>(),
+                provider.GetRequiredService<IOptions<ConsentClusterOptions>>().Value.DecisionLeaseRevokeTimeout,
+                provider.GetRequiredService<RegisteredHolders>(),
+                provider.GetRequiredService<UnresponsiveHolders>()))
+            .AddSingleton<SubjectGrainServices>();
 }

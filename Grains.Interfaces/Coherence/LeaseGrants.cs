@@ -16,11 +16,6 @@ namespace ShopAstro.Coherence;
 /// </summary>
 public sealed class LeaseGrants(LeaseGrantSettings settings, ILeaseFailureLog log)
 {
-    public LeaseGrants(TimeProvider time, TimeSpan revokeTimeout, RegisteredHolders registered, UnresponsiveHolders unresponsive, ILeaseFailureLog log)
-        : this(new LeaseGrantSettings(time, revokeTimeout, registered, unresponsive), log)
-    {
-    }
-
     private (IDecisionLeaseHolder Holder, long ExpiresAt, long GrantedAt)[] _holders = [];
     private long _unknownUntil;
     private long _activatedAt;

@@ -199,7 +199,7 @@ public sealed class SimSilo
     public RegisteredHolders Registered { get; }
 
     public LeaseGrants NewGrants(SimCluster cluster) =>
-        new(cluster.World.Clock, cluster.RevokeTimeout, Registered, Unresponsive, IgnoredFailures.Instance);
+        new(new LeaseGrantSettings(cluster.World.Clock, cluster.RevokeTimeout, Registered, Unresponsive), IgnoredFailures.Instance);
 
     /// <summary>Failed calls are part of the simulated world; the checker judges their outcome, not their log.</summary>
     private sealed class IgnoredFailures : ILeaseFailureLog
