@@ -2,19 +2,22 @@
 # The load test, as an operator would run the system: one silo process and one edge API process
 # (PostgreSQL storage, Redis membership), loaded over HTTP and SignalR, next to their ceilings.
 #
-# Usage: load-tests/run.sh [--profile short|full] [--keep-db] [--product DIR] [--label NAME]
+# Usage: load-tests/run.sh [--profile short|full] [--keep-db] [--product DIR] [--label NAME] [--only writes|checks]
 #   short (default): about 6-8 minutes; full: about 25-30 minutes (1,000,000 activated subjects for memory).
 #
 # Writes load-tests/results/<UTC timestamp>-<profile>/report.md, report.json, latency-vs-load.png
 # and copies them to load-tests/results/latest-<profile>.{md,json,png}.
 #   --product DIR: measure another build of the product (DIR/silo and DIR/edge, e.g. published from an earlier
 #   commit) with this harness and its ceilings, for before/after figures; --label NAME names its results folder.
+#   --only writes|checks: only the durable writes (and the single check), for working on one path; its report
+#   stays in its own folder (like a labelled run), never the latest.
 set -euo pipefail
 
 PROFILE=short
 EXTRA=()
 PRODUCT=""
 LABEL=
+ONLY=
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --profile) PROFILE=${2:?--profile needs short or full}; shift 2 ;;
@@ -22,11 +25,16 @@ while [[ $# -gt 0 ]]; do
         --keep-db) EXTRA+=(--keep-db); shift ;;
         --product) PRODUCT=${2:?--product needs a folder holding silo/ and edge/}; shift 2 ;;
         --label) LABEL=-${2:?--label needs a name}; shift 2 ;;
-        -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --only) ONLY=${2:?--only needs writes or checks}; shift 2 ;;
+        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 64 ;;
     esac
 done
 [[ $PROFILE == short || $PROFILE == full ]] || { echo "--profile must be short or full" >&2; exit 64; }
+if [[ -n $ONLY ]]; then
+    [[ $ONLY == writes || $ONLY == checks ]] || { echo "--only must be writes or checks" >&2; exit 64; }
+    EXTRA+=(--only "$ONLY"); LABEL="$LABEL-only-$ONLY"
+fi
 
 ROOT=$(cd -- "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")/.." && pwd -P)
 cd "$ROOT"

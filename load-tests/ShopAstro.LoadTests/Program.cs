@@ -4,7 +4,7 @@ namespace ShopAstro.LoadTests;
 
 /// <summary>
 /// Subcommands:
-///   run --profile short|full --repo DIR --silo DLL --edge DLL --out DIR --pg CONN --redis HOST:PORT [--keep-db] [--command TEXT]
+///   run --profile short|full --repo DIR --silo DLL --edge DLL --out DIR --pg CONN --redis HOST:PORT [--keep-db] [--command TEXT] [--only writes|checks]
 ///   ceiling-server --port N [--subjects N] [--stores N]
 ///   memory --checkpoints N[,N] --granted N --dir DIR --output FILE [--subjects N] [--stores N]
 ///   preview --edge DLL --pg CONN --out DIR [--subjects N]
@@ -35,7 +35,8 @@ public static class LoadTestsProgram
                     Required("pg"),
                     Required("redis"),
                     options.ContainsKey("keep-db"),
-                    options.GetValueOrDefault("command", "load-tests/run.sh"))).RunAsync();
+                    options.GetValueOrDefault("command", "load-tests/run.sh"),
+                    options.GetValueOrDefault("only"))).RunAsync();
             case "ceiling-server":
                 return await CeilingServer.RunAsync(int.Parse(Required("port"), CultureInfo.InvariantCulture),
                     int.Parse(options.GetValueOrDefault("subjects", "1000000"), CultureInfo.InvariantCulture),

@@ -50,11 +50,25 @@ public sealed class Runner
                 await Step("policies", _cluster.PublishPoliciesAsync);
                 await Step("idle baseline", _cluster.IdleBaselineAsync);
                 await Step("durable writes", new WritesScenario(run, _cluster, _profiler).DurableWritesAsync);
-                await Step("single check", new CheckScenario(run, _cluster, _profiler, _counters).SingleCheckAsync);
-                await Step("open-loop sweep", new SweepScenario(run).SweepAsync);
-                await Step("batch", new BatchScenario(run).BatchAsync);
-                await Step("write-to-SignalR", new FeedScenario(run).FeedAsync);
-                await Step("embedded default", new EmbeddedScenario(run, _cluster, _profiler, _counters).RunAsync);
+                if (run.Options.Only is "writes")
+                {
+                    report.Notes.Add("Only the durable writes were run (--only writes): a figure for working on one path, not a report of the targets.");
+                }
+                else
+                {
+                    await Step("single check", new CheckScenario(run, _cluster, _profiler, _counters).SingleCheckAsync);
+                    if (run.Options.Only is "checks")
+                    {
+                        report.Notes.Add("Only the durable writes and the single check were run (--only checks): figures for working on one path, not a report of the targets.");
+                    }
+                    else
+                    {
+                        await Step("open-loop sweep", new SweepScenario(run).SweepAsync);
+                        await Step("batch", new BatchScenario(run).BatchAsync);
+                        await Step("write-to-SignalR", new FeedScenario(run).FeedAsync);
+                        await Step("embedded default", new EmbeddedScenario(run, _cluster, _profiler, _counters).RunAsync);
+                    }
+                }
             }
             catch (Exception e)
             {
@@ -67,7 +81,11 @@ public sealed class Runner
             }
 
             // The in-process measurement runs alone, after the cluster is stopped.
-            await Step("memory per grain", new MemoryScenario(run).MemoryAsync);
+            if (run.Options.Only is null)
+            {
+                await Step("memory per grain", new MemoryScenario(run).MemoryAsync);
+            }
+
             await _cluster.DropDatabaseAsync();
         }
 
