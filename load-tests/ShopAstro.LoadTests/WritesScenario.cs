@@ -123,7 +123,12 @@ internal sealed class WritesScenario(RunContext run, Cluster cluster, Profiler p
 
     internal async Task<PgCeiling> PostgresCeilingAsync()
     {
-        var builder = new NpgsqlConnectionStringBuilder(run.ConsentConnection) { MaxPoolSize = run.Profile.WriteConcurrency + 4 };
+        // Connected as the consent store connects (Silo/Storage/ConsentStore.cs): prepared statements kept, pooled
+        // connections not reset; a ceiling without them would be lower than the product can reach.
+        var builder = new NpgsqlConnectionStringBuilder(run.ConsentConnection)
+        {
+            MaxPoolSize = run.Profile.WriteConcurrency + 4, MaxAutoPrepare = 16, AutoPrepareMinUsages = 2, NoResetOnClose = true,
+        };
         await using var source = NpgsqlDataSource.Create(builder.ConnectionString);
         await using (var create = source.CreateCommand("CREATE TABLE IF NOT EXISTS load_ceiling (k text PRIMARY KEY, v bytea NOT NULL, version int NOT NULL)"))
         {
