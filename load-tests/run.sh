@@ -3,6 +3,7 @@
 # (PostgreSQL storage, Redis membership), loaded over HTTP and SignalR, next to their ceilings.
 #
 # Usage: load-tests/run.sh [--profile short|full] [--keep-db] [--product DIR] [--label NAME] [--only writes|checks]
+#                          [--setting KEY=VALUE]...
 #   short (default): about 6-8 minutes; full: about 25-30 minutes (1,000,000 activated subjects for memory).
 #
 # Writes load-tests/results/<UTC timestamp>-<profile>/report.md, report.json, latency-vs-load.png
@@ -11,6 +12,8 @@
 #   commit) with this harness and its ceilings, for before/after figures; --label NAME names its results folder.
 #   --only writes|checks: only the durable writes (and the single check), for working on one path; its report
 #   stays in its own folder (like a labelled run), never the latest.
+#   --setting KEY=VALUE: a configuration key of the silo and the edge (e.g. Consent:DecisionLease=00:00:15),
+#   repeatable; the run is named after it (like a labelled run), never the latest.
 set -euo pipefail
 
 PROFILE=short
@@ -18,6 +21,7 @@ EXTRA=()
 PRODUCT=""
 LABEL=
 ONLY=
+SETTINGS=
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --profile) PROFILE=${2:?--profile needs short or full}; shift 2 ;;
@@ -26,7 +30,9 @@ while [[ $# -gt 0 ]]; do
         --product) PRODUCT=${2:?--product needs a folder holding silo/ and edge/}; shift 2 ;;
         --label) LABEL=-${2:?--label needs a name}; shift 2 ;;
         --only) ONLY=${2:?--only needs writes or checks}; shift 2 ;;
-        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --setting) [[ ${2:-} == *=* ]] || { echo "--setting needs KEY=VALUE" >&2; exit 64; }
+                   SETTINGS+="${SETTINGS:+;}$2"; KEY=${2%%=*}; LABEL+="-$(printf '%s=%s' "${KEY##*:}" "${2#*=}" | tr -c 'A-Za-z0-9.=\n-' '_')"; shift 2 ;;
+        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 64 ;;
     esac
 done
@@ -35,6 +41,7 @@ if [[ -n $ONLY ]]; then
     [[ $ONLY == writes || $ONLY == checks ]] || { echo "--only must be writes or checks" >&2; exit 64; }
     EXTRA+=(--only "$ONLY"); LABEL="$LABEL-only-$ONLY"
 fi
+[[ -z $SETTINGS ]] || EXTRA+=(--settings "$SETTINGS")
 
 ROOT=$(cd -- "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")/.." && pwd -P)
 cd "$ROOT"

@@ -57,6 +57,17 @@ internal sealed class Cluster(RunContext run)
         extra["ConnectionStrings__Consent"] = run.ConsentConnection;
         extra["Orleans__ClusterId"] = "load-" + run.Stamp;
         extra["Consent__AnonymisationKey"] = run.AnonymisationKey;
+        return WithProductSettings(extra);
+    }
+
+    /// <summary>The settings given with --setting KEY=VALUE (configuration keys, e.g. Consent:DecisionLease), for every product process.</summary>
+    private Dictionary<string, string> WithProductSettings(Dictionary<string, string> extra)
+    {
+        foreach (var (key, value) in run.Options.Settings ?? [])
+        {
+            extra[key.Replace(":", "__", StringComparison.Ordinal)] = value;
+        }
+
         return extra;
     }
 
@@ -83,6 +94,7 @@ internal sealed class Cluster(RunContext run)
         extra["Auth__Tokens__1__Stores__0"] = "*";
         extra["RateLimits__PermitsPerSecond"] = "10000000";
         extra["RateLimits__Burst"] = "10000000";
+        WithProductSettings(extra);
         run.EdgeEnvironment = extra;
         return extra;
     }

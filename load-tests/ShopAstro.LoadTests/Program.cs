@@ -4,7 +4,7 @@ namespace ShopAstro.LoadTests;
 
 /// <summary>
 /// Subcommands:
-///   run --profile short|full --repo DIR --silo DLL --edge DLL --out DIR --pg CONN --redis HOST:PORT [--keep-db] [--command TEXT] [--only writes|checks]
+///   run --profile short|full --repo DIR --silo DLL --edge DLL --out DIR --pg CONN --redis HOST:PORT [--keep-db] [--command TEXT] [--only writes|checks] [--settings KEY=VALUE;...]
 ///   ceiling-server --port N [--subjects N] [--stores N]
 ///   memory --checkpoints N[,N] --granted N --dir DIR --output FILE [--subjects N] [--stores N]
 ///   preview --edge DLL --pg CONN --out DIR [--subjects N]
@@ -36,7 +36,8 @@ public static class LoadTestsProgram
                     Required("redis"),
                     options.ContainsKey("keep-db"),
                     options.GetValueOrDefault("command", "load-tests/run.sh"),
-                    options.GetValueOrDefault("only"))).RunAsync();
+                    options.GetValueOrDefault("only"),
+                    Settings(options.GetValueOrDefault("settings")))).RunAsync();
             case "ceiling-server":
                 return await CeilingServer.RunAsync(int.Parse(Required("port"), CultureInfo.InvariantCulture),
                     int.Parse(options.GetValueOrDefault("subjects", "1000000"), CultureInfo.InvariantCulture),
@@ -56,6 +57,16 @@ public static class LoadTestsProgram
                 return 64;
         }
     }
+
+    /// <summary>KEY=VALUE pairs separated by ';' (configuration keys of the product, e.g. Consent:DecisionLease=00:00:15).</summary>
+    private static List<KeyValuePair<string, string>>? Settings(string? text) =>
+        text?.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(pair =>
+        {
+            var equals = pair.IndexOf('=');
+            return equals > 0
+                ? KeyValuePair.Create(pair[..equals].Trim(), pair[(equals + 1)..].Trim())
+                : throw new ArgumentException($"--settings: '{pair}' is not KEY=VALUE");
+        }).ToList();
 
     private static Dictionary<string, string> Options(string[] args)
     {

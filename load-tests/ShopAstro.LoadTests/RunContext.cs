@@ -5,7 +5,8 @@ namespace ShopAstro.LoadTests;
 
 public sealed record RunOptions(
     Profile Profile, string RepositoryRoot, string SiloDll, string EdgeDll, string HarnessDll, string OutputFolder,
-    string PostgresAdmin, string Redis, bool KeepDatabase, string Command, string? Only = null);
+    string PostgresAdmin, string Redis, bool KeepDatabase, string Command, string? Only = null,
+    IReadOnlyList<KeyValuePair<string, string>>? Settings = null);
 
 /// <summary>What the scenarios of one run share: options, key space, report, CPU sampler, the started processes, and figures carried between scenarios.</summary>
 internal sealed class RunContext(RunOptions options)

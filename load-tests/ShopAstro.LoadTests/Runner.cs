@@ -30,6 +30,11 @@ public sealed class Runner
         using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, _ => _cluster.KillStarted());
         report.Profile = run.Profile.Name;
         report.Command = run.Options.Command;
+        if (run.Options.Settings is { Count: > 0 } settings)
+        {
+            report.Notes.Add($"Product settings of this run (--setting): {string.Join(", ", settings.Select(s => $"{s.Key}={s.Value}"))}; every other setting is the product's default.");
+        }
+
         report.StartedAt = DateTimeOffset.UtcNow;
         report.LoadAverageBefore = MachineInfo.LoadAverage();
         report.Machine = await MachineInfo.MachineAsync(run.Options);
