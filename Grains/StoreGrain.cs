@@ -47,22 +47,17 @@ internal sealed partial class StoreGrain(
 
     private readonly PolicyVersions _versions = new(policyOptions.Value.MaterialNoticePeriod, options.Value.PolicyLease);
 
-    private readonly Dictionary<string, long> _leaseExpiries = new(StringComparer.Ordinal);
     private readonly TimeSpan _lease = options.Value.PolicyLease;
 
-    // Leases handed out by an earlier activation of this store (on a silo that may have died) are unknown
-    // to this one; a publish waits until they must have expired.
-    private long _unknownLeasesUntil;
+    // The subjects holding a copy of the policy: a publish reaches each, or waits its lease out.
+    private readonly PolicyLeases _policyLeases = new(time, options.Value.PolicyLease);
 
     private string StoreId => this.GetPrimaryKeyString();
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        if (state.RecordExists)
-        {
-            _unknownLeasesUntil = time.GetTimestamp() + time.TimestampTicks(_lease);
-        }
-
+        // An earlier activation (on a silo that may have died) may have handed out leases this one does not know of.
+        _policyLeases.Activated(earlierActivationsMayHaveLeased: state.RecordExists);
         _stored = state.State;
         _alarm = new PolicyEffectiveAlarm(this, time, policyOptions.Value.EffectiveRetry, FoldDueVersionsAsync);
         _alarm.Arm(_stored);
@@ -139,7 +134,7 @@ internal sealed partial class StoreGrain(
     {
         var now = time.GetUtcNow();
         var lease = LeaseFor(_lease, now);
-        _leaseExpiries[subjectId] = time.GetTimestamp() + time.TimestampTicks(lease);
+        _policyLeases.Granted(subjectId, lease);
         var policy = _stored.CurrentAt(now);
         return present && !_absence.Contains(subjectId) ? MarkedAsync()
             : Task.FromResult(new PolicyLease(policy, lease, NoRecordLeased: !present && _absence.NoRecordLeased(subjectId)));
@@ -155,7 +150,7 @@ internal sealed partial class StoreGrain(
 
     public Task ReleasePolicyLease(string subjectId)
     {
-        _leaseExpiries.Remove(subjectId);
+        _policyLeases.Released(subjectId);
         return Task.CompletedTask;
     }
 
@@ -283,45 +278,12 @@ internal sealed partial class StoreGrain(
 
     private async Task PushToLeaseHolders(StorePolicy policy)
     {
-        var now = time.GetTimestamp();
-        var holders = new List<KeyValuePair<string, long>>(_leaseExpiries.Count);
-        foreach (var holder in _leaseExpiries)
-        {
-            if (holder.Value > now)
-            {
-                holders.Add(holder);
-            }
-        }
-
-        if (holders.Count != _leaseExpiries.Count)
-        {
-            _leaseExpiries.Clear();
-            foreach (var (subjectId, expiry) in holders)
-            {
-                _leaseExpiries[subjectId] = expiry;
-            }
-        }
-
         var storeId = StoreId;
-        var timeout = options.Value.PolicyPushTimeout;
-        var unreached = await Task.WhenAll(holders.Select(async holder =>
-        {
-            try
-            {
-                await GrainFactory.Of<ISubjectGrain>(SubjectKey.Of(storeId, holder.Key))
-                    .OnPolicyChanged(policy).WaitAsync(timeout, time);
-                return 0L;
-            }
-            catch (Exception exception)
-            {
-                LogPushFailed(exception, storeId, policy.Version);
-                return holder.Value;
-            }
-        }));
-
-        await time.DelayUntilAsync(Math.Max(_unknownLeasesUntil, unreached.DefaultIfEmpty(0L).Max()));
-
-        LogPublished(storeId, policy.Version, holders.Count);
+        var holders = await _policyLeases.PushAsync(
+            subjectId => GrainFactory.Of<ISubjectGrain>(SubjectKey.Of(storeId, subjectId)).OnPolicyChanged(policy),
+            options.Value.PolicyPushTimeout,
+            exception => LogPushFailed(exception, storeId, policy.Version));
+        LogPublished(storeId, policy.Version, holders);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Store {StoreId}: a lease holder did not take policy {Version}; waiting for its lease to expire")]
