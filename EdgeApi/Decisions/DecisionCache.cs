@@ -173,6 +173,8 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
     public Task Revoke(string storeId, string subjectId)
     {
         _leases.Revoke(SubjectKey.Of(storeId, subjectId));
+        // A subject being revoked has (or had) a record: never decided as absent here again (see IDecisionLeaseHolder.Revoke).
+        _absences.AddPresent(storeId, subjectId);
         return Task.CompletedTask;
     }
 

@@ -20,7 +20,9 @@ public sealed record DecisionLease(
 public interface IDecisionLeaseHolder : IGrainObserver
 {
     /// <summary>
-    /// Drops the subject's lease and refuses any lease for it whose request was sent before this arrived.
+    /// Drops the subject's lease and refuses any lease for it whose request was sent before this arrived; and the subject
+    /// is no longer decided as absent from the store's absence lease (as after <see cref="AddPresent"/>): an activation
+    /// that did not make the subject's first write cannot know whether this edge heard of it.
     /// Completes once no later check of this process can use the old copy.
     /// </summary>
     [Alias("Revoke")]

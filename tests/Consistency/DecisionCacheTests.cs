@@ -119,6 +119,23 @@ public sealed class DecisionCacheTests(SqliteEdgeFixture fixture) : IClassFixtur
         Assert.Equal(0, lookups.Of("lease") + lookups.Of("grain"));
     }
 
+    [Fact]
+    public async Task A_revocation_ends_the_edges_absent_view_of_the_subject()
+    {
+        var store = await NewStoreAsync();
+        await AbsenceLeaseReadyAsync(store);
+        Assert.Equal((false, "no_consent"), await _client.DecideAsync(store, "revoked", "analytics"));
+
+        // As a subject grain revokes every registered edge when an earlier activation's leases may be out: that grain
+        // cannot know whether this edge heard of the subject's first write.
+        await Cache.Revoke(store, "revoked");
+
+        using var lookups = Lookups();
+        Assert.Equal((false, "no_consent"), await _client.DecideAsync(store, "revoked", "analytics"));
+        Assert.Equal(0, lookups.Of("absent"));
+        Assert.Equal(1, lookups.Of("lease") + lookups.Of("grain"));
+    }
+
     [Theory]
     [InlineData("minor")]
     [InlineData("cancellation")]

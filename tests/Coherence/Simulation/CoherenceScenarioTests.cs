@@ -42,6 +42,41 @@ public sealed class CoherenceScenarioTests
         Assert.Empty(cluster.History.Check());
     }
 
+    /// <summary>
+    /// Found by the simulation once it checked a subject nobody writes beside policy publishes (seed 936 of 1,000): the
+    /// knowledge that an edge may still decide a subject as absent was kept only by the activation that made the first
+    /// write; a new activation (its silo died) heard nothing of it from the store, revoked every registered edge (an
+    /// earlier activation's leases may be out), and acknowledged a minor flag while that edge, which the revocation had
+    /// reached, still decided the subject from its absence lease. A revocation now also ends the edge's absent view.
+    /// </summary>
+    [Fact]
+    public void A_first_write_that_skips_an_unresponsive_edge_and_then_loses_its_silo_still_delays_a_later_minor_until_that_edge_no_longer_decides_the_subject_as_absent()
+    {
+        var cluster = new SimCluster(3, SimFaults.None);
+        var (edge, other) = (cluster.Edges[0], cluster.Edges[1]);
+        SubjectRecord? afterMinor = SubjectRecord.Empty;
+        Script(cluster, async () =>
+        {
+            await cluster.CheckAsync(other, "u1");
+            await cluster.Wait(TimeSpan.FromSeconds(6)); // every edge registered, the store's index loaded
+            await cluster.CheckAsync(edge, "u3"); // asks the store for an absence lease
+            await cluster.Wait(TimeSpan.FromMilliseconds(100));
+            Assert.Null(await cluster.CheckAsync(edge, "u1")); // decided from the absence lease: u1 has no record
+
+            // The store's silo cannot tell the edge of u1's first write: the activation that made it learns until when
+            // the edge may still decide u1 as absent ...
+            cluster.Network.Cut(edge.Process, cluster.Control.Process);
+            Assert.NotNull(await cluster.WriteAsync("u1", SimOp.Grant));
+            // ... and dies with its silo.
+            cluster.KillSilo(cluster.Route("u1").Silo);
+            Assert.Equal(SubjectStatus.Minor, (await cluster.WriteAsync("u1", SimOp.Minor))!.Status);
+            afterMinor = await cluster.CheckAsync(edge, "u1");
+        });
+
+        Assert.Equal(SubjectStatus.Minor, afterMinor?.Status);
+        Assert.Empty(cluster.History.Check());
+    }
+
     [Fact]
     public void A_withdrawal_retried_after_its_silo_died_between_commit_and_revocation_waits_until_a_slow_edge_has_let_the_grant_go()
     {

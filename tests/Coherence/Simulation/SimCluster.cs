@@ -168,7 +168,9 @@ public sealed class SimEdgeReference(SimNetwork network, SimEdge edge) : IDecisi
     public Task Revoke(string storeId, string subjectId) => network.Call(edge.Process, () =>
     {
         edge.Process.World.Log($"{edge.Process}: revoke {subjectId}");
+        // As DecisionCache.Revoke.
         edge.Leases.Revoke(SubjectKey.Of(storeId, subjectId));
+        edge.Absences.AddPresent(storeId, subjectId);
     });
 
     public Task AddPresent(string storeId, string subjectId) => network.Call(edge.Process, () =>
