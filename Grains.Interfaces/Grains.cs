@@ -45,9 +45,6 @@ public interface IStoreGrain : IGrainWithStringKey
     [Alias("MarkPresent"), AlwaysInterleave, ResponseTimeout(CallTimeouts.Write)]
     Task<TimeSpan> MarkPresent(string subjectId, bool restrictive);
 
-    [Alias("ReleasePolicyLease"), AlwaysInterleave, OneWay]
-    Task ReleasePolicyLease(string subjectId);
-
     /// <summary>Adds counters gathered by a silo over its last flush period, then tells the live feed.</summary>
     [Alias("MergeStats")]
     Task MergeStats(Dictionary<Purpose, PurposeStats> delta);

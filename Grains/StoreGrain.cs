@@ -148,12 +148,6 @@ internal sealed partial class StoreGrain(
         }
     }
 
-    public Task ReleasePolicyLease(string subjectId)
-    {
-        _policyLeases.Released(subjectId);
-        return Task.CompletedTask;
-    }
-
     public async Task<PolicyPublishResult> PublishPolicy(PolicyUpdate update)
     {
         var now = await FoldIfDueAsync();

@@ -63,19 +63,6 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
         await _policy.RefreshAsync();
     }
 
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
-    {
-        // One-way: a store grain that cannot be reached lets the lease expire instead. A silo that is
-        // shutting down takes its store grains with it, or leaves their leases to expire. While an edge may
-        // still decide from a lease on this policy copy, the store must keep pushing to this subject.
-        if (reason.ReasonCode != DeactivationReasonCode.ShuttingDown && _leases is { AnyLive: false })
-        {
-            Store.ReleasePolicyLease(SubjectId).Ignore();
-        }
-
-        return Task.CompletedTask;
-    }
-
     public ValueTask<DecisionSet> Decide(Purpose[] purposes, RequestSignals signals)
     {
         if (_policy.Expired)

@@ -7,7 +7,10 @@ namespace ShopAstro.Coherence;
 /// Invariant: <see cref="PushAsync"/> returns only once every copy that may still be used has the new version: each
 /// subject whose lease of this activation runs has taken it, or its lease has run out (counted from the grant, so no
 /// earlier than the subject counts it, from before its request); and any lease an earlier activation of the store may
-/// have handed out (<see cref="Activated"/>) has run out too.
+/// have handed out (<see cref="Activated"/>) has run out too. A holder is forgotten only once its lease has run out,
+/// never when an activation ends: the end of an earlier activation can be heard of after a new activation of the same
+/// subject took its lease (found by the coherence simulation), and a push to a subject without an activation only
+/// activates it.
 /// </para>
 /// </summary>
 /// <param name="lease">The longest policy lease a store hands out.</param>
@@ -36,9 +39,6 @@ public sealed class PolicyLeases(TimeProvider time, TimeSpan lease)
     /// <summary>A lease of <paramref name="duration"/> handed to <paramref name="subjectId"/> now.</summary>
     public void Granted(string subjectId, TimeSpan duration) =>
         _expiries[subjectId] = time.GetTimestamp() + time.TimestampTicks(duration);
-
-    /// <summary>The subject let its copy go (its activation ended while no edge could decide from it).</summary>
-    public void Released(string subjectId) => _expiries.Remove(subjectId);
 
     /// <summary>
     /// Gives the new version to every subject whose lease runs (<paramref name="push"/>, each given <paramref name="timeout"/>),

@@ -58,18 +58,6 @@ public sealed class PolicyLeasesTests
     }
 
     [Fact]
-    public void A_released_copy_is_not_pushed_to_and_not_waited_for()
-    {
-        At(0, () => _leases.Granted("gone", Lease));
-        At(1, () => _leases.Released("gone"));
-        var (holders, returnedAt) = Publish(atSecond: 2, push: _ => new TaskCompletionSource().Task);
-
-        Assert.Equal(0, holders);
-        Assert.Empty(_pushed);
-        Assert.Equal(Seconds(2), returnedAt);
-    }
-
-    [Fact]
     public void A_new_activation_of_a_stored_store_waits_out_the_leases_an_earlier_one_may_have_handed_out()
     {
         At(0, () => _leases.Activated(earlierActivationsMayHaveLeased: true));
