@@ -64,6 +64,8 @@ public sealed class CoherenceSimulationTests(ITestOutputHelper output)
         private int _writes;
         private int _failedWrites;
         private int _commits;
+        private int _publishes;
+        private int _acknowledgedPublishes;
         private int _lost;
         private readonly Dictionary<string, int> _faults = [];
 
@@ -75,6 +77,8 @@ public sealed class CoherenceSimulationTests(ITestOutputHelper output)
             _writes += cluster.History.Writes;
             _failedWrites += cluster.History.FailedWrites;
             _commits += cluster.History.Commits;
+            _publishes += cluster.History.Publishes;
+            _acknowledgedPublishes += cluster.History.AcknowledgedPublishes;
             _lost += cluster.Network.Lost;
             foreach (var (kind, count) in cluster.Injected)
             {
@@ -84,7 +88,8 @@ public sealed class CoherenceSimulationTests(ITestOutputHelper output)
 
         public override string ToString() =>
             $"{_steps:N0} scheduling steps, {_checks:N0} checks answered ({_failedChecks:N0} failed), {_writes:N0} writes " +
-            $"({_writes - _failedWrites:N0} acknowledged, {_commits:N0} commits), {_lost:N0} messages lost, faults: " +
+            $"({_writes - _failedWrites:N0} acknowledged, {_commits:N0} commits), {_publishes:N0} policy publishes " +
+            $"({_acknowledgedPublishes:N0} acknowledged), {_lost:N0} messages lost, faults: " +
             string.Join(", ", _faults.OrderBy(f => f.Key).Select(f => $"{f.Key} {f.Value}"));
     }
 }

@@ -105,6 +105,41 @@ public sealed class SimStorage(SimWorld world, SimFaults faults, SimHistory hist
 
     public IEnumerable<string> SubjectsWithRecords => _rows.Keys;
 
+    /// <summary>The store's policy as committed.</summary>
+    public StorePolicy Policy { get; private set; } = null!;
+
+    public void InitialPolicy(StorePolicy policy)
+    {
+        Policy = policy;
+        history.PolicyCommitted(policy);
+    }
+
+    /// <summary>
+    /// Writes the store's policy over <paramref name="basedOn"/>, as the store grain's state write: may fail before the
+    /// commit, or after it (the caller hears of a failure either way).
+    /// </summary>
+    public async Task WritePolicyAsync(StorePolicy next, StorePolicy basedOn)
+    {
+        await Task.Delay(TimeSpan.FromTicks(10_000 + world.Random.Next(40_000)), world.Clock);
+        if (world.Random.NextDouble() < faults.WriteFailure)
+        {
+            throw new SimStorageException("policy write failed before the commit");
+        }
+
+        if (!ReferenceEquals(Policy, basedOn))
+        {
+            throw new SimConflictException();
+        }
+
+        Policy = next;
+        history.PolicyCommitted(next);
+        world.Log($"storage: policy {next.Version} ({next.Status}) committed");
+        if (world.Random.NextDouble() < faults.CommitThenFailure)
+        {
+            throw new SimStorageException("policy committed, but the answer was lost");
+        }
+    }
+
     /// <summary>Runs right after a commit, before the writer hears of it (a scripted fault: kill the writer's silo there).</summary>
     public Action<string>? AfterCommit { get; set; }
 

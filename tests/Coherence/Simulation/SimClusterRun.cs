@@ -22,8 +22,9 @@ public sealed class SimCluster
         History = new SimHistory(World.Clock);
         Network = new SimNetwork(World, faults);
         Storage = new SimStorage(World, faults, History);
+        Storage.InitialPolicy(Policy);
         Client = new SimProcess(World, "client");
-        Control = new SimControl(this, new SimSilo(this, "control"), []);
+        Control = new SimControl(this, new SimSilo(this, "control"), [], earlierActivation: false);
         Silos = [new SimSilo(this, "silo1"), new SimSilo(this, "silo2")];
         Edges = [.. Enumerable.Range(1, edges).Select(i => new SimEdge(this, $"edge{i}"))];
         Subjects = [.. Enumerable.Range(1, subjects).Select(i => $"u{i}")];
@@ -47,12 +48,22 @@ public sealed class SimCluster
 
     public List<string> Subjects { get; }
 
+    /// <summary>A subject that is checked but never written (no record: absence leases decide it).</summary>
+    public string NeverWritten => "n1";
+
     public StorePolicy Policy { get; } = new(1, StoreStatus.Active, true,
         System.Collections.Immutable.ImmutableDictionary<Purpose, PurposeSetting>.Empty
             .Add(Purpose.Analytics, new PurposeSetting(true, false)).Add(Purpose.Recommendation, new PurposeSetting(true, false)),
         System.Collections.Immutable.ImmutableDictionary<Purpose, int>.Empty, DateTimeOffset.UnixEpoch);
 
     public TimeSpan DecisionLease { get; } = TimeSpan.FromSeconds(5);
+
+    public TimeSpan PolicyLease { get; } = TimeSpan.FromSeconds(10);
+
+    public TimeSpan PolicyPushTimeout { get; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Orleans' default response timeout: a publish waits out unreached holders.</summary>
+    public TimeSpan PublishTimeout { get; } = TimeSpan.FromSeconds(30);
 
     public TimeSpan RevokeTimeout { get; } = TimeSpan.FromSeconds(1);
 
@@ -107,7 +118,7 @@ public sealed class SimCluster
         return done.Task;
     }
 
-    /// <summary>A check on <paramref name="edge"/>, recorded with its start and end and the state it answered from.</summary>
+    /// <summary>A check on <paramref name="edge"/>, recorded with its start and end and the state and policy it answered from.</summary>
     public Task<SubjectRecord?> CheckAsync(SimEdge edge, string subject)
     {
         var done = new TaskCompletionSource<SubjectRecord?>();
@@ -116,16 +127,40 @@ public sealed class SimCluster
             var start = World.Clock.Ticks;
             try
             {
-                var answer = await edge.CheckAsync(subject);
-                History.Checked(edge.Process.Name, subject, start, answer, failed: false);
-                World.Log($"{edge.Process}: check {subject} -> {answer?.LastWrittenAt?.Ticks % 100000} {answer?.Status}");
+                var (answer, policy) = await edge.CheckAsync(subject);
+                History.Checked(edge.Process.Name, subject, start, answer, policy, failed: false);
+                World.Log($"{edge.Process}: check {subject} -> {answer?.LastWrittenAt?.Ticks % 100000} {answer?.Status} under policy {policy?.Version}");
                 done.SetResult(answer);
             }
             catch (Exception exception) when (exception is TimeoutException or SimRerouteException or SimStorageException)
             {
-                History.Checked(edge.Process.Name, subject, start, null, failed: true);
+                History.Checked(edge.Process.Name, subject, start, null, null, failed: true);
                 done.SetResult(null);
             }
+        });
+        return done.Task;
+    }
+
+    /// <summary>A policy publish from the client (the next version, the store's status flipped), recorded with its start and end.</summary>
+    public Task<StorePolicy?> PublishAsync()
+    {
+        var done = new TaskCompletionSource<StorePolicy?>();
+        Client.Run(async () =>
+        {
+            var start = World.Clock.Ticks;
+            StorePolicy? result = null;
+            try
+            {
+                var control = Control;
+                result = await Network.Call(control.Process, control.PublishAsync).WaitAsync(PublishTimeout, World.Clock);
+            }
+            catch (Exception exception) when (exception is TimeoutException or SimStorageException or SimConflictException)
+            {
+            }
+
+            History.Published(start, result);
+            World.Log($"client: publish -> {(result is null ? "failed" : $"ack {result.Version} {result.Status}")}");
+            done.SetResult(result);
         });
         return done.Task;
     }
@@ -158,8 +193,20 @@ public sealed class SimCluster
     {
         var stored = Control.StoredHolders;
         Control.Process.Kill();
-        Control = new SimControl(this, new SimSilo(this, "control'"), stored);
+        Control = new SimControl(this, new SimSilo(this, "control'"), stored, earlierActivation: true);
         Count("store/registry silo kill -9");
+    }
+
+    /// <summary>
+    /// A policy write failed: the store grain deactivates and the next call activates it again from storage. Simulated
+    /// as a kill of its silo (harsher: the registry and every call in flight go too).
+    /// </summary>
+    public void ReactivateControl(SimControl failed)
+    {
+        if (ReferenceEquals(Control, failed))
+        {
+            KillControl();
+        }
     }
 
     /// <summary>kill -9 of an edge; a new edge process takes its place (and registers). Returns the new one.</summary>
@@ -201,6 +248,17 @@ public sealed class SimCluster
             });
         }
 
+        // The seller: a new policy version every few seconds (every publish counts as restrictive: the store's status flips).
+        Client.Run(async () =>
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(500 + random.Next(3_000)), World.Clock);
+            while (World.Clock.Ticks < end)
+            {
+                await PublishAsync();
+                await Task.Delay(TimeSpan.FromMilliseconds(500 + random.Next(4_000)), World.Clock);
+            }
+        });
+
         // Checkers: every edge checks random subjects all the time.
         foreach (var edge in Edges.ToList())
         {
@@ -226,7 +284,9 @@ public sealed class SimCluster
         {
             if (!edge.Process.Paused)
             {
-                _ = CheckAsync(edge, Subjects[World.Random.Next(Subjects.Count)]);
+                // Now and then a subject nobody writes: decided from the store's absence lease.
+                var pick = World.Random.Next(Subjects.Count + 1);
+                _ = CheckAsync(edge, pick < Subjects.Count ? Subjects[pick] : NeverWritten);
             }
 
             await Task.Delay(TimeSpan.FromMilliseconds(5 + World.Random.Next(40)), World.Clock);

@@ -20,12 +20,14 @@ public sealed class SimRerouteException() : Exception("activation gone");
 
 /// <summary>
 /// One activation of a subject grain, using the protocol exactly as <c>SubjectGrain</c> does: the record in memory,
-/// <see cref="SubjectLeases"/> for the decision leases, writes through the storage before any acknowledgement.
+/// <see cref="SubjectLeases"/> for the decision leases, its copy of the store's policy under a policy lease
+/// (<see cref="PolicyCopy"/>), writes through the storage before any acknowledgement.
 /// </summary>
-public sealed class SimSubject
+public sealed class SimSubject : IPolicyLeaseSource
 {
     private readonly SimCluster _cluster;
     private readonly SimTurn _turn = new();
+    private readonly PolicyCopy _policy;
     private int? _version;
     private bool _presentConfirmed;
 
@@ -35,6 +37,9 @@ public sealed class SimSubject
         Id = id;
         Silo = silo;
         Leases = new SubjectLeases(cluster.World.Clock, cluster.DecisionLease, silo.NewGrants(cluster), cluster.World.Random);
+        // As SubjectGrain: renewed when less than a decision lease (or half a policy lease, if shorter) is left.
+        _policy = new PolicyCopy(cluster.World.Clock,
+            cluster.DecisionLease < cluster.PolicyLease / 2 ? cluster.DecisionLease : cluster.PolicyLease / 2, this);
         var activated = new TaskCompletionSource();
         Activation = activated.Task;
         silo.Process.Run(async () =>
@@ -71,23 +76,27 @@ public sealed class SimSubject
         _version = version;
         State = record ?? SubjectRecord.Empty;
         Leases.Activated();
-        if (record is not null)
+        await _policy.RefreshAsync();
+    }
+
+    /// <summary>As <c>StoreGrain.AcquirePolicyLease</c>, asked by <see cref="PolicyCopy"/>.</summary>
+    Task<PolicyLease> IPolicyLeaseSource.AcquirePolicyLeaseAsync()
+    {
+        var control = _cluster.Control;
+        var present = _version is not null;
+        return _cluster.Network.Call(control.Process, () => control.AcquirePolicyLeaseAsync(Id, present)).WaitAsync(_cluster.CheckTimeout, _cluster.World.Clock);
+    }
+
+    /// <summary>As <c>SubjectGrain</c>: with a record, the store's index names it (and says how long an edge may still decide it as absent); without, the store may say no earlier activation leased a record.</summary>
+    void IPolicyLeaseSource.Received(PolicyLease lease)
+    {
+        if (lease.NoRecordLeased && _version is null && !_presentConfirmed)
         {
-            // As AcquirePolicyLease(present: true): the store repairs its index if needed and says how long an edge may
-            // still decide this subject as absent.
-            var control = _cluster.Control;
-            AbsentViewsFor(await _cluster.Network.Call(control.Process, () => control.AcquirePresentAsync(Id)).WaitAsync(_cluster.CheckTimeout, _cluster.World.Clock));
-            _presentConfirmed = true;
+            Leases.EarlierActivationsLeasedNoRecord();
         }
-        else
-        {
-            // As AcquirePolicyLease(present: false): the store may say no earlier activation leased a record.
-            var control = _cluster.Control;
-            if (await _cluster.Network.Call(control.Process, () => Task.FromResult(control.Absence.NoRecordLeased(Id))).WaitAsync(_cluster.CheckTimeout, _cluster.World.Clock))
-            {
-                Leases.EarlierActivationsLeasedNoRecord();
-            }
-        }
+
+        _presentConfirmed |= _version is not null;
+        AbsentViewsFor(lease.AbsentViewFor);
     }
 
     private async Task ReadyAsync()
@@ -103,26 +112,56 @@ public sealed class SimSubject
     public async Task<DecisionLease> LeaseDecisionsAsync(IDecisionLeaseHolder holder)
     {
         await ReadyAsync();
+        var refreshed = false;
         while (true)
         {
             if (Leases.Changing is not null)
             {
                 await Leases.NotChangingAsync();
             }
+            else if (_policy.EndsSoon && !refreshed)
+            {
+                await _policy.RefreshAsync();
+                refreshed = true;
+            }
             else
             {
-                var lease = Leases.Grant(holder, _cluster.Policy, State, long.MaxValue / 4);
-                _cluster.World.Log($"{Silo.Process}/{Id}: lease to {holder} of {State.LastWrittenAt?.Ticks % 100000} {State.Status} for {lease.Duration.TotalMilliseconds} ms");
+                var lease = Leases.Grant(holder, _policy.Policy, State, _policy.ExpiresAt);
+                _cluster.World.Log($"{Silo.Process}/{Id}: lease to {holder} of {State.LastWrittenAt?.Ticks % 100000} {State.Status} under policy {_policy.Policy?.Version} for {lease.Duration.TotalMilliseconds} ms");
                 return lease;
             }
         }
     }
 
     /// <summary>As <c>SubjectGrain.Decide</c> (read-only: never beside a write).</summary>
-    public Task<SubjectRecord> DecideAsync() => _turn.RunAsync(async () =>
+    public Task<(SubjectRecord Record, StorePolicy? Policy)> DecideAsync() => _turn.RunAsync(async () =>
     {
         await ReadyAsync();
-        return State;
+        if (_policy.Expired)
+        {
+            await _policy.RefreshAsync();
+        }
+
+        return (State, _policy.Policy);
+    });
+
+    /// <summary>As <c>SubjectGrain.OnPolicyChanged</c>: pushed by the store; with leases out, a change that revokes them.</summary>
+    public Task<bool> OnPolicyChangedAsync(StorePolicy policy) => _turn.RunAsync(async () =>
+    {
+        await ReadyAsync();
+        _cluster.World.Log($"{Silo.Process}/{Id}: policy {policy.Version} pushed (leases live {Leases.AnyLive})");
+        if (!Leases.AnyLive)
+        {
+            _policy.Accept(policy);
+            return true;
+        }
+
+        await Leases.ChangeAsync(() =>
+        {
+            _policy.Accept(policy);
+            return Task.FromResult(true);
+        }, Revoke);
+        return true;
     });
 
     public Task<SubjectRecord> WriteAsync(SimOp op) => _turn.RunAsync(async () =>
@@ -140,6 +179,8 @@ public sealed class SimSubject
         switch (op)
         {
             case SimOp.Grant or SimOp.Withdraw or SimOp.GrantOther:
+                // As SetConsents: a choice refers to the policy in force.
+                await _policy.EnsureAsync();
                 var purpose = op == SimOp.GrantOther ? Purpose.Recommendation : Purpose.Analytics;
                 var choice = new ConsentChoice(op != SimOp.Withdraw, 1, stamp, ConsentSource.Api, false, false);
                 next = state with { Status = SubjectStatus.Active, Consents = state.Consents.SetItem(purpose, choice), LastWrittenAt = stamp };
@@ -233,18 +274,24 @@ public sealed class SimSubject
     }
 }
 
-/// <summary>The store grain (absence leases) and the lease holder registry, on one silo of their own.</summary>
+/// <summary>The store grain (policy, policy leases, absence leases) and the lease holder registry, on one silo of their own.</summary>
 public sealed class SimControl
 {
     private readonly SimCluster _cluster;
 
-    public SimControl(SimCluster cluster, SimSilo silo, IReadOnlyList<IDecisionLeaseHolder> storedHolders)
+    // The policy as stored: what leases hand out (as StoreGrain._stored).
+    private StorePolicy _stored;
+
+    public SimControl(SimCluster cluster, SimSilo silo, IReadOnlyList<IDecisionLeaseHolder> storedHolders, bool earlierActivation)
     {
         _cluster = cluster;
         Silo = silo;
         Registry = new HolderRegistry(cluster.World.Clock, storedHolders);
         StoredHolders = storedHolders;
         Absence = new AbsenceIndex(cluster.World.Clock, cluster.DecisionLease, silo.NewGrants(cluster));
+        _stored = cluster.Storage.Policy;
+        PolicyLeases = new PolicyLeases(cluster.World.Clock, cluster.PolicyLease);
+        PolicyLeases.Activated(earlierActivation);
         silo.Process.Run(() =>
         {
             Absence.Activated();
@@ -261,6 +308,8 @@ public sealed class SimControl
     public HolderRegistry Registry { get; }
 
     public AbsenceIndex Absence { get; }
+
+    public PolicyLeases PolicyLeases { get; }
 
     /// <summary>The registry's stored set (survives the silo).</summary>
     public IReadOnlyList<IDecisionLeaseHolder> StoredHolders { get; private set; }
@@ -280,7 +329,7 @@ public sealed class SimControl
 
     public Task<AbsenceLease> LeaseAbsence(IDecisionLeaseHolder holder, Guid epoch, int since)
     {
-        var lease = Absence.Lease(holder, _cluster.Policy, epoch, since);
+        var lease = Absence.Lease(holder, _stored, epoch, since);
         _cluster.World.Log($"{Process}: absence lease to {holder} ({lease.Duration.TotalMilliseconds} ms, present {string.Join(",", lease.Present)}, delta {lease.Delta})");
         return Task.FromResult(lease);
     }
@@ -293,8 +342,56 @@ public sealed class SimControl
         return absentFor;
     }
 
-    public Task<TimeSpan> AcquirePresentAsync(string subject) =>
-        Absence.Contains(subject) ? Task.FromResult(TimeSpan.Zero) : MarkPresentAsync(subject, restrictive: false);
+    /// <summary>As <c>StoreGrain.AcquirePolicyLease</c> (interleaving).</summary>
+    public async Task<PolicyLease> AcquirePolicyLeaseAsync(string subject, bool present)
+    {
+        var lease = _cluster.PolicyLease;
+        PolicyLeases.Granted(subject, lease);
+        var policy = _stored;
+        if (present && !Absence.Contains(subject))
+        {
+            // A repair of the index: the subject learns how long an edge may still decide it as absent.
+            return new PolicyLease(policy, lease, await MarkPresentAsync(subject, restrictive: false));
+        }
+
+        return new PolicyLease(policy, lease, NoRecordLeased: !present && Absence.NoRecordLeased(subject));
+    }
+
+    /// <summary>
+    /// As <c>StoreGrain.PublishPolicy</c> (a version in force at once): durable first (a failed write takes the store
+    /// grain with it, as DurableState deactivates it), then pushed to every policy-lease holder and every absence
+    /// lease revoked, unreached ones waited out, before the acknowledgement.
+    /// </summary>
+    public async Task<StorePolicy> PublishAsync()
+    {
+        var stored = _stored;
+        var next = stored with
+        {
+            Version = stored.Version + 1,
+            Status = stored.Status == StoreStatus.Active ? StoreStatus.Suspended : StoreStatus.Active,
+            PublishedAt = _cluster.History.NewStamp(),
+        };
+        try
+        {
+            await _cluster.Storage.WritePolicyAsync(next, stored);
+        }
+        catch
+        {
+            _cluster.ReactivateControl(this);
+            throw;
+        }
+
+        _stored = next;
+        _cluster.World.Log($"{Process}: policy {next.Version} stored, pushing to {PolicyLeases.Count} holders");
+        await PolicyLeases.PushAsync(subject =>
+        {
+            var activation = _cluster.Route(subject);
+            return _cluster.Network.Call(activation.Silo.Process, () => activation.OnPolicyChangedAsync(next));
+        }, _cluster.PolicyPushTimeout, _ => { });
+        await Absence.SettleAsync(await Absence.RevokeAsync(holder => holder.RevokeAbsence(SimCluster.StoreId)));
+        _cluster.World.Log($"{Process}: policy {next.Version} published");
+        return next;
+    }
 }
 
 /// <summary>An edge process: the holder side exactly as <c>DecisionCache</c> uses it.</summary>
@@ -356,26 +453,28 @@ public sealed class SimEdge
         }
     }
 
-    /// <summary>A check as <c>DecisionCache.DecideAsync</c> makes it; returns the record it decided from (null: no record).</summary>
-    public async Task<SubjectRecord?> CheckAsync(string subjectId)
+    /// <summary>A check as <c>DecisionCache.DecideAsync</c> makes it; returns the record (null: no record) and the policy it decided from.</summary>
+    public async Task<(SubjectRecord? Record, StorePolicy? Policy)> CheckAsync(string subjectId)
     {
         var key = SubjectKey.Of(SimCluster.StoreId, subjectId);
         if (Leases.TryGet(key, out var lease))
         {
-            return lease.Subject;
+            return (lease.Subject, lease.Policy);
         }
 
-        if (Absences.TryGetAbsent(SimCluster.StoreId, subjectId, out _))
+        if (Absences.TryGetAbsent(SimCluster.StoreId, subjectId, out var absence))
         {
-            return null;
+            return (null, absence.Policy);
         }
 
         if (!Epoch.Active)
         {
             var subject = _cluster.Route(subjectId);
-            return await _cluster.Network.Call(subject.Silo.Process, subject.DecideAsync).WaitAsync(_cluster.CheckTimeout, _cluster.World.Clock);
+            var (record, policy) = await _cluster.Network.Call(subject.Silo.Process, subject.DecideAsync).WaitAsync(_cluster.CheckTimeout, _cluster.World.Clock);
+            return (record, policy);
         }
 
-        return (await Leases.LeaseAsync(SimCluster.StoreId, key)).Subject;
+        var leased = await Leases.LeaseAsync(SimCluster.StoreId, key);
+        return (leased.Subject, leased.Policy);
     }
 }

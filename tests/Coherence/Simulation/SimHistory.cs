@@ -13,7 +13,9 @@ public sealed class SimHistory(SimClock clock)
     private long _stamps;
     private readonly Dictionary<string, List<(SubjectRecord Record, SubjectRecord BasedOn, bool ExplicitRoute, bool Cleared, long At)>> _commits = [];
     private readonly List<(string Subject, long Start, long End, SubjectRecord Result)> _acknowledged = [];
-    private readonly List<(string Edge, string Subject, long Start, long End, SubjectRecord? Answer)> _checks = [];
+    private readonly List<(string Edge, string Subject, long Start, long End, SubjectRecord? Answer, StorePolicy? Policy)> _checks = [];
+    private readonly List<(StorePolicy Policy, long At)> _policyCommits = [];
+    private readonly List<(long Start, long End, StorePolicy Policy)> _publishes = [];
 
     public int Writes { get; private set; }
 
@@ -24,6 +26,21 @@ public sealed class SimHistory(SimClock clock)
     public int FailedChecks { get; private set; }
 
     public int Commits => _commits.Values.Sum(c => c.Count);
+
+    public int Publishes { get; private set; }
+
+    public int AcknowledgedPublishes => _publishes.Count;
+
+    public void PolicyCommitted(StorePolicy policy) => _policyCommits.Add((policy, clock.Ticks));
+
+    public void Published(long start, StorePolicy? result)
+    {
+        Publishes++;
+        if (result is not null)
+        {
+            _publishes.Add((start, clock.Ticks, result));
+        }
+    }
 
     public DateTimeOffset NewStamp() => clock.GetUtcNow().AddTicks(++_stamps);
 
@@ -50,7 +67,7 @@ public sealed class SimHistory(SimClock clock)
         }
     }
 
-    public void Checked(string edge, string subject, long start, SubjectRecord? answer, bool failed)
+    public void Checked(string edge, string subject, long start, SubjectRecord? answer, StorePolicy? policy, bool failed)
     {
         if (failed)
         {
@@ -58,7 +75,7 @@ public sealed class SimHistory(SimClock clock)
         }
         else
         {
-            _checks.Add((edge, subject, start, clock.Ticks, answer));
+            _checks.Add((edge, subject, start, clock.Ticks, answer, policy));
         }
     }
 
@@ -82,8 +99,21 @@ public sealed class SimHistory(SimClock clock)
     {
         var violations = new List<string>();
         var acknowledged = _acknowledged.GroupBy(a => a.Subject).ToDictionary(g => g.Key, g => g.OrderBy(a => a.End).ToList());
-        foreach (var (edge, subject, start, end, answer) in _checks)
+        foreach (var (edge, subject, start, end, answer, policy) in _checks)
         {
+            // The policy: only a committed version (S2), and none older than a publish acknowledged before the check
+            // started (S1; every publish counts as restrictive). Versions are told apart by their publish time too.
+            if (policy is null || !_policyCommits.Any(c => c.Policy.Version == policy.Version && c.Policy.PublishedAt == policy.PublishedAt))
+            {
+                violations.Add($"S2: {edge} decided {subject} at {start} under a policy that was never stored (version {policy?.Version})");
+            }
+            else if (_publishes.Where(p => p.End < start).Select(p => p.Policy).MaxBy(p => p.Version) is { } published
+                     && (policy.Version < published.Version || (policy.Version == published.Version && policy.PublishedAt != published.PublishedAt)))
+            {
+                var acknowledgedAt = _publishes.First(p => ReferenceEquals(p.Policy, published)).End;
+                violations.Add($"S1: {edge} decided {subject} in [{start}, {end}] under policy {policy.Version}, after policy {published.Version} was acknowledged at {acknowledgedAt}");
+            }
+
             var answered = Order(subject, answer, end);
             if (answered is null)
             {
