@@ -21,12 +21,7 @@ public sealed class CoherenceScenarioTests
         Script(cluster, async () =>
         {
             // u1 and u2 are activated long before (no earlier activation's lease can be out when they are written).
-            await cluster.CheckAsync(other, "u1");
-            await cluster.CheckAsync(other, "u2");
-            await cluster.Wait(TimeSpan.FromSeconds(6)); // every edge registered, the store's index loaded
-            await cluster.CheckAsync(edge, "u3"); // asks the store for an absence lease
-            await cluster.Wait(TimeSpan.FromMilliseconds(100));
-            Assert.Null(await cluster.CheckAsync(edge, "u1")); // decided from the absence lease: u1 has no record
+            await EdgeDecidesAsAbsentAsync(cluster, edge, other, "u1", "u2");
 
             // The edge can no longer hear from the store's silo (it still holds its absence lease).
             cluster.Network.Cut(edge.Process, cluster.Control.Process);
@@ -57,11 +52,7 @@ public sealed class CoherenceScenarioTests
         SubjectRecord? afterMinor = SubjectRecord.Empty;
         Script(cluster, async () =>
         {
-            await cluster.CheckAsync(other, "u1");
-            await cluster.Wait(TimeSpan.FromSeconds(6)); // every edge registered, the store's index loaded
-            await cluster.CheckAsync(edge, "u3"); // asks the store for an absence lease
-            await cluster.Wait(TimeSpan.FromMilliseconds(100));
-            Assert.Null(await cluster.CheckAsync(edge, "u1")); // decided from the absence lease: u1 has no record
+            await EdgeDecidesAsAbsentAsync(cluster, edge, other, "u1");
 
             // The store's silo cannot tell the edge of u1's first write: the activation that made it learns until when
             // the edge may still decide u1 as absent ...
@@ -195,6 +186,23 @@ public sealed class CoherenceScenarioTests
         record?.Consents.GetValueOrDefault(Purpose.Analytics)?.Granted == true;
 
     /// <summary>Runs <paramref name="script"/> on the client process of the simulation until it completes.</summary>
+    /// <summary>
+    /// <paramref name="activated"/> are activated through <paramref name="other"/> long before anything else happens;
+    /// then <paramref name="edge"/> holds the store's absence lease and decides the first of them as one without a record.
+    /// </summary>
+    private static async Task EdgeDecidesAsAbsentAsync(SimCluster cluster, SimEdge edge, SimEdge other, params string[] activated)
+    {
+        foreach (var subject in activated)
+        {
+            await cluster.CheckAsync(other, subject);
+        }
+
+        await cluster.Wait(TimeSpan.FromSeconds(6)); // every edge registered, the store's index loaded
+        await cluster.CheckAsync(edge, "u3"); // asks the store for an absence lease
+        await cluster.Wait(TimeSpan.FromMilliseconds(100));
+        Assert.Null(await cluster.CheckAsync(edge, activated[0])); // decided from the absence lease: no record
+    }
+
     private static void Script(SimCluster cluster, Func<Task> script, [System.Runtime.CompilerServices.CallerMemberName] string caller = "")
     {
         Task? running = null;
