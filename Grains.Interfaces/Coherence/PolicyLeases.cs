@@ -16,7 +16,13 @@ namespace ShopAstro.Coherence;
 /// <param name="lease">The longest policy lease a store hands out.</param>
 public sealed class PolicyLeases(TimeProvider time, TimeSpan lease)
 {
+    private const int MinimumSweep = 1024;
+
     private readonly Dictionary<string, long> _expiries = new(StringComparer.Ordinal);
+
+    // Holders whose lease ran out are dropped when the table has doubled since the last sweep (or at a publish), so that
+    // subjects activated once and gone do not pile up in a store that publishes rarely.
+    private int _sweepAt = MinimumSweep;
 
     // Until when leases handed out by an earlier activation of this store (on a silo that may have died) may run.
     private long _unknownUntil;
@@ -37,8 +43,15 @@ public sealed class PolicyLeases(TimeProvider time, TimeSpan lease)
     }
 
     /// <summary>A lease of <paramref name="duration"/> handed to <paramref name="subjectId"/> now.</summary>
-    public void Granted(string subjectId, TimeSpan duration) =>
-        _expiries[subjectId] = time.GetTimestamp() + time.TimestampTicks(duration);
+    public void Granted(string subjectId, TimeSpan duration)
+    {
+        var now = time.GetTimestamp();
+        _expiries[subjectId] = now + time.TimestampTicks(duration);
+        if (_expiries.Count >= _sweepAt)
+        {
+            Running(now);
+        }
+    }
 
     /// <summary>
     /// Gives the new version to every subject whose lease runs (<paramref name="push"/>, each given <paramref name="timeout"/>),
@@ -48,7 +61,28 @@ public sealed class PolicyLeases(TimeProvider time, TimeSpan lease)
     /// <param name="failed">A holder did not take the version (an exception, or the timeout): it is waited out.</param>
     public async Task<int> PushAsync(Func<string, Task> push, TimeSpan timeout, Action<Exception> failed)
     {
-        var now = time.GetTimestamp();
+        var holders = Running(time.GetTimestamp());
+        var unreached = await Task.WhenAll(holders.Select(async holder =>
+        {
+            try
+            {
+                await push(holder.Key).WaitAsync(timeout, time);
+                return 0L;
+            }
+            catch (Exception exception)
+            {
+                failed(exception);
+                return holder.Value;
+            }
+        }));
+
+        await time.DelayUntilAsync(Math.Max(_unknownUntil, unreached.DefaultIfEmpty(0L).Max()));
+        return holders.Count;
+    }
+
+    /// <summary>The holders whose lease runs at <paramref name="now"/>; the others are forgotten.</summary>
+    private List<KeyValuePair<string, long>> Running(long now)
+    {
         var holders = new List<KeyValuePair<string, long>>(_expiries.Count);
         foreach (var holder in _expiries)
         {
@@ -67,21 +101,7 @@ public sealed class PolicyLeases(TimeProvider time, TimeSpan lease)
             }
         }
 
-        var unreached = await Task.WhenAll(holders.Select(async holder =>
-        {
-            try
-            {
-                await push(holder.Key).WaitAsync(timeout, time);
-                return 0L;
-            }
-            catch (Exception exception)
-            {
-                failed(exception);
-                return holder.Value;
-            }
-        }));
-
-        await time.DelayUntilAsync(Math.Max(_unknownUntil, unreached.DefaultIfEmpty(0L).Max()));
-        return holders.Count;
+        _sweepAt = Math.Max(MinimumSweep, 2 * _expiries.Count);
+        return holders;
     }
 }

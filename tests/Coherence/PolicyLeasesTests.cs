@@ -76,6 +76,23 @@ public sealed class PolicyLeasesTests
         Assert.Equal(Seconds(1), returnedAt);
     }
 
+    [Fact]
+    public void Holders_whose_lease_ran_out_do_not_pile_up_between_publishes()
+    {
+        At(0, () =>
+        {
+            for (var i = 0; i < 50_000; i++)
+            {
+                _world.Clock.Ticks += TimeSpan.FromMilliseconds(10).Ticks; // 100 new subjects a second, 30 s leases
+                _leases.Granted($"s{i}", Lease);
+            }
+        });
+        _world.RunUntil(TimeSpan.FromSeconds(1).Ticks);
+
+        // About 3,000 leases run at any time; the table keeps at most about twice that.
+        Assert.InRange(_leases.Count, 3_000, 6_001);
+    }
+
     private static long Seconds(int seconds) => TimeSpan.FromSeconds(seconds).Ticks;
 
     private void At(int second, Action work) => _world.At(TimeSpan.FromSeconds(second) - TimeSpan.FromTicks(_world.Clock.Ticks), _store, work);
