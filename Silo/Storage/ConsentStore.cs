@@ -54,7 +54,7 @@ public sealed record ConsentStore(ConsentStoreKind Kind, string ConnectionString
             {
                 // Every storage call opens a pooled connection, and Npgsql resets a reused one that holds prepared
                 // statements with seven statements of its own (RESET ALL, SET SESSION AUTHORIZATION DEFAULT, ...),
-                // sent before the call's: about half of PostgreSQL's statements under first writes (load-tests/,
+                // sent before the call's: 7 of every 8 statements the storage sent under first writes (load-tests/,
                 // pg_stat_statements). Nothing here leaves session state behind (no SET, LISTEN, temporary table
                 // or session-level advisory lock); an open transaction is still rolled back when a connection closes.
                 postgres.NoResetOnClose = true;
