@@ -95,24 +95,40 @@ public sealed class SimCluster
     public void Forget(SimSubject activation) => _activations.GetValueOrDefault(activation.Id)?.Remove(activation);
 
     /// <summary>A write from the client: recorded with its start and end, acknowledged or not.</summary>
-    public Task<SubjectRecord?> WriteAsync(string subject, SimOp op)
+    public Task<SubjectRecord?> WriteAsync(string subject, SimOp op) => FromClient(
+        () =>
+        {
+            var activation = Route(subject);
+            return Network.Call(activation.Silo.Process, () => activation.WriteAsync(op)).WaitAsync(WriteTimeout, World.Clock);
+        },
+        static exception => exception is TimeoutException or SimStorageException or SimConflictException or SimRerouteException,
+        (start, result) =>
+        {
+            History.Wrote(subject, start, result);
+            World.Log($"client: {op} {subject} -> {(result is null ? "failed" : $"ack {result.LastWrittenAt?.Ticks % 100000} {result.Status}")}");
+        });
+
+    /// <summary>
+    /// A call from the client, run in its process: <paramref name="record"/> gets its start and its answer (null when it
+    /// failed in one of the ways <paramref name="failed"/> names, which the world allows).
+    /// </summary>
+    private Task<T?> FromClient<T>(Func<Task<T>> call, Func<Exception, bool> failed, Action<long, T?> record)
+        where T : class
     {
-        var done = new TaskCompletionSource<SubjectRecord?>();
+        var done = new TaskCompletionSource<T?>();
         Client.Run(async () =>
         {
             var start = World.Clock.Ticks;
-            SubjectRecord? result = null;
+            T? result = null;
             try
             {
-                var activation = Route(subject);
-                result = await Network.Call(activation.Silo.Process, () => activation.WriteAsync(op)).WaitAsync(WriteTimeout, World.Clock);
+                result = await call();
             }
-            catch (Exception exception) when (exception is TimeoutException or SimStorageException or SimConflictException or SimRerouteException)
+            catch (Exception exception) when (failed(exception))
             {
             }
 
-            History.Wrote(subject, start, result);
-            World.Log($"client: {op} {subject} -> {(result is null ? "failed" : $"ack {result.LastWrittenAt?.Ticks % 100000} {result.Status}")}");
+            record(start, result);
             done.SetResult(result);
         });
         return done.Task;
@@ -142,28 +158,18 @@ public sealed class SimCluster
     }
 
     /// <summary>A policy publish from the client (the next version, the store's status flipped), recorded with its start and end.</summary>
-    public Task<StorePolicy?> PublishAsync()
-    {
-        var done = new TaskCompletionSource<StorePolicy?>();
-        Client.Run(async () =>
+    public Task<StorePolicy?> PublishAsync() => FromClient(
+        () =>
         {
-            var start = World.Clock.Ticks;
-            StorePolicy? result = null;
-            try
-            {
-                var control = Control;
-                result = await Network.Call(control.Process, control.PublishAsync).WaitAsync(PublishTimeout, World.Clock);
-            }
-            catch (Exception exception) when (exception is TimeoutException or SimStorageException or SimConflictException)
-            {
-            }
-
+            var control = Control;
+            return Network.Call(control.Process, control.PublishAsync).WaitAsync(PublishTimeout, World.Clock);
+        },
+        static exception => exception is TimeoutException or SimStorageException or SimConflictException,
+        (start, result) =>
+        {
             History.Published(start, result);
             World.Log($"client: publish -> {(result is null ? "failed" : $"ack {result.Version} {result.Status}")}");
-            done.SetResult(result);
         });
-        return done.Task;
-    }
 
     /// <summary>From a process of the simulation: resumes after <paramref name="duration"/> of simulated time.</summary>
     public Task Wait(TimeSpan duration) => Task.Delay(duration, World.Clock);
