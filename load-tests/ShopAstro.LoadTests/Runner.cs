@@ -55,24 +55,23 @@ public sealed class Runner
                 await Step("policies", _cluster.PublishPoliciesAsync);
                 await Step("idle baseline", _cluster.IdleBaselineAsync);
                 await Step("durable writes", new WritesScenario(run, _cluster, _profiler).DurableWritesAsync);
-                if (run.Options.Only is "writes")
+                if (run.Options.Only is not "writes")
                 {
-                    report.Notes.Add("Only the durable writes were run (--only writes): a figure for working on one path, not a report of the targets.");
+                    await Step("single check", new CheckScenario(run, _cluster, _profiler, _counters).SingleCheckAsync);
+                }
+
+                if (run.Options.Only is null)
+                {
+                    await Step("open-loop sweep", new SweepScenario(run).SweepAsync);
+                    await Step("batch", new BatchScenario(run).BatchAsync);
+                    await Step("write-to-SignalR", new FeedScenario(run).FeedAsync);
+                    await Step("embedded default", new EmbeddedScenario(run, _cluster, _profiler, _counters).RunAsync);
                 }
                 else
                 {
-                    await Step("single check", new CheckScenario(run, _cluster, _profiler, _counters).SingleCheckAsync);
-                    if (run.Options.Only is "checks")
-                    {
-                        report.Notes.Add("Only the durable writes and the single check were run (--only checks): figures for working on one path, not a report of the targets.");
-                    }
-                    else
-                    {
-                        await Step("open-loop sweep", new SweepScenario(run).SweepAsync);
-                        await Step("batch", new BatchScenario(run).BatchAsync);
-                        await Step("write-to-SignalR", new FeedScenario(run).FeedAsync);
-                        await Step("embedded default", new EmbeddedScenario(run, _cluster, _profiler, _counters).RunAsync);
-                    }
+                    report.Notes.Add(run.Options.Only is "writes"
+                        ? "Only the durable writes were run (--only writes): a figure for working on one path, not a report of the targets."
+                        : "Only the durable writes and the single check were run (--only checks): figures for working on one path, not a report of the targets.");
                 }
             }
             catch (Exception e)
