@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Text.Json.Nodes;
 using Npgsql;
+using ShopAstro.Silo.Storage;
 
 namespace ShopAstro.LoadTests;
 
@@ -123,11 +124,11 @@ internal sealed class WritesScenario(RunContext run, Cluster cluster, Profiler p
 
     internal async Task<PgCeiling> PostgresCeilingAsync()
     {
-        // Connected as the consent store connects (Silo/Storage/ConsentStore.cs): prepared statements kept, pooled
-        // connections not reset; a ceiling without them would be lower than the product can reach.
-        var builder = new NpgsqlConnectionStringBuilder(run.ConsentConnection)
+        // Connected as the consent store connects (prepared statements kept, pooled connections not reset): a ceiling
+        // without its connection settings would be lower than the product can reach.
+        var builder = new NpgsqlConnectionStringBuilder(ConsentStore.Parse(run.ConsentConnection).ConnectionString)
         {
-            MaxPoolSize = run.Profile.WriteConcurrency + 4, MaxAutoPrepare = 16, AutoPrepareMinUsages = 2, NoResetOnClose = true,
+            MaxPoolSize = run.Profile.WriteConcurrency + 4,
         };
         await using var source = NpgsqlDataSource.Create(builder.ConnectionString);
         await using (var create = source.CreateCommand("CREATE TABLE IF NOT EXISTS load_ceiling (k text PRIMARY KEY, v bytea NOT NULL, version int NOT NULL)"))
