@@ -126,6 +126,10 @@ public static class SiloHostingExtensions
         {
             silo.UseRedisClustering(redis);
             services.Configure<ClusterMembershipOptions>(ClusterSettings.ConfigureMembership);
+            // Silos that can be declared dead and replaced answer only while their membership is confirmed (S1).
+            services.AddSingleton(provider => new ShopAstro.Coherence.MembershipFence(provider.GetRequiredService<TimeProvider>(), ClusterSettings.FenceValidity));
+            services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, Fencing.MembershipConfirmation>();
+            silo.AddIncomingGrainCallFilter<Fencing.MembershipFenceFilter>();
             silo.ConfigureEndpoints(
                 IPAddress.Parse(configuration["Orleans:AdvertisedIP"] ?? "127.0.0.1"), siloPort, gatewayPort, listenOnAnyHostAddress: false);
         }

@@ -17,6 +17,9 @@ public sealed class CoherenceSimulationTests(ITestOutputHelper output)
             ? new SimFaults(DuplicateActivation: p)
             : new SimFaults();
 
+    /// <summary><c>SHOPASTRO_SIM_UNFENCED=1</c>: silos answer without a confirmed membership, to show what the fence prevents.</summary>
+    private static bool Fenced => Environment.GetEnvironmentVariable("SHOPASTRO_SIM_UNFENCED") != "1";
+
     [Fact]
     public void Every_explored_schedule_with_faults_keeps_S1_to_S4()
     {
@@ -25,7 +28,7 @@ public sealed class CoherenceSimulationTests(ITestOutputHelper output)
         var violating = 0;
         for (var seed = 1; seed <= Seeds; seed++)
         {
-            var cluster = new SimCluster(seed, Faults);
+            var cluster = new SimCluster(seed, Faults, fenced: Fenced);
             cluster.RunWorkload(TimeSpan.FromSeconds(30));
             totals.Add(cluster);
             if (cluster.World.Fault is { } fault)
@@ -50,7 +53,7 @@ public sealed class CoherenceSimulationTests(ITestOutputHelper output)
             return;
         }
 
-        var cluster = new SimCluster(seed, Faults);
+        var cluster = new SimCluster(seed, Faults, fenced: Fenced);
         cluster.World.Trace = [];
         cluster.RunWorkload(TimeSpan.FromSeconds(30));
         File.WriteAllLines($"/tmp/sim-{seed}.log", [.. cluster.World.Trace, .. cluster.History.Check()]);

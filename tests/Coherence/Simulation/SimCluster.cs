@@ -14,9 +14,10 @@ public sealed record SimFaults(
     double EdgePause = 0.02,
     double EdgeKill = 0.01,
     double Partition = 0.02,
-    double DuplicateActivation = 0.0)
+    double DuplicateActivation = 0.0,
+    double SiloPause = 0.02)
 {
-    public static SimFaults None { get; } = new(0, 0, 0, 0, 0, 0, 0, 0, 0);
+    public static SimFaults None { get; } = new(0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 }
 
 /// <summary>The network between simulated processes: delays, loss, partitions.</summary>
@@ -90,6 +91,9 @@ public sealed class SimNetwork(SimWorld world, SimFaults faults)
             }
         }
     }
+
+    /// <summary>A grain call to a silo: its answer leaves only while the silo's membership is confirmed (as <c>MembershipFenceFilter</c>).</summary>
+    public Task<T> Call<T>(SimSilo to, Func<Task<T>> handler) => Call(to.Process, () => to.AnswerAsync(handler));
 
     public Task Call(SimProcess to, Action handler) => Call(to, () =>
     {
@@ -222,14 +226,67 @@ public sealed class SimEdgeReference(SimNetwork network, SimEdge edge) : IDecisi
 /// <summary>Per-silo services of the grant side, as the silo's DI container holds them.</summary>
 public sealed class SimSilo
 {
+    /// <summary>As <c>MembershipConfirmation.Period</c>.</summary>
+    public static readonly TimeSpan ConfirmationPeriod = TimeSpan.FromMilliseconds(100);
+
+    private readonly SimCluster _cluster;
+
     public SimSilo(SimCluster cluster, string name)
     {
+        _cluster = cluster;
         Process = new SimProcess(cluster.World, name);
         Unresponsive = new UnresponsiveHolders(cluster.World.Clock);
-        Registered = new RegisteredHolders(cluster.World.Clock, () => cluster.Network.Call(cluster.Control.Process, () => cluster.Control.GetHolders()));
+        Registered = new RegisteredHolders(cluster.World.Clock, () => cluster.Network.Call(cluster.Control.Silo, () => cluster.Control.GetHolders()));
+        Fence = cluster.Fenced ? new MembershipFence(cluster.World.Clock, cluster.FenceValidity) : MembershipFence.Unfenced(cluster.World.Clock);
+        if (cluster.Fenced)
+        {
+            Process.Run(ConfirmLoopAsync);
+        }
     }
 
     public SimProcess Process { get; }
+
+    public MembershipFence Fence { get; }
+
+    /// <summary>As <c>MembershipFenceFilter</c>: the answer (or failure) of a call leaves once the fence is fresh.</summary>
+    public async Task<T> AnswerAsync<T>(Func<Task<T>> handler)
+    {
+        try
+        {
+            return await handler();
+        }
+        finally
+        {
+            await Fence.WhenFreshAsync(TimeSpan.FromSeconds(5));
+        }
+    }
+
+    /// <summary>
+    /// As <c>MembershipConfirmation</c>: reads this silo's membership row now and then; the read sees the table at some
+    /// moment between its start and its answer; a silo that finds itself dead stops (Orleans ends the process).
+    /// </summary>
+    private async Task ConfirmLoopAsync()
+    {
+        var clock = _cluster.World.Clock;
+        var random = _cluster.World.Random;
+        while (Process.Alive)
+        {
+            var startedAt = clock.GetTimestamp();
+            await Task.Delay(TimeSpan.FromTicks(1_000 + random.Next(20_000)), clock);
+            var dead = _cluster.DeclaredDead(this);
+            await Task.Delay(TimeSpan.FromTicks(1_000 + random.Next(20_000)), clock);
+            if (dead)
+            {
+                _cluster.World.Log($"{Process}: reads itself dead, stops");
+                Fence.Disown();
+                Process.Kill();
+                return;
+            }
+
+            Fence.Confirmed(startedAt);
+            await Task.Delay(ConfirmationPeriod, clock);
+        }
+    }
 
     public UnresponsiveHolders Unresponsive { get; }
 

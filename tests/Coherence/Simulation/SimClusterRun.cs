@@ -1,3 +1,4 @@
+using ShopAstro.Coherence;
 using ShopAstro.Grains.Interfaces;
 
 namespace ShopAstro.Tests.Coherence.Simulation;
@@ -13,12 +14,15 @@ public sealed class SimCluster
     public const string StoreId = "s";
 
     private readonly Dictionary<string, List<SimSubject>> _activations = [];
+    private readonly HashSet<SimSilo> _declaredDead = [];
     private readonly SimFaults _faults;
 
-    public SimCluster(int seed, SimFaults faults, int subjects = 3, int edges = 3)
+    /// <param name="fenced">Whether silos answer only under a confirmed membership (<see cref="MembershipFence"/>); off only to show what it prevents.</param>
+    public SimCluster(int seed, SimFaults faults, int subjects = 3, int edges = 3, bool fenced = true)
     {
         World = new SimWorld(seed);
         _faults = faults;
+        Fenced = fenced;
         History = new SimHistory(World.Clock);
         Network = new SimNetwork(World, faults);
         Storage = new SimStorage(World, faults, History);
@@ -69,6 +73,17 @@ public sealed class SimCluster
 
     public TimeSpan CheckTimeout { get; } = TimeSpan.FromSeconds(2);
 
+    public bool Fenced { get; }
+
+    /// <summary>As <c>ClusterSettings.FenceValidity</c>.</summary>
+    public TimeSpan FenceValidity { get; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>
+    /// The quickest death declaration after a silo stops answering (as with this cluster's Orleans settings: a probe
+    /// sent just before it stopped fails a <c>ProbeTimeout</c> later, then one more); the slowest is two seconds more.
+    /// </summary>
+    public TimeSpan QuickestDeathDeclaration { get; } = TimeSpan.FromSeconds(1);
+
     public TimeSpan WriteTimeout { get; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Faults injected so far, by kind.</summary>
@@ -83,14 +98,19 @@ public sealed class SimCluster
         }
 
         live.RemoveAll(a => a.Deactivated || !a.Silo.Process.Alive);
-        if (live.Count == 0)
+        if (live.TrueForAll(a => DeclaredDead(a.Silo)))
         {
-            var silos = Silos.Where(s => s.Process.Alive).ToList();
+            // The directory places a new activation on a silo not declared dead; an activation on a silo declared dead
+            // (paused, not yet told) stays reachable by calls that still route to it until that silo stops.
+            var silos = Silos.Where(s => s.Process.Alive && !DeclaredDead(s)).ToList();
             live.Add(new SimSubject(this, subject, silos[World.Random.Next(silos.Count)]));
         }
 
         return live[World.Random.Next(live.Count)];
     }
+
+    /// <summary>Whether the membership table names <paramref name="silo"/> dead.</summary>
+    public bool DeclaredDead(SimSilo silo) => _declaredDead.Contains(silo);
 
     public void Forget(SimSubject activation) => _activations.GetValueOrDefault(activation.Id)?.Remove(activation);
 
@@ -99,7 +119,7 @@ public sealed class SimCluster
         () =>
         {
             var activation = Route(subject);
-            return Network.Call(activation.Silo.Process, () => activation.WriteAsync(op)).WaitAsync(WriteTimeout, World.Clock);
+            return Network.Call(activation.Silo, () => activation.WriteAsync(op)).WaitAsync(WriteTimeout, World.Clock);
         },
         static exception => exception is TimeoutException or SimStorageException or SimConflictException or SimRerouteException,
         (start, result) =>
@@ -162,7 +182,7 @@ public sealed class SimCluster
         () =>
         {
             var control = Control;
-            return Network.Call(control.Process, control.PublishAsync).WaitAsync(PublishTimeout, World.Clock);
+            return Network.Call(control.Silo, control.PublishAsync).WaitAsync(PublishTimeout, World.Clock);
         },
         static exception => exception is TimeoutException or SimStorageException or SimConflictException,
         (start, result) =>
@@ -201,6 +221,38 @@ public sealed class SimCluster
         Control.Process.Kill();
         Control = new SimControl(this, new SimSilo(this, "control'"), stored, earlierActivation: true);
         Count("store/registry silo kill -9");
+    }
+
+    /// <summary>
+    /// SIGSTOP of a silo for <paramref name="pause"/>: when it lasts past the death declaration, the cluster replaces the
+    /// silo (new activations elsewhere; for the store's silo, a new store activation and registry) while the paused one
+    /// keeps its activations and, once resumed, the calls that reached it meanwhile, until it reads itself dead.
+    /// </summary>
+    public void PauseSilo(SimSilo silo, TimeSpan pause)
+    {
+        silo.Process.Pause();
+        World.At(pause, Client, silo.Process.Resume);
+        var declaredAfter = QuickestDeathDeclaration + TimeSpan.FromMilliseconds(World.Random.Next(2_000));
+        World.At(declaredAfter, Client, () =>
+        {
+            if (!silo.Process.Paused || !silo.Process.Alive)
+            {
+                return;
+            }
+
+            _declaredDead.Add(silo);
+            if (ReferenceEquals(Control.Silo, silo))
+            {
+                Control = new SimControl(this, new SimSilo(this, silo.Process.Name + "'"), Control.StoredHolders, earlierActivation: true);
+            }
+            else if (Silos.IndexOf(silo) is var index and >= 0)
+            {
+                Silos[index] = new SimSilo(this, silo.Process.Name + "'");
+            }
+
+            Count("silo declared dead while paused");
+        });
+        Count("silo SIGSTOP/SIGCONT");
     }
 
     /// <summary>
@@ -336,6 +388,14 @@ public sealed class SimCluster
             Network.Cut(edge.Process, other);
             World.At(TimeSpan.FromMilliseconds(500 + random.Next(6_000)), Client, Network.Heal);
             Count("partition");
+        }
+        else if ((roll -= _faults.SiloPause) < 0)
+        {
+            var silo = random.Next(4) == 0 ? Control.Silo : Silos[random.Next(Silos.Count)];
+            if (!silo.Process.Paused)
+            {
+                PauseSilo(silo, TimeSpan.FromMilliseconds(300 + random.Next(4_700)));
+            }
         }
         else if ((roll -= _faults.DuplicateActivation) < 0)
         {

@@ -84,7 +84,7 @@ public sealed class SimSubject : IPolicyLeaseSource
     {
         var control = _cluster.Control;
         var present = _version is not null;
-        return _cluster.Network.Call(control.Process, () => control.AcquirePolicyLeaseAsync(Id, present)).WaitAsync(_cluster.CheckTimeout, _cluster.World.Clock);
+        return _cluster.Network.Call(control.Silo, () => control.AcquirePolicyLeaseAsync(Id, present)).WaitAsync(_cluster.CheckTimeout, _cluster.World.Clock);
     }
 
     /// <summary>As <c>SubjectGrain</c>: with a record, the store's index names it (and says how long an edge may still decide it as absent); without, the store may say no earlier activation leased a record.</summary>
@@ -253,7 +253,7 @@ public sealed class SimSubject : IPolicyLeaseSource
         {
             var control = _cluster.Control;
             var restrictiveAgainstAbsent = SubjectLeases.Restricts(SubjectRecord.Empty, State);
-            AbsentViewsFor(await _cluster.Network.Call(control.Process, () => control.MarkPresentAsync(Id, restrictiveAgainstAbsent))
+            AbsentViewsFor(await _cluster.Network.Call(control.Silo, () => control.MarkPresentAsync(Id, restrictiveAgainstAbsent))
                 .WaitAsync(_cluster.WriteTimeout, _cluster.World.Clock));
             _presentConfirmed = true;
         }
@@ -386,7 +386,7 @@ public sealed class SimControl
         await PolicyLeases.PushAsync(subject =>
         {
             var activation = _cluster.Route(subject);
-            return _cluster.Network.Call(activation.Silo.Process, () => activation.OnPolicyChangedAsync(next));
+            return _cluster.Network.Call(activation.Silo, () => activation.OnPolicyChangedAsync(next));
         }, _cluster.PolicyPushTimeout, _ => { });
         await Absence.SettleAsync(await Absence.RevokeAsync(holder => holder.RevokeAbsence(SimCluster.StoreId)));
         _cluster.World.Log($"{Process}: policy {next.Version} published");
@@ -409,12 +409,12 @@ public sealed class SimEdge
         Leases = new HeldLeases(clock, Epoch, key =>
         {
             var subject = cluster.Route(SubjectKey.Parse(key).SubjectId);
-            return cluster.Network.Call(subject.Silo.Process, () => subject.LeaseDecisionsAsync(Reference)).WaitAsync(cluster.CheckTimeout, clock);
+            return cluster.Network.Call(subject.Silo, () => subject.LeaseDecisionsAsync(Reference)).WaitAsync(cluster.CheckTimeout, clock);
         }, static (_, policy) => policy);
         Absences = new HeldAbsences(clock, Epoch, (_, epoch, since) =>
         {
             var control = cluster.Control;
-            return cluster.Network.Call(control.Process, () => control.LeaseAbsence(Reference, epoch, since)).WaitAsync(cluster.CheckTimeout, clock);
+            return cluster.Network.Call(control.Silo, () => control.LeaseAbsence(Reference, epoch, since)).WaitAsync(cluster.CheckTimeout, clock);
         }, static (_, policy) => policy, (_, _) => { });
         Process.Run(RegisterLoopAsync);
     }
@@ -438,7 +438,7 @@ public sealed class SimEdge
             try
             {
                 var control = _cluster.Control;
-                await _cluster.Network.Call(control.Process, () => control.Register(Reference)).WaitAsync(TimeSpan.FromSeconds(2), clock);
+                await _cluster.Network.Call(control.Silo, () => control.Register(Reference)).WaitAsync(TimeSpan.FromSeconds(2), clock);
                 if (Epoch.Confirmed(sentAt, ILeaseHolderRegistryGrain.Expiry, TimeSpan.FromSeconds(2)))
                 {
                     Leases.Clear();
@@ -470,7 +470,7 @@ public sealed class SimEdge
         if (!Epoch.Active)
         {
             var subject = _cluster.Route(subjectId);
-            var (record, policy) = await _cluster.Network.Call(subject.Silo.Process, subject.DecideAsync).WaitAsync(_cluster.CheckTimeout, _cluster.World.Clock);
+            var (record, policy) = await _cluster.Network.Call(subject.Silo, subject.DecideAsync).WaitAsync(_cluster.CheckTimeout, _cluster.World.Clock);
             return (record, policy);
         }
 
