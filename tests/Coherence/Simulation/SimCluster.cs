@@ -248,9 +248,10 @@ public sealed class SimSilo
 
     public MembershipFence Fence { get; }
 
-    /// <summary>As <c>MembershipFenceFilter</c>: the answer (or failure) of a call leaves once the fence is fresh.</summary>
+    /// <summary>As <c>MembershipFenceFilter</c>: a call runs, and its answer (or failure) leaves, only while the fence is fresh.</summary>
     public async Task<T> AnswerAsync<T>(Func<Task<T>> handler)
     {
+        await Fence.WhenFreshAsync(TimeSpan.FromSeconds(5));
         try
         {
             return await handler();

@@ -394,7 +394,7 @@ public sealed class SimCluster
             var silo = random.Next(4) == 0 ? Control.Silo : Silos[random.Next(Silos.Count)];
             if (!silo.Process.Paused)
             {
-                PauseSilo(silo, TimeSpan.FromMilliseconds(300 + random.Next(4_700)));
+                PauseSilo(silo, TimeSpan.FromMilliseconds(300 + random.Next(14_000)));
             }
         }
         else if ((roll -= _faults.DuplicateActivation) < 0)
