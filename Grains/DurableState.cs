@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Orleans.Runtime;
 using Orleans.Storage;
 using ShopAstro.Grains.Interfaces;
@@ -13,6 +14,7 @@ internal static class DurableState
 {
     public static async Task PersistAsync<T>(this IPersistentState<T> state, T next, IGrainBase grain, string what)
     {
+        RefuseAfterDeadline(grain, what);
         var previous = state.State;
         state.State = next;
         try
@@ -28,6 +30,7 @@ internal static class DurableState
 
     public static async Task ClearAsync<T>(this IPersistentState<T> state, IGrainBase grain, string what)
     {
+        RefuseAfterDeadline(grain, what);
         var previous = state.State;
         try
         {
@@ -37,6 +40,19 @@ internal static class DurableState
         {
             state.State = previous;
             throw Failed(exception, grain, what);
+        }
+    }
+
+    /// <summary>
+    /// Nothing is written for a call whose caller has given up (<see cref="CallDeadline"/>): it was answered as failed,
+    /// and a later write of the same client may have been acknowledged since. Nothing changed, so the activation stays.
+    /// </summary>
+    private static void RefuseAfterDeadline(IGrainBase grain, string what)
+    {
+        if (CallDeadline.Current is { } deadline
+            && (grain.GrainContext.ActivationServices.GetService<TimeProvider>() ?? TimeProvider.System).GetUtcNow() >= deadline)
+        {
+            throw new StorageUnavailableException($"The {what} was not stored: its call's deadline ({deadline:O}) had passed, so its caller has been answered.");
         }
     }
 

@@ -107,6 +107,8 @@ public static class SiloHostingExtensions
 
         // Traces follow grain calls across processes; the Orleans dashboard collects from every silo.
         silo.AddActivityPropagation();
+        // Calls started in this process outside a grain (the embedded edge's requests, background services) get a deadline.
+        silo.AddOutgoingGrainCallFilter<Fencing.CallDeadlineFilter>();
         silo.AddDashboard();
         if (!configuration.GetValue(DashboardCountersKey, false))
         {

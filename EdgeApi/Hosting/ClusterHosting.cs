@@ -22,6 +22,8 @@ public static class ClusterHosting
             {
                 client.UseRedisClustering(redis);
                 client.AddActivityPropagation();
+                // Every call this edge starts carries a deadline: nothing is written for it once the edge has given up.
+                client.AddOutgoingGrainCallFilter<ShopAstro.Silo.Fencing.CallDeadlineFilter>();
                 client.AddDashboard();
                 client.Configure(ClusterSettings.ConfigureCluster(builder.Configuration));
                 client.Configure<GatewayOptions>(ClusterSettings.ConfigureGateways);

@@ -1,4 +1,6 @@
 using System.Net;
+using Microsoft.Extensions.DependencyInjection;
+using ShopAstro.Grains.Interfaces;
 using ShopAstro.Tests.Infrastructure;
 
 namespace ShopAstro.Tests.Durability;
@@ -45,6 +47,36 @@ public abstract class DurabilityTests : IAsyncLifetime
         Assert.Equal(1, policy["version"]!.GetValue<int>());
         // The schema is applied again at start-up without harm, and the version check still holds.
         await (await again.PublishPolicyAsync("s1", 1)).ShouldBeProblemAsync(HttpStatusCode.Conflict, "policy_version_conflict");
+    }
+
+    /// <summary>
+    /// A call whose caller has given up (its deadline passed: held in a stopped gateway, or queued behind slow writes)
+    /// writes nothing: its client was answered 503 and may have had a later write acknowledged since.
+    /// </summary>
+    [Fact]
+    public async Task A_write_whose_call_deadline_has_passed_is_not_stored_and_the_subject_keeps_answering()
+    {
+        await using var factory = new EdgeApiFactory(_database.ConnectionString);
+        var client = factory.ClientWith(EdgeApiFactory.AdminToken);
+        await (await client.PublishPolicyAsync("s1", 1)).ShouldBeOkAsync();
+        await (await client.SetConsentAsync("s1", "u1", "analytics", true)).ShouldBeOkAsync();
+        var subject = factory.Services.GetRequiredService<IGrainFactory>().GetGrain<ISubjectGrain>(SubjectKey.Of("s1", "u1"));
+
+        CallDeadline.Set(DateTimeOffset.UtcNow - TimeSpan.FromMilliseconds(1));
+        var refused = await Assert.ThrowsAsync<StorageUnavailableException>(() => subject.SetMinor(true));
+        Orleans.Runtime.RequestContext.Clear();
+
+        Assert.Contains("deadline", refused.Message);
+        Assert.Equal(SubjectStatus.Active, (await subject.GetRecord())!.Status);
+        Assert.Equal((true, "granted"), await client.DecideAsync("s1", "u1", "analytics"));
+        Assert.Equal(1L, Convert.ToInt64(await _database.ExecuteAsync(
+            "SELECT COUNT(*) FROM ConsentGrainState WHERE GrainTypeString = 'subject'")));
+
+        // The same call in time is stored.
+        CallDeadline.Set(DateTimeOffset.UtcNow + TimeSpan.FromSeconds(10));
+        await subject.SetMinor(true);
+        Orleans.Runtime.RequestContext.Clear();
+        Assert.Equal((false, "minor"), await client.DecideAsync("s1", "u1", "analytics"));
     }
 
     [Fact]
