@@ -15,6 +15,9 @@ public sealed class HistoryCheckTests(ITestOutputHelper output)
     private static TimeSpan Duration =>
         TimeSpan.FromSeconds(int.TryParse(Environment.GetEnvironmentVariable("SHOPASTRO_HISTORY_SECONDS"), out var seconds) ? seconds : 60);
 
+    /// <summary>What <c>MembershipConfirmation</c> logs when a silo's membership row names it dead.</summary>
+    private const string DeclaredDeadLog = "its activations answer nothing from now on";
+
     [Fact]
     public async Task A_history_of_writes_and_checks_under_kills_pauses_write_failures_and_partitions_keeps_S1_to_S4()
     {
@@ -30,10 +33,16 @@ public sealed class HistoryCheckTests(ITestOutputHelper output)
         output.WriteLine(
             $"HISTORY: {Duration.TotalSeconds:F0} s, {log.Checks.Count + workload.Writes:N0} operations checked ({log.Checks.Count:N0} checks answered, " +
             $"{log.FailedChecks:N0} failed; {workload.Writes:N0} writes and publishes: {workload.AckedWrites:N0} acknowledged, " +
-            $"{workload.FailedWrites:N0} failed, {workload.NotStoredWrites:N0} of them known not stored), faults: {faults}; violations: {violations.Count}");
+            $"{workload.FailedWrites:N0} failed, {workload.NotStoredWrites:N0} of them known not stored), faults: {faults}; " +
+            $"silos that read themselves declared dead and stopped answering: {cluster.CountInSiloOutput(DeclaredDeadLog)}; violations: {violations.Count}");
         foreach (var violation in violations.Take(20))
         {
             output.WriteLine(violation);
+        }
+
+        foreach (var subject in violations.Select(v => System.Text.RegularExpressions.Regex.Match(v, @"checked (\S+) in")).Where(m => m.Success).Select(m => m.Groups[1].Value).Distinct().Take(3))
+        {
+            output.WriteLine($"--- {subject} ---\n{workload.Describe(subject)}");
         }
 
         Assert.True(violations.Count == 0, string.Join("\n", violations.Take(20)) + "\n" + cluster.Describe());

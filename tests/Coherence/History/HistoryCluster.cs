@@ -226,6 +226,11 @@ internal sealed class HistoryCluster : IAsyncDisposable
         }
     }
 
+    /// <summary>How many times the silos' output (every process of each slot) says <paramref name="text"/>.</summary>
+    public int CountInSiloOutput(string text) => Silos
+        .SelectMany(m => m.Logs.Append(m.Process?.Output ?? ""))
+        .Sum(output => (output.Length - output.Replace(text, "").Length) / text.Length);
+
     public string Describe(int tail = 3000) => string.Join("\n", Members.Select(m =>
     {
         var output = string.Join("\n", m.Logs.Append(m.Process?.Output ?? ""));

@@ -372,6 +372,7 @@ internal sealed class HistoryWorkload(HistoryCluster cluster, int subjects)
         SiloKill,
         EdgeKill,
         Pause,
+        LongSiloPause,
         WriteFailure,
         Partition,
     }
@@ -383,6 +384,7 @@ internal sealed class HistoryWorkload(HistoryCluster cluster, int subjects)
     private async Task FaultsAsync(CancellationToken stop)
     {
         var round = new List<Fault>();
+        var first = true;
         while (!stop.IsCancellationRequested)
         {
             await Task.Delay(1500 + Next(2000), CancellationToken.None);
@@ -393,10 +395,18 @@ internal sealed class HistoryWorkload(HistoryCluster cluster, int subjects)
 
             if (round.Count == 0)
             {
-                round = [Fault.SiloKill, Fault.EdgeKill, Fault.Pause, Fault.WriteFailure, Fault.WriteFailure, Fault.Partition, Fault.Partition];
+                round = [Fault.SiloKill, Fault.EdgeKill, Fault.Pause, Fault.LongSiloPause, Fault.WriteFailure, Fault.WriteFailure, Fault.Partition, Fault.Partition];
                 lock (_random)
                 {
                     _random.Shuffle(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(round));
+                }
+
+                if (first)
+                {
+                    // The longest fault first, so that even the short run in CI has it.
+                    round.Remove(Fault.LongSiloPause);
+                    round.Add(Fault.LongSiloPause);
+                    first = false;
                 }
             }
 
@@ -409,6 +419,7 @@ internal sealed class HistoryWorkload(HistoryCluster cluster, int subjects)
                     Fault.SiloKill => KillAsync(cluster.Silos, "silo kill -9", 2000 + Next(2000)),
                     Fault.EdgeKill => KillAsync(cluster.Edges, "edge kill -9", 1000 + Next(2000)),
                     Fault.Pause => PauseAsync(stop),
+                    Fault.LongSiloPause => PauseSiloPastDeclarationAsync(),
                     Fault.WriteFailure => LockAsync(1000 + Next(2000)),
                     _ => PartitionAsync(2000 + Next(4000)),
                 });
@@ -434,6 +445,27 @@ internal sealed class HistoryWorkload(HistoryCluster cluster, int subjects)
         cluster.KillAndHold(victim);
         await Task.Delay(downMs);
         cluster.Release(victim);
+        End(fault);
+    }
+
+    /// <summary>
+    /// A silo stopped for longer than the cluster takes to declare it dead (Orleans 10 waits until it has heard nothing
+    /// from it for its monitoring window, 8 s here): its grains are activated on the other silo while it keeps its
+    /// own, which it must not answer from when it resumes (the membership fence).
+    /// </summary>
+    private async Task PauseSiloPastDeclarationAsync()
+    {
+        var up = cluster.Silos.Where(m => m.Process is { HasExited: false }).ToList();
+        if (up.Count < cluster.Silos.Count)
+        {
+            return;
+        }
+
+        var victim = up[Next(up.Count)];
+        var fault = Begin("silo SIGSTOP past its death declaration");
+        victim.Process!.Pause();
+        await Task.Delay(11_000 + Next(3_000));
+        victim.Process.Resume();
         End(fault);
     }
 
@@ -510,9 +542,32 @@ internal sealed class HistoryWorkload(HistoryCluster cluster, int subjects)
         lock (_faults)
         {
             _faults.Add(fault);
+            _timeline.Add((kind, fault.Item1));
         }
 
         return fault;
+    }
+
+    private readonly List<(string Kind, long At)> _timeline = [];
+
+    /// <summary>For a failure message: the faults and <paramref name="subject"/>'s writes, in seconds (Stopwatch time).</summary>
+    public string Describe(string subject)
+    {
+        static string S(long t) => (t / (double)Stopwatch.Frequency).ToString("F3", System.Globalization.CultureInfo.InvariantCulture);
+        var lines = new List<(long At, string Line)>();
+        lock (_faults)
+        {
+            lines.AddRange(_timeline.Select(f => (f.At, $"{S(f.At)} fault: {f.Kind}")));
+            lines.AddRange(_faults.Where(f => f.End is not null).Select(f => (f.End!.Value, $"{S(f.End!.Value)} fault ends (+1 s grace)")));
+        }
+
+        if (Log.Subjects.TryGetValue(subject, out var writes))
+        {
+            lines.AddRange(writes.Events.Select(e => (e.Start,
+                $"{S(e.Start)}-{S(e.End)} {subject}: {e.What} {(e.Acked ? "acked" : "failed")}{(e.NotStored ? " (not stored)" : "")} -> {string.Join(" | ", e.After)}")));
+        }
+
+        return string.Join("\n", lines.OrderBy(l => l.At).Select(l => l.Line));
     }
 
     /// <summary>
