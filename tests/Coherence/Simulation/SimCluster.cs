@@ -102,10 +102,15 @@ public sealed class SimNetwork(SimWorld world, SimFaults faults)
     });
 }
 
-/// <summary>The consent store: rows with versions, written with the same contract as the ADO.NET schema.</summary>
+/// <summary>
+/// The consent store: rows with versions, written with the same contract as the ADO.NET schema. A statement runs in the
+/// database's own process once it has been sent, whatever becomes of its sender meanwhile (a paused silo hears of its
+/// commit when it runs again).
+/// </summary>
 public sealed class SimStorage(SimWorld world, SimFaults faults, SimHistory history)
 {
     private readonly Dictionary<string, (int Version, SubjectRecord Record)> _rows = [];
+    private readonly SimProcess _database = new(world, "postgres");
 
     public IEnumerable<string> SubjectsWithRecords => _rows.Keys;
 
@@ -122,9 +127,8 @@ public sealed class SimStorage(SimWorld world, SimFaults faults, SimHistory hist
     /// Writes the store's policy over <paramref name="basedOn"/>, as the store grain's state write: may fail before the
     /// commit, or after it (the caller hears of a failure either way).
     /// </summary>
-    public async Task WritePolicyAsync(StorePolicy next, StorePolicy basedOn)
+    public Task WritePolicyAsync(StorePolicy next, StorePolicy basedOn) => RunAsync(TimeSpan.FromTicks(10_000 + world.Random.Next(40_000)), () =>
     {
-        await Task.Delay(TimeSpan.FromTicks(10_000 + world.Random.Next(40_000)), world.Clock);
         if (world.Random.NextDouble() < faults.WriteFailure)
         {
             throw new SimStorageException("policy write failed before the commit");
@@ -142,56 +146,73 @@ public sealed class SimStorage(SimWorld world, SimFaults faults, SimHistory hist
         {
             throw new SimStorageException("policy committed, but the answer was lost");
         }
-    }
+
+        return true;
+    });
 
     /// <summary>Runs right after a commit, before the writer hears of it (a scripted fault: kill the writer's silo there).</summary>
     public Action<string>? AfterCommit { get; set; }
 
-    public async Task<(int? Version, SubjectRecord? Record)> ReadAsync(string subject)
-    {
-        await Task.Delay(TimeSpan.FromTicks(5_000 + world.Random.Next(20_000)), world.Clock);
-        return _rows.TryGetValue(subject, out var row) ? (row.Version, row.Record) : (null, null);
-    }
+    public Task<(int? Version, SubjectRecord? Record)> ReadAsync(string subject) => RunAsync(TimeSpan.FromTicks(5_000 + world.Random.Next(20_000)),
+        () => _rows.TryGetValue(subject, out var row) ? ((int?)row.Version, (SubjectRecord?)row.Record) : (null, null));
 
     /// <summary>
     /// Writes <paramref name="record"/> (with <paramref name="clear"/>: deletes the row) over <paramref name="expected"/>;
     /// returns the new version. May fail before the commit, or after it (the caller hears of a failure either way).
     /// </summary>
-    public async Task<int?> WriteAsync(string subject, int? expected, SubjectRecord record, bool clear, SubjectRecord basedOn, bool explicitRoute)
+    public Task<int?> WriteAsync(string subject, int? expected, SubjectRecord record, bool clear, SubjectRecord basedOn, bool explicitRoute, int writeId) =>
+        RunAsync(TimeSpan.FromTicks(10_000 + world.Random.Next(40_000)), () =>
+        {
+            if (world.Random.NextDouble() < faults.WriteFailure)
+            {
+                throw new SimStorageException("write failed before the commit");
+            }
+
+            var exists = _rows.TryGetValue(subject, out var row);
+            if (expected is null ? exists : !exists || row.Version != expected)
+            {
+                throw new SimConflictException();
+            }
+
+            int? version;
+            if (clear)
+            {
+                _rows.Remove(subject);
+                version = null;
+            }
+            else
+            {
+                version = (expected ?? 0) + 1;
+                _rows[subject] = (version.Value, record);
+            }
+
+            history.Committed(subject, record, basedOn, explicitRoute, clear, writeId);
+            AfterCommit?.Invoke(subject);
+            world.Log($"storage: {subject} committed {record.LastWrittenAt?.Ticks % 100000} {record.Status} {string.Join(",", record.Consents.Select(c => $"{c.Key}={c.Value.Granted}"))} clear={clear}");
+            if (world.Random.NextDouble() < faults.CommitThenFailure)
+            {
+                throw new SimStorageException("committed, but the answer was lost");
+            }
+
+            return version;
+        });
+
+    /// <summary>A statement sent now: it runs in the database after <paramref name="latency"/>; its outcome goes back to the sender.</summary>
+    private Task<T> RunAsync<T>(TimeSpan latency, Func<T> statement)
     {
-        await Task.Delay(TimeSpan.FromTicks(10_000 + world.Random.Next(40_000)), world.Clock);
-        if (world.Random.NextDouble() < faults.WriteFailure)
+        var outcome = new TaskCompletionSource<T>();
+        world.At(latency, _database, () =>
         {
-            throw new SimStorageException("write failed before the commit");
-        }
-
-        var exists = _rows.TryGetValue(subject, out var row);
-        if (expected is null ? exists : !exists || row.Version != expected)
-        {
-            throw new SimConflictException();
-        }
-
-        int? version;
-        if (clear)
-        {
-            _rows.Remove(subject);
-            version = null;
-        }
-        else
-        {
-            version = (expected ?? 0) + 1;
-            _rows[subject] = (version.Value, record);
-        }
-
-        history.Committed(subject, record, basedOn, explicitRoute, clear);
-        AfterCommit?.Invoke(subject);
-        world.Log($"storage: {subject} committed {record.LastWrittenAt?.Ticks % 100000} {record.Status} {string.Join(",", record.Consents.Select(c => $"{c.Key}={c.Value.Granted}"))} clear={clear}");
-        if (world.Random.NextDouble() < faults.CommitThenFailure)
-        {
-            throw new SimStorageException("committed, but the answer was lost");
-        }
-
-        return version;
+            try
+            {
+                outcome.SetResult(statement());
+            }
+            catch (Exception exception)
+            {
+                outcome.SetException(exception);
+            }
+        });
+        return outcome.Task;
     }
 }
 

@@ -15,14 +15,17 @@ public sealed class SimCluster
 
     private readonly Dictionary<string, List<SimSubject>> _activations = [];
     private readonly HashSet<SimSilo> _declaredDead = [];
+    private int _writes;
     private readonly SimFaults _faults;
 
     /// <param name="fenced">Whether silos answer only under a confirmed membership (<see cref="MembershipFence"/>); off only to show what it prevents.</param>
-    public SimCluster(int seed, SimFaults faults, int subjects = 3, int edges = 3, bool fenced = true)
+    /// <param name="deadlines">Whether writes carry a deadline (<see cref="CallDeadline"/>); off only to show what it prevents.</param>
+    public SimCluster(int seed, SimFaults faults, int subjects = 3, int edges = 3, bool fenced = true, bool deadlines = true)
     {
         World = new SimWorld(seed);
         _faults = faults;
         Fenced = fenced;
+        Deadlines = deadlines;
         History = new SimHistory(World.Clock);
         Network = new SimNetwork(World, faults);
         Storage = new SimStorage(World, faults, History);
@@ -75,6 +78,8 @@ public sealed class SimCluster
 
     public bool Fenced { get; }
 
+    public bool Deadlines { get; }
+
     /// <summary>As <c>ClusterSettings.FenceValidity</c>.</summary>
     public TimeSpan FenceValidity { get; } = TimeSpan.FromMilliseconds(500);
 
@@ -114,19 +119,31 @@ public sealed class SimCluster
 
     public void Forget(SimSubject activation) => _activations.GetValueOrDefault(activation.Id)?.Remove(activation);
 
-    /// <summary>A write from the client: recorded with its start and end, acknowledged or not.</summary>
-    public Task<SubjectRecord?> WriteAsync(string subject, SimOp op) => FromClient(
-        () =>
-        {
-            var activation = Route(subject);
-            return Network.Call(activation.Silo, () => activation.WriteAsync(op)).WaitAsync(WriteTimeout, World.Clock);
-        },
-        static exception => exception is TimeoutException or SimStorageException or SimConflictException or SimRerouteException,
-        (start, result) =>
-        {
-            History.Wrote(subject, start, result);
-            World.Log($"client: {op} {subject} -> {(result is null ? "failed" : $"ack {result.LastWrittenAt?.Ticks % 100000} {result.Status}")}");
-        });
+    /// <summary>
+    /// A write from the client, through a gateway (a silo that forwards it to the subject's activation, as an Orleans
+    /// client's call goes): recorded with its start and end, acknowledged or not. It carries a deadline (as
+    /// <c>CallDeadlineFilter</c> gives it): its timeout from its start, less <see cref="CallDeadline.Margin"/>.
+    /// </summary>
+    public Task<SubjectRecord?> WriteAsync(string subject, SimOp op)
+    {
+        var id = ++_writes;
+        var deadline = Deadlines ? World.Clock.Ticks + (WriteTimeout - CallDeadline.Margin).Ticks : long.MaxValue;
+        var gateways = Silos.Where(s => s.Process.Alive && !DeclaredDead(s)).ToList();
+        var gateway = gateways[World.Random.Next(gateways.Count)];
+        return FromClient(
+            () => Network.Call(gateway.Process, () =>
+            {
+                // The gateway finds the activation when it forwards: after a pause, that is the one in place then.
+                var activation = Route(subject);
+                return Network.Call(activation.Silo, () => activation.WriteAsync(op, id, deadline));
+            }).WaitAsync(WriteTimeout, World.Clock),
+            static exception => exception is TimeoutException or SimStorageException or SimConflictException or SimRerouteException,
+            (start, result) =>
+            {
+                History.Wrote(subject, start, result, id);
+                World.Log($"client: {op} {subject} -> {(result is null ? "failed" : $"ack {result.LastWrittenAt?.Ticks % 100000} {result.Status}")}");
+            });
+    }
 
     /// <summary>
     /// A call from the client, run in its process: <paramref name="record"/> gets its start and its answer (null when it

@@ -164,7 +164,8 @@ public sealed class SimSubject : IPolicyLeaseSource
         return true;
     });
 
-    public Task<SubjectRecord> WriteAsync(SimOp op) => _turn.RunAsync(async () =>
+    /// <summary>A client's write <paramref name="id"/>, stored only before <paramref name="deadline"/> (as <c>DurableState</c> refuses after a call's deadline).</summary>
+    public Task<SubjectRecord> WriteAsync(SimOp op, int id, long deadline) => _turn.RunAsync(async () =>
     {
         await ReadyAsync();
         var state = State;
@@ -211,18 +212,24 @@ public sealed class SimSubject : IPolicyLeaseSource
                 break;
         }
 
-        await PersistAsync(next, clear: op == SimOp.Erase && next.Status == SubjectStatus.Active, explicitRoute: op == SimOp.LiftMinor);
+        await PersistAsync(next, clear: op == SimOp.Erase && next.Status == SubjectStatus.Active, explicitRoute: op == SimOp.LiftMinor, id, deadline);
         return next;
     });
 
     /// <summary>As <c>SubjectGrain.Persist</c> / <c>ClearAll</c>: durable, then the index, then the revocation.</summary>
-    private Task PersistAsync(SubjectRecord next, bool clear, bool explicitRoute) => Leases.ChangeAsync(async () =>
+    private Task PersistAsync(SubjectRecord next, bool clear, bool explicitRoute, int id, long deadline) => Leases.ChangeAsync(async () =>
     {
+        if (_cluster.World.Clock.Ticks >= deadline)
+        {
+            // As DurableState: nothing written, nothing changed, the activation stays.
+            throw new SimStorageException("the call's deadline had passed");
+        }
+
         var before = State;
         State = next;
         try
         {
-            _version = await _cluster.Storage.WriteAsync(Id, _version, next, clear, before, explicitRoute);
+            _version = await _cluster.Storage.WriteAsync(Id, _version, next, clear, before, explicitRoute, id);
         }
         catch
         {

@@ -11,7 +11,8 @@ namespace ShopAstro.Tests.Coherence.Simulation;
 public sealed class SimHistory(SimClock clock)
 {
     private long _stamps;
-    private readonly Dictionary<string, List<(SubjectRecord Record, SubjectRecord BasedOn, bool ExplicitRoute, bool Cleared, long At)>> _commits = [];
+    private readonly Dictionary<string, List<(SubjectRecord Record, SubjectRecord BasedOn, bool ExplicitRoute, bool Cleared, long At, int WriteId)>> _commits = [];
+    private readonly List<(string Subject, int WriteId, long FailedAt)> _failed = [];
     private readonly List<(string Subject, long Start, long End, SubjectRecord Result)> _acknowledged = [];
     private readonly List<(string Edge, string Subject, long Start, long End, SubjectRecord? Answer, StorePolicy? Policy)> _checks = [];
     private readonly List<(StorePolicy Policy, long At)> _policyCommits = [];
@@ -44,22 +45,23 @@ public sealed class SimHistory(SimClock clock)
 
     public DateTimeOffset NewStamp() => clock.GetUtcNow().AddTicks(++_stamps);
 
-    public void Committed(string subject, SubjectRecord record, SubjectRecord basedOn, bool explicitRoute, bool cleared)
+    public void Committed(string subject, SubjectRecord record, SubjectRecord basedOn, bool explicitRoute, bool cleared, int writeId)
     {
         if (!_commits.TryGetValue(subject, out var commits))
         {
             _commits[subject] = commits = [];
         }
 
-        commits.Add((record, basedOn, explicitRoute, cleared, clock.Ticks));
+        commits.Add((record, basedOn, explicitRoute, cleared, clock.Ticks, writeId));
     }
 
-    public void Wrote(string subject, long start, SubjectRecord? result)
+    public void Wrote(string subject, long start, SubjectRecord? result, int writeId)
     {
         Writes++;
         if (result is null)
         {
             FailedWrites++;
+            _failed.Add((subject, writeId, clock.Ticks));
         }
         else
         {
@@ -146,11 +148,21 @@ public sealed class SimHistory(SimClock clock)
             }
         }
 
+        // A write its client saw fail is stored before the failure was reported, or never: otherwise it takes effect after
+        // writes of the same client that were acknowledged since.
+        foreach (var (subject, writeId, failedAt) in _failed)
+        {
+            if ((_commits.GetValueOrDefault(subject) ?? []).FirstOrDefault(c => c.WriteId == writeId && c.At > failedAt) is { Record: not null } late)
+            {
+                violations.Add($"S3: {subject}: write {writeId} failed for its client at {failedAt} and was stored at {late.At}");
+            }
+        }
+
         foreach (var (subject, commits) in _commits)
         {
             for (var i = 0; i < commits.Count; i++)
             {
-                var (record, basedOn, explicitRoute, _, _) = commits[i];
+                var (record, basedOn, explicitRoute, _, _, _) = commits[i];
                 var previous = i == 0 ? null : commits[i - 1].Record;
                 // A write is based on the commit before it; on no record only first, or after a deletion of the row.
                 var expected = i == 0 || commits[i - 1].Cleared ? null : previous!.LastWrittenAt;
