@@ -21,6 +21,7 @@ public sealed partial class MembershipConfirmation(
     private readonly CancellationTokenSource _stopping = new();
     private Task _loop = Task.CompletedTask;
     private bool _confirmedOnce;
+    private bool _failing;
 
     public void Participate(ISiloLifecycle lifecycle) =>
         lifecycle.Subscribe(nameof(MembershipConfirmation), ServiceLifecycleStage.RuntimeInitialize + 1, StartAsync, StopAsync);
@@ -68,7 +69,7 @@ public sealed partial class MembershipConfirmation(
     }
 
     /// <summary>One read of this silo's row: confirms, disowns, or (failed, missing) leaves the fence to run out.</summary>
-    public async Task ConfirmOnceAsync()
+    private async Task ConfirmOnceAsync()
     {
         var startedAt = time.GetTimestamp();
         try
@@ -87,8 +88,10 @@ public sealed partial class MembershipConfirmation(
         }
         catch (Exception exception) when (exception is not OperationCanceledException || !_stopping.IsCancellationRequested)
         {
-            if (_confirmedOnce)
+            if (_confirmedOnce && !_failing)
             {
+                // Once per outage, not ten times a second.
+                _failing = true;
                 LogReadFailed(logger, exception);
             }
             else
@@ -102,6 +105,11 @@ public sealed partial class MembershipConfirmation(
         }
 
         _confirmedOnce |= fence.IsFresh;
+        if (_failing && fence.IsFresh)
+        {
+            _failing = false;
+            LogConfirmedAgain(logger);
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The membership table names this silo ({Silo}) dead: its activations answer nothing from now on")]
@@ -109,6 +117,9 @@ public sealed partial class MembershipConfirmation(
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "This silo's membership row is not readable yet: {Reason}")]
     private static partial void LogNotYetReadable(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "This silo's membership row is readable again: its activations answer again")]
+    private static partial void LogConfirmedAgain(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "This silo's membership row could not be read; its activations stop answering once the last confirmation runs out")]
     private static partial void LogReadFailed(ILogger logger, Exception exception);
