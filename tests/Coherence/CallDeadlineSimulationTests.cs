@@ -13,21 +13,11 @@ public sealed class CallDeadlineSimulationTests
     public void Without_deadlines_writes_held_in_a_paused_gateway_are_stored_after_their_failure_and_with_them_they_are_not()
     {
         var faults = new SimFaults(SiloPause: 0.1);
-        var (without, with) = (0, 0);
-        for (var seed = 1; seed <= 60; seed++)
-        {
-            without += LateStores(new SimCluster(seed, faults, deadlines: false));
-            with += LateStores(new SimCluster(seed, faults, deadlines: true));
-        }
+        static bool StoredAfterItsFailure(string violation) => violation.Contains("failed for its client", StringComparison.Ordinal);
+        var without = SimRuns.Violations(60, seed => new SimCluster(seed, faults, deadlines: false), StoredAfterItsFailure);
+        var with = SimRuns.Violations(60, seed => new SimCluster(seed, faults), StoredAfterItsFailure);
 
         Assert.True(without > 0, "no write was held past its failure in these schedules: the test shows nothing");
         Assert.Equal(0, with);
-
-        static int LateStores(SimCluster cluster)
-        {
-            cluster.RunWorkload(TimeSpan.FromSeconds(30));
-            Assert.Null(cluster.World.Fault);
-            return cluster.History.Check().Count(v => v.Contains("failed for its client", StringComparison.Ordinal));
-        }
     }
 }

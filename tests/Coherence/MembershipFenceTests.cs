@@ -127,22 +127,11 @@ public sealed class MembershipFenceTests
     public void Without_the_fence_silos_paused_past_their_death_declaration_break_S1_and_with_it_they_do_not()
     {
         var faults = new SimFaults(SiloPause: 0.1);
-        var (unfenced, fenced) = (0, 0);
-        for (var seed = 1; seed <= 60; seed++)
-        {
-            unfenced += Violations(new SimCluster(seed, faults, fenced: false));
-            fenced += Violations(new SimCluster(seed, faults, fenced: true));
-        }
+        var unfenced = SimRuns.Violations(60, seed => new SimCluster(seed, faults, fenced: false));
+        var fenced = SimRuns.Violations(60, seed => new SimCluster(seed, faults));
 
         Assert.True(unfenced > 0, "the silo pauses of these schedules never mattered: the test shows nothing");
         Assert.Equal(0, fenced);
-
-        static int Violations(SimCluster cluster)
-        {
-            cluster.RunWorkload(TimeSpan.FromSeconds(30));
-            Assert.Null(cluster.World.Fault);
-            return cluster.History.Check().Count;
-        }
     }
 
     private static long Timestamp(int milliseconds) => TimeSpan.FromMilliseconds(milliseconds).Ticks;
