@@ -217,10 +217,11 @@ public sealed class SimCluster
         World.RunUntil(end);
     }
 
-    private void Count(string fault)
+    /// <summary>Counts a fault of <paramref name="kind"/> in <see cref="Injected"/> (and the trace).</summary>
+    public void Count(string kind)
     {
-        Injected[fault] = Injected.GetValueOrDefault(fault) + 1;
-        World.Log($"FAULT {fault}");
+        Injected[kind] = Injected.GetValueOrDefault(kind) + 1;
+        World.Log($"FAULT {kind}");
     }
 
     /// <summary>kill -9 of a subject silo; a new one takes its place.</summary>
@@ -294,143 +295,28 @@ public sealed class SimCluster
         return Edges[index];
     }
 
-    /// <summary>The randomized workload and faults, for <paramref name="duration"/> of simulated time.</summary>
-    public void RunWorkload(TimeSpan duration)
+    /// <summary>The randomized workload and faults (<see cref="SimWorkload"/>), for <paramref name="duration"/> of simulated time.</summary>
+    public void RunWorkload(TimeSpan duration) => new SimWorkload(this, _faults).Run(duration);
+
+    /// <summary>
+    /// A second activation of <paramref name="subject"/> on another silo while its first still answers (a directory race),
+    /// the first going after a while; nothing when the subject has none or two already.
+    /// </summary>
+    public void DuplicateActivation(string subject)
     {
-        var end = World.Clock.Ticks + duration.Ticks;
-        var random = World.Random;
-        // Writers: one per subject, each a chain of operations with pauses (grants are the most common).
-        foreach (var subject in Subjects)
+        if (_activations.TryGetValue(subject, out var live) && live.Count == 1)
         {
-            Client.Run(async () =>
+            var other = Silos.FirstOrDefault(s => s != live[0].Silo && s.Process.Alive);
+            if (other is null)
             {
-                while (World.Clock.Ticks < end)
-                {
-                    var roll = random.Next(100);
-                    var op = roll switch
-                    {
-                        < 35 => SimOp.Grant,
-                        < 65 => SimOp.Withdraw,
-                        < 75 => SimOp.GrantOther,
-                        < 83 => SimOp.Erase,
-                        < 90 => SimOp.Minor,
-                        < 96 => SimOp.LiftMinor,
-                        _ => SimOp.Cancel,
-                    };
-                    await WriteAsync(subject, op);
-                    await Task.Delay(TimeSpan.FromMilliseconds(50 + random.Next(400)), World.Clock);
-                }
-            });
-        }
-
-        // The seller: a new policy version every few seconds (every publish counts as restrictive: the store's status flips).
-        Client.Run(async () =>
-        {
-            await Task.Delay(TimeSpan.FromMilliseconds(500 + random.Next(3_000)), World.Clock);
-            while (World.Clock.Ticks < end)
-            {
-                await PublishAsync();
-                await Task.Delay(TimeSpan.FromMilliseconds(500 + random.Next(4_000)), World.Clock);
-            }
-        });
-
-        // Checkers: every edge checks random subjects all the time.
-        foreach (var edge in Edges.ToList())
-        {
-            StartChecker(edge, end);
-        }
-
-        // Faults.
-        Client.Run(async () =>
-        {
-            while (World.Clock.Ticks < end)
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(200 + random.Next(600)), World.Clock);
-                InjectFault(end);
-            }
-        });
-
-        World.RunUntil(end + TimeSpan.FromSeconds(15).Ticks);
-    }
-
-    private void StartChecker(SimEdge edge, long end) => Client.Run(async () =>
-    {
-        while (World.Clock.Ticks < end && edge.Process.Alive)
-        {
-            if (!edge.Process.Paused)
-            {
-                // Now and then a subject nobody writes: decided from the store's absence lease.
-                var pick = World.Random.Next(Subjects.Count + 1);
-                _ = CheckAsync(edge, pick < Subjects.Count ? Subjects[pick] : NeverWritten);
+                return;
             }
 
-            await Task.Delay(TimeSpan.FromMilliseconds(5 + World.Random.Next(40)), World.Clock);
-        }
-    });
-
-    private void InjectFault(long end)
-    {
-        var random = World.Random;
-        var roll = random.NextDouble();
-        if ((roll -= _faults.SiloKill) < 0)
-        {
-            KillSilo(Silos[random.Next(Silos.Count)]);
-        }
-        else if ((roll -= _faults.SiloKill / 4) < 0)
-        {
-            KillControl();
-        }
-        else if ((roll -= _faults.EdgePause) < 0)
-        {
-            var edge = Edges[random.Next(Edges.Count)];
-            if (!edge.Process.Paused)
-            {
-                edge.Process.Pause();
-                World.At(TimeSpan.FromMilliseconds(300 + random.Next(12_000)), Client, edge.Process.Resume);
-                Count("edge SIGSTOP/SIGCONT");
-            }
-        }
-        else if ((roll -= _faults.EdgeKill) < 0)
-        {
-            StartChecker(KillEdge(Edges[random.Next(Edges.Count)]), end);
-        }
-        else if ((roll -= _faults.Partition) < 0)
-        {
-            var edge = Edges[random.Next(Edges.Count)];
-            SimProcess other = random.Next(3) switch
-            {
-                0 => Control.Process,
-                _ => Silos[random.Next(Silos.Count)].Process,
-            };
-            Network.Cut(edge.Process, other);
-            World.At(TimeSpan.FromMilliseconds(500 + random.Next(6_000)), Client, Network.Heal);
-            Count("partition");
-        }
-        else if ((roll -= _faults.SiloPause) < 0)
-        {
-            var silo = random.Next(4) == 0 ? Control.Silo : Silos[random.Next(Silos.Count)];
-            if (!silo.Process.Paused)
-            {
-                PauseSilo(silo, TimeSpan.FromMilliseconds(300 + random.Next(14_000)));
-            }
-        }
-        else if ((roll -= _faults.DuplicateActivation) < 0)
-        {
-            var subject = Subjects[random.Next(Subjects.Count)];
-            if (_activations.TryGetValue(subject, out var live) && live.Count == 1)
-            {
-                var other = Silos.FirstOrDefault(s => s != live[0].Silo && s.Process.Alive);
-                if (other is null)
-                {
-                    return;
-                }
-
-                var duplicate = new SimSubject(this, subject, other);
-                live.Add(duplicate);
-                var first = live[0];
-                World.At(TimeSpan.FromMilliseconds(200 + random.Next(3_000)), Client, first.Deactivate);
-                Count("duplicate activation");
-            }
+            var duplicate = new SimSubject(this, subject, other);
+            live.Add(duplicate);
+            var first = live[0];
+            World.At(TimeSpan.FromMilliseconds(200 + World.Random.Next(3_000)), Client, first.Deactivate);
+            Count("duplicate activation");
         }
     }
 }
