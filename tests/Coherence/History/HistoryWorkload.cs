@@ -21,6 +21,7 @@ internal sealed class HistoryWorkload(HistoryCluster cluster, int subjects)
     private readonly Random _random = new(Environment.GetEnvironmentVariable("SHOPASTRO_HISTORY_SEED") is { } seed ? int.Parse(seed) : Random.Shared.Next());
     private readonly HttpClient[] _clients = [.. cluster.Edges.Select(e => HistoryCluster.Client(e.Url))];
     private readonly List<(long Start, long? End)> _faults = [];
+    private readonly List<(string Kind, long At)> _timeline = [];
     private readonly List<(long Acquired, long Released)> _lockWindows = [];
 
     public HistoryLog Log { get; } = new(Enumerable.Range(0, subjects).Select(i => $"u{i}"));
@@ -547,8 +548,6 @@ internal sealed class HistoryWorkload(HistoryCluster cluster, int subjects)
 
         return fault;
     }
-
-    private readonly List<(string Kind, long At)> _timeline = [];
 
     /// <summary>For a failure message: the faults and <paramref name="subject"/>'s writes, in seconds (Stopwatch time).</summary>
     public string Describe(string subject)
