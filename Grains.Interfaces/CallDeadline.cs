@@ -23,7 +23,4 @@ public static class CallDeadline
 
     /// <summary>Sets the deadline for the calls made from here on in this asynchronous flow.</summary>
     public static void Set(DateTimeOffset deadline) => RequestContext.Set(Key, deadline.UtcTicks);
-
-    /// <summary>Whether the call being served has a deadline and it has passed.</summary>
-    public static bool Passed(DateTimeOffset now) => RequestContext.Get(Key) is long ticks && now.UtcTicks >= ticks;
 }

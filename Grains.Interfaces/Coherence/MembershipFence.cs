@@ -35,14 +35,6 @@ public sealed class MembershipFence
         _validity = time.TimestampTicks(validity);
     }
 
-    /// <summary>A silo that is the whole cluster (the embedded default): nobody can declare it dead and replace its activations.</summary>
-    public static MembershipFence Unfenced(TimeProvider time)
-    {
-        var fence = new MembershipFence(time, TimeSpan.Zero);
-        fence._freshUntil = long.MaxValue;
-        return fence;
-    }
-
     public TimeSpan Validity { get; }
 
     /// <summary>Raised when an answer waits for a confirmation: the loop reads the table now instead of at its next turn.</summary>
@@ -96,6 +88,29 @@ public sealed class MembershipFence
         }
 
         released.TrySetResult(false);
+    }
+
+    /// <summary>
+    /// A call on this silo: started once the silo is fresh, and complete (its result or failure handed on) only once the
+    /// silo is fresh again after it, so that nothing it answers leaves a silo that may have been replaced meanwhile.
+    /// </summary>
+    public async Task RunAsync(Func<Task> call, TimeSpan patience)
+    {
+        await WhenFreshAsync(patience);
+        await AnswerAsync(call(), patience);
+    }
+
+    /// <summary>A call already running (started while fresh): complete once it is and this silo is fresh again.</summary>
+    public async Task AnswerAsync(Task running, TimeSpan patience)
+    {
+        try
+        {
+            await running;
+        }
+        finally
+        {
+            await WhenFreshAsync(patience);
+        }
     }
 
     /// <summary>

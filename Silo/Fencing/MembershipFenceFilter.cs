@@ -18,28 +18,10 @@ public sealed class MembershipFenceFilter(MembershipFence fence) : IIncomingGrai
     {
         if (!fence.IsFresh)
         {
-            return InvokeWhenFreshAsync(context);
+            return fence.RunAsync(context.Invoke, Patience);
         }
 
         var call = context.Invoke();
-        return call.IsCompletedSuccessfully && fence.IsFresh ? call : AnswerWhenFreshAsync(call);
-    }
-
-    private async Task InvokeWhenFreshAsync(IIncomingGrainCallContext context)
-    {
-        await fence.WhenFreshAsync(Patience);
-        await AnswerWhenFreshAsync(context.Invoke());
-    }
-
-    private async Task AnswerWhenFreshAsync(Task call)
-    {
-        try
-        {
-            await call;
-        }
-        finally
-        {
-            await fence.WhenFreshAsync(Patience);
-        }
+        return call.IsCompletedSuccessfully && fence.IsFresh ? call : fence.AnswerAsync(call, Patience);
     }
 }

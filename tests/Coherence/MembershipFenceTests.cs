@@ -112,16 +112,6 @@ public sealed class MembershipFenceTests
         Assert.Equal(Timestamp(6_000), failedAt);
     }
 
-    [Fact]
-    public void The_only_silo_of_the_embedded_default_is_never_fenced()
-    {
-        var unfenced = MembershipFence.Unfenced(_world.Clock);
-        _world.RunUntil(TimeSpan.FromDays(400).Ticks);
-
-        Assert.True(unfenced.IsFresh);
-        Assert.True(unfenced.WhenFreshAsync(Patience).IsCompletedSuccessfully);
-    }
-
     /// <summary>What the fence is for, over whole schedules: without it, a silo paused past its death declaration answers from replaced state.</summary>
     [Fact]
     public void Without_the_fence_silos_paused_past_their_death_declaration_break_S1_and_with_it_they_do_not()

@@ -258,7 +258,7 @@ public sealed class SimSilo
         Process = new SimProcess(cluster.World, name);
         Unresponsive = new UnresponsiveHolders(cluster.World.Clock);
         Registered = new RegisteredHolders(cluster.World.Clock, () => cluster.Network.Call(cluster.Control.Silo, () => cluster.Control.GetHolders()));
-        Fence = cluster.Fenced ? new MembershipFence(cluster.World.Clock, cluster.FenceValidity) : MembershipFence.Unfenced(cluster.World.Clock);
+        Fence = new MembershipFence(cluster.World.Clock, cluster.FenceValidity);
         if (cluster.Fenced)
         {
             Process.Run(ConfirmLoopAsync);
@@ -272,15 +272,14 @@ public sealed class SimSilo
     /// <summary>As <c>MembershipFenceFilter</c>: a call runs, and its answer (or failure) leaves, only while the fence is fresh.</summary>
     public async Task<T> AnswerAsync<T>(Func<Task<T>> handler)
     {
-        await Fence.WhenFreshAsync(TimeSpan.FromSeconds(5));
-        try
+        if (!_cluster.Fenced)
         {
             return await handler();
         }
-        finally
-        {
-            await Fence.WhenFreshAsync(TimeSpan.FromSeconds(5));
-        }
+
+        Task<T>? call = null;
+        await Fence.RunAsync(() => call = handler(), ShopAstro.Silo.Fencing.MembershipFenceFilter.Patience);
+        return await call!;
     }
 
     /// <summary>
