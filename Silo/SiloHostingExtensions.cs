@@ -91,12 +91,14 @@ public static class SiloHostingExtensions
         // Orleans' own binary format: version-tolerant through the [Id] attributes of the state records.
         services.AddOptions<AdoNetGrainStorageOptions>(StorageNames.Consent)
             .Configure<Serializer>((options, serializer) => options.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer));
-        // The same storage, with the outbox rows of a subject's downstream event in the transaction of its write.
-        services.AddKeyedSingleton<IGrainStorage>(StorageNames.Consent, (provider, _) => new OutboxGrainStorage(
+        // The same storage, its writes committed in groups, with the outbox rows of a subject's downstream event in the
+        // transaction of its write.
+        services.AddSingleton(provider => new GroupCommit(store, provider.GetService<TimeProvider>() ?? TimeProvider.System));
+        services.AddKeyedSingleton<IGrainStorage>(StorageNames.Consent, (provider, _) => new ConsentGrainStorage(
             AdoNetGrainStorageFactory.Create(provider, StorageNames.Consent),
             StorageNames.Consent,
             ClusterSettings.ServiceId,
-            store,
+            provider.GetRequiredService<GroupCommit>(),
             provider.GetRequiredService<OutboxStaging>()));
         // Durable reminders in the same store; ReminderSchema provides the table and its queries.
         silo.UseAdoNetReminderService(options =>

@@ -4,7 +4,7 @@ namespace ShopAstro.Grains.Downstream;
 
 /// <summary>
 /// Hands a subject grain's downstream event to the grain storage that writes its state, so that the outbox rows are
-/// inserted in the transaction of that write (Silo/Storage/OutboxGrainStorage.cs): an acknowledged change always has
+/// inserted in the transaction of that write (Silo/Storage/ConsentGrainStorage.cs): an acknowledged change always has
 /// its event, a change that was not stored never does. Keyed by grain id: an activation writes one state at a time.
 /// </summary>
 public sealed class OutboxStaging

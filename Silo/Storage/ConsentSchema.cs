@@ -23,6 +23,52 @@ internal sealed record ConsentSchema(string? Prelude, string Ddl, string Read, s
           AND GrainIdExtensionString = COALESCE(@GrainIdExtensionString, '')
         """;
 
+    /// <summary>
+    /// PostgreSQL's write of one state row, as two common table expressions: <c>updated</c> (the row this grain last
+    /// saw, at the version it saw) and <c>inserted</c> (a grain that never saw a row). Never an insert for a grain that
+    /// saw a row which is gone (cleared by another activation), which would bring it back. Followed by a SELECT.
+    /// </summary>
+    private const string PostgreSqlWriteRow = $"""
+        WITH updated AS (
+            UPDATE ConsentGrainState
+            SET PayloadBinary = @PayloadBinary, Version = Version + 1, ModifiedOn = now()
+            WHERE {GrainKey} AND @GrainStateVersion::integer IS NOT NULL AND Version = @GrainStateVersion::integer
+            RETURNING Version),
+        inserted AS (
+            INSERT INTO ConsentGrainState (ServiceId, GrainTypeString, GrainIdN0, GrainIdN1, GrainIdExtensionString,
+                GrainIdHash, GrainTypeHash, PayloadBinary, Version, ModifiedOn)
+            SELECT @ServiceId, @GrainTypeString, @GrainIdN0, @GrainIdN1, COALESCE(@GrainIdExtensionString, ''),
+                @GrainIdHash, @GrainTypeHash, @PayloadBinary, 1, now()
+            WHERE @GrainStateVersion::integer IS NULL
+            ON CONFLICT (ServiceId, GrainTypeString, GrainIdN0, GrainIdN1, GrainIdExtensionString) DO NOTHING
+            RETURNING Version)
+
+        """;
+
+    /// <summary>
+    /// PostgreSQL's write of a state row with a downstream event, as one statement (so that a batch of writes is one
+    /// round trip, see <see cref="GroupCommit"/>): the event's outbox rows (<see cref="DownstreamSchema.QueueEvent"/>)
+    /// are inserted only when the row was written. Rows: the new version (or the version given back on a lost race)
+    /// with a null SystemId, then one row per system the event was queued for, with a null version.
+    /// </summary>
+    public const string PostgreSqlWriteQueueingEvent = PostgreSqlWriteRow + """
+        , written AS (
+            SELECT Version FROM updated
+            UNION ALL
+            SELECT Version FROM inserted),
+        queued AS (
+            INSERT INTO DownstreamOutbox (ServiceId, StoreId, SystemId, EventId, EventType, SubjectId, Body, CreatedAt, Status, Attempts, NextAttemptAt)
+            SELECT ServiceId, StoreId, SystemId, @EventId, @EventType, @SubjectId, @Body, @CreatedAt, 0, 0, @CreatedAt
+            FROM DownstreamSystem WHERE ServiceId = @ServiceId AND StoreId = @StoreId AND EXISTS (SELECT 1 FROM written)
+            RETURNING SystemId)
+        SELECT Version AS "NewGrainStateVersion", NULL::varchar AS "SystemId" FROM written
+        UNION ALL
+        SELECT @GrainStateVersion::integer, NULL
+        WHERE @GrainStateVersion::integer IS NOT NULL AND NOT EXISTS (SELECT 1 FROM updated)
+        UNION ALL
+        SELECT NULL, SystemId FROM queued
+        """;
+
     public static ConsentSchema Sqlite { get; } = new(
         // WAL lets checks' reads run beside the writer; it cannot be switched on inside a transaction.
         Prelude: "PRAGMA journal_mode = WAL;",
@@ -101,22 +147,7 @@ internal sealed record ConsentSchema(string? Prelude, string Ddl, string Read, s
             SELECT PayloadBinary AS "PayloadBinary", Version AS "Version" FROM ConsentGrainState
             WHERE {GrainKey};
             """,
-        // An update of the row this grain last saw, or an insert by a grain that never saw one: never an insert
-        // for a grain that saw a row which is gone (cleared by another activation), which would bring it back.
-        Write: $"""
-            WITH updated AS (
-                UPDATE ConsentGrainState
-                SET PayloadBinary = @PayloadBinary, Version = Version + 1, ModifiedOn = now()
-                WHERE {GrainKey} AND @GrainStateVersion::integer IS NOT NULL AND Version = @GrainStateVersion::integer
-                RETURNING Version),
-            inserted AS (
-                INSERT INTO ConsentGrainState (ServiceId, GrainTypeString, GrainIdN0, GrainIdN1, GrainIdExtensionString,
-                    GrainIdHash, GrainTypeHash, PayloadBinary, Version, ModifiedOn)
-                SELECT @ServiceId, @GrainTypeString, @GrainIdN0, @GrainIdN1, COALESCE(@GrainIdExtensionString, ''),
-                    @GrainIdHash, @GrainTypeHash, @PayloadBinary, 1, now()
-                WHERE @GrainStateVersion::integer IS NULL
-                ON CONFLICT (ServiceId, GrainTypeString, GrainIdN0, GrainIdN1, GrainIdExtensionString) DO NOTHING
-                RETURNING Version)
+        Write: PostgreSqlWriteRow + """
             SELECT Version AS "NewGrainStateVersion" FROM updated
             UNION ALL
             SELECT Version FROM inserted

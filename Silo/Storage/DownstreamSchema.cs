@@ -5,7 +5,7 @@ namespace ShopAstro.Silo.Storage;
 /// <summary>
 /// The downstream systems of each store and the outbox of events for them, in the consent store beside the grain
 /// state (so that an event is inserted in the transaction of the state write it reports: see
-/// <see cref="OutboxGrainStorage"/>). Times are Unix milliseconds. One outbox row per event and system: its
+/// <see cref="ConsentGrainStorage"/>). Times are Unix milliseconds. One outbox row per event and system: its
 /// <c>Status</c> is 0 pending, 1 acknowledged, 2 failed for good; the subject id and the body are dropped when a row
 /// leaves pending.
 /// </summary>

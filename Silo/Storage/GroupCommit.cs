@@ -1,0 +1,221 @@
+using System.Data.Common;
+using System.Globalization;
+using ShopAstro.Grains.Interfaces;
+
+namespace ShopAstro.Silo.Storage;
+
+/// <summary>
+/// Group commit: the state writes of many grains, made while earlier ones are in flight, go to the store in one
+/// transaction (gathered by <see cref="StatementGroups{T}"/>; on PostgreSQL one round trip for all their statements, and one for the commit), so the store pays its
+/// per-statement round trip and its commit once per group instead of once per write.
+/// </summary>
+/// <remarks>
+/// The protocol (docs/coherence.md, "Group commit"), each write keeping what it had when it was a transaction alone:
+/// <list type="bullet">
+/// <item>G1: a write is settled as stored only after the commit of the transaction holding it.</item>
+/// <item>G2: a transaction that fails fails every write in it, none of which is then stored (a failure of the commit
+/// itself leaves them all unknown, as it left one write unknown before); the grains deactivate as after any failed write.</item>
+/// <item>G3: each write keeps its own version check, so one that lost its race changes nothing and fails alone, and
+/// never holds up the others; two writes of the same row (two activations) are ordered in the transaction by key and
+/// the second loses.</item>
+/// <item>G4: a write's outbox rows are in its transaction and exist exactly when its row was written.</item>
+/// <item>G5: a write whose call's deadline passed while it waited is not sent.</item>
+/// </list>
+/// </remarks>
+internal sealed class GroupCommit : IAsyncDisposable
+{
+    /// <summary>Transactions in flight at once: while they run, the next group gathers.</summary>
+    internal const int Lanes = 4;
+
+    private readonly ConsentStore _store;
+    private readonly TimeProvider _time;
+    private readonly StatementGroups<ConsentWrite> _groups;
+
+    public GroupCommit(ConsentStore store, TimeProvider time)
+        : this(store, time, Lanes)
+    {
+    }
+
+    /// <summary>With <paramref name="lanes"/> 0 nothing is sent but what a test hands to <see cref="SendAsync"/>.</summary>
+    internal GroupCommit(ConsentStore store, TimeProvider time, int lanes)
+    {
+        _store = store;
+        _time = time;
+        _groups = new StatementGroups<ConsentWrite>(lanes, SendAsync);
+    }
+
+    /// <summary>Transactions committed or failed so far, and the writes they held (for tests and diagnostics).</summary>
+    internal (long Groups, long Writes) Sent => _groups.Sent;
+
+    public Task<ConsentWriteOutcome> WriteAsync(ConsentWrite write)
+    {
+        if (!_groups.TryQueue(write))
+        {
+            write.Fail(new StorageUnavailableException("The consent store is shutting down."));
+        }
+
+        return write.Outcome;
+    }
+
+    public ValueTask DisposeAsync() => _groups.DisposeAsync();
+
+    /// <summary>One group in one transaction; every write in it is settled or failed when this returns.</summary>
+    internal async Task SendAsync(List<ConsentWrite> group)
+    {
+        var now = _time.GetUtcNow();
+        var due = new List<ConsentWrite>(group.Count);
+        foreach (var write in group)
+        {
+            if (write.Deadline is { } deadline && now >= deadline)
+            {
+                write.Fail(new StorageUnavailableException(
+                    $"Not stored: its call's deadline ({deadline.ToString("O", CultureInfo.InvariantCulture)}) passed while the write waited for the store."));
+            }
+            else
+            {
+                due.Add(write);
+            }
+        }
+
+        if (due.Count == 0)
+        {
+            return;
+        }
+
+        // One order for every transaction: two writes of the same rows in two lanes cannot deadlock.
+        due.Sort(static (a, b) => ConsentKey.Compare(a.Key, b.Key));
+        _groups.Counting(due.Count);
+        ConsentWriteOutcome[] outcomes;
+        try
+        {
+            await using var connection = await _store.OpenAsync(CancellationToken.None);
+            await using var transaction = await connection.BeginTransactionAsync();
+            outcomes = _store.Kind == ConsentStoreKind.PostgreSql
+                ? await RunBatchedAsync(connection, transaction, due)
+                : await RunInTurnAsync(connection, transaction, due);
+            await transaction.CommitAsync();
+        }
+        catch (Exception exception)
+        {
+            foreach (var write in due)
+            {
+                write.Fail(exception);
+            }
+
+            return;
+        }
+
+        for (var i = 0; i < due.Count; i++)
+        {
+            due[i].Settle(outcomes[i]);
+        }
+    }
+
+    /// <summary>PostgreSQL: every write one statement (with its event, <see cref="ConsentSchema.PostgreSqlWriteQueueingEvent"/>), all in one round trip.</summary>
+    private static async Task<ConsentWriteOutcome[]> RunBatchedAsync(DbConnection connection, DbTransaction transaction, List<ConsentWrite> due)
+    {
+        await using var batch = connection.CreateBatch();
+        batch.Transaction = transaction;
+        foreach (var write in due)
+        {
+            var command = batch.CreateBatchCommand();
+            command.CommandText = (write.Event is null ? ConsentSchema.PostgreSql.Write : ConsentSchema.PostgreSqlWriteQueueingEvent).TrimEnd().TrimEnd(';');
+            write.Bind(command.Parameters, command.CreateParameter);
+            if (write.Event is not null)
+            {
+                write.BindEvent(command.Parameters, command.CreateParameter, withServiceId: false);
+            }
+
+            batch.BatchCommands.Add(command);
+        }
+
+        var outcomes = new ConsentWriteOutcome[due.Count];
+        await using var reader = await batch.ExecuteReaderAsync();
+        for (var i = 0; i < due.Count; i++)
+        {
+            if (i > 0 && !await reader.NextResultAsync())
+            {
+                throw new InvalidOperationException($"The store answered {i} of {due.Count} writes.");
+            }
+
+            string? returned = null;
+            List<string>? queued = null;
+            while (await reader.ReadAsync())
+            {
+                if (!await reader.IsDBNullAsync(0))
+                {
+                    returned ??= Convert.ToString(reader.GetValue(0), CultureInfo.InvariantCulture);
+                }
+                else if (reader.FieldCount > 1 && !await reader.IsDBNullAsync(1))
+                {
+                    (queued ??= []).Add(reader.GetString(1));
+                }
+            }
+
+            outcomes[i] = due[i].Judge(returned, queued ?? []);
+        }
+
+        return outcomes;
+    }
+
+    /// <summary>SQLite (no batches): the writes one after the other in the transaction, each event after its write.</summary>
+    private static async Task<ConsentWriteOutcome[]> RunInTurnAsync(DbConnection connection, DbTransaction transaction, List<ConsentWrite> due)
+    {
+        var outcomes = new ConsentWriteOutcome[due.Count];
+        for (var i = 0; i < due.Count; i++)
+        {
+            var write = due[i];
+            string? returned;
+            await using (var command = connection.CreateCommand())
+            {
+                command.Transaction = transaction;
+                command.CommandText = ConsentSchema.Sqlite.Write;
+                write.Bind(command.Parameters, command.CreateParameter);
+                returned = await FirstValueAsync(command);
+            }
+
+            var outcome = write.Judge(returned, []);
+            if (!outcome.Lost && write.Event is not null)
+            {
+                var queued = new List<string>();
+                await using var queue = connection.CreateCommand();
+                queue.Transaction = transaction;
+                queue.CommandText = DownstreamSchema.QueueEvent;
+                write.BindEvent(queue.Parameters, queue.CreateParameter, withServiceId: true);
+                await using (var reader = await queue.ExecuteReaderAsync())
+                {
+                    while (await reader.ReadAsync())
+                    {
+                        queued.Add(reader.GetString(0));
+                    }
+                }
+
+                outcome = outcome with { QueuedFor = queued };
+            }
+
+            outcomes[i] = outcome;
+        }
+
+        return outcomes;
+    }
+
+    /// <summary>The first non-null value of the first column over every result set (the SQLite write has two statements).</summary>
+    private static async Task<string?> FirstValueAsync(DbCommand command)
+    {
+        string? value = null;
+        await using var reader = await command.ExecuteReaderAsync();
+        do
+        {
+            while (await reader.ReadAsync())
+            {
+                if (value is null && !await reader.IsDBNullAsync(0))
+                {
+                    value = Convert.ToString(reader.GetValue(0), CultureInfo.InvariantCulture);
+                }
+            }
+        }
+        while (await reader.NextResultAsync());
+
+        return value;
+    }
+}

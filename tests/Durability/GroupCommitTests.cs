@@ -1,0 +1,176 @@
+using System.Text;
+using ShopAstro.Grains.Downstream;
+using ShopAstro.Grains.Interfaces;
+using ShopAstro.Silo.Storage;
+using ShopAstro.Tests.Infrastructure;
+
+namespace ShopAstro.Tests.Durability;
+
+/// <summary>
+/// Group commit (Silo/Storage/GroupCommit.cs): writes of many grains share transactions, and each keeps what it had
+/// alone: stored only with its transaction (G1, G2), its own version check (G3), its outbox rows exactly when its row
+/// was written (G4), nothing sent past its deadline (G5). On SQLite and on PostgreSQL, against the project's schema.
+/// </summary>
+public abstract class GroupCommitTests : IAsyncLifetime
+{
+    private const string ServiceId = "group-commit-tests";
+    private TestDatabase _database = null!;
+    private ConsentStore _store = null!;
+
+    protected abstract Task<TestDatabase> CreateDatabaseAsync();
+
+    /// <summary>SQL that makes every update of an existing state row fail, as a full disk or a lost connection would.</summary>
+    protected abstract string BlockUpdatesSql { get; }
+
+    public async Task InitializeAsync()
+    {
+        _database = await CreateDatabaseAsync();
+        _store = ConsentStore.Parse(_database.ConnectionString);
+        await using var connection = await _store.OpenAsync(CancellationToken.None);
+        await ConsentSchema.For(_store.Kind).ApplyAsync(connection, CancellationToken.None);
+    }
+
+    public async Task DisposeAsync() => await _database.DisposeAsync();
+
+    [Fact]
+    public async Task Concurrent_writes_of_many_grains_share_transactions_and_are_all_stored()
+    {
+        await using var commits = new GroupCommit(_store, TimeProvider.System);
+        var writes = Enumerable.Range(0, 200).Select(i => Write($"s1/u{i}", null)).ToArray();
+
+        var outcomes = await Task.WhenAll(writes.Select(commits.WriteAsync));
+
+        Assert.All(outcomes, outcome => Assert.Equal("1", outcome.NewVersion));
+        Assert.Equal(200L, await CountAsync("SELECT COUNT(*) FROM ConsentGrainState"));
+        var (groups, sent) = commits.Sent;
+        Assert.Equal(200, sent);
+        Assert.True(groups <= sent / 2, $"{sent} writes went in {groups} transactions: not grouped");
+    }
+
+    [Fact]
+    public async Task A_write_that_lost_its_version_race_fails_alone_and_changes_nothing()
+    {
+        await using var commits = new GroupCommit(_store, TimeProvider.System, lanes: 0);
+        await commits.SendAsync([Write("s1/u0", null, "first")]);
+
+        var stale = Write("s1/u0", 7, "stale");
+        var fresh = Enumerable.Range(1, 5).Select(i => Write($"s1/u{i}", null)).ToList();
+        var current = Write("s1/u0", 1, "second");
+        await commits.SendAsync([stale, .. fresh]);
+
+        Assert.True((await stale.Outcome).Lost);
+        Assert.All(await Task.WhenAll(fresh.Select(w => w.Outcome)), outcome => Assert.Equal("1", outcome.NewVersion));
+        Assert.Equal("first", await PayloadAsync("s1/u0"));
+
+        await commits.SendAsync([current]);
+        Assert.Equal("2", (await current.Outcome).NewVersion);
+        Assert.Equal("second", await PayloadAsync("s1/u0"));
+    }
+
+    [Fact]
+    public async Task Two_writes_of_one_row_in_one_group_store_one_and_the_other_loses()
+    {
+        await using var commits = new GroupCommit(_store, TimeProvider.System, lanes: 0);
+        var a = Write("s1/u0", null, "a");
+        var b = Write("s1/u0", null, "b");
+
+        await commits.SendAsync([a, b]);
+
+        var outcomes = new[] { await a.Outcome, await b.Outcome };
+        Assert.Single(outcomes, o => o.Lost);
+        Assert.Single(outcomes, o => o.NewVersion == "1");
+        Assert.Equal(outcomes[0].Lost ? "b" : "a", await PayloadAsync("s1/u0"));
+    }
+
+    [Fact]
+    public async Task A_failed_transaction_stores_none_of_its_writes()
+    {
+        await using var commits = new GroupCommit(_store, TimeProvider.System, lanes: 0);
+        await commits.SendAsync([Write("s1/u0", null, "first")]);
+        await _database.ExecuteAsync(BlockUpdatesSql);
+
+        var group = new List<ConsentWrite> { Write("s1/u0", 1, "second") };
+        group.AddRange(Enumerable.Range(1, 5).Select(i => Write($"s1/u{i}", null)));
+        await commits.SendAsync(group);
+
+        foreach (var write in group)
+        {
+            await Assert.ThrowsAnyAsync<Exception>(() => write.Outcome);
+        }
+
+        Assert.Equal(1L, await CountAsync("SELECT COUNT(*) FROM ConsentGrainState"));
+        Assert.Equal("first", await PayloadAsync("s1/u0"));
+    }
+
+    [Fact]
+    public async Task A_write_whose_deadline_passed_while_it_waited_is_not_sent()
+    {
+        await using var commits = new GroupCommit(_store, TimeProvider.System, lanes: 0);
+        var late = Write("s1/late", null, deadline: DateTimeOffset.UtcNow - TimeSpan.FromMilliseconds(1));
+        var inTime = Write("s1/in-time", null, deadline: DateTimeOffset.UtcNow + TimeSpan.FromSeconds(30));
+
+        await commits.SendAsync([late, inTime]);
+
+        var refused = await Assert.ThrowsAsync<StorageUnavailableException>(() => late.Outcome);
+        Assert.Contains("deadline", refused.Message);
+        Assert.Equal("1", (await inTime.Outcome).NewVersion);
+        Assert.Null(await PayloadAsync("s1/late"));
+        Assert.Equal(1L, await CountAsync("SELECT COUNT(*) FROM ConsentGrainState"));
+    }
+
+    [Fact]
+    public async Task Outbox_rows_are_inserted_exactly_for_the_writes_that_were_stored()
+    {
+        await _database.ExecuteAsync($"""
+            INSERT INTO DownstreamSystem (ServiceId, StoreId, SystemId, Url, Secret, CreatedAt)
+            VALUES ('{ServiceId}', 's1', 'crm', 'http://127.0.0.1:1/', 'secret', 0), ('{ServiceId}', 's1', 'ads', 'http://127.0.0.1:1/', 'secret', 0)
+            """);
+        await using var commits = new GroupCommit(_store, TimeProvider.System, lanes: 0);
+        await commits.SendAsync([Write("s1/u0", null)]);
+
+        var stored = Write("s1/u1", null, outgoing: Event("e-stored", "u1"));
+        var lost = Write("s1/u0", 5, outgoing: Event("e-lost", "u0"));
+        var plain = Write("s1/u2", null);
+        await commits.SendAsync([stored, lost, plain]);
+
+        Assert.Equal(["ads", "crm"], (await stored.Outcome).QueuedFor.Order());
+        Assert.True((await lost.Outcome).Lost);
+        Assert.Empty((await plain.Outcome).QueuedFor);
+        Assert.Equal(2L, await CountAsync("SELECT COUNT(*) FROM DownstreamOutbox WHERE EventId = 'e-stored'"));
+        Assert.Equal(0L, await CountAsync("SELECT COUNT(*) FROM DownstreamOutbox WHERE EventId = 'e-lost'"));
+    }
+
+    private static OutboxEvent Event(string id, string subject) =>
+        new(id, DownstreamEvents.Withdrawal, "s1", subject, DateTimeOffset.UtcNow, "{}");
+
+    private static ConsentKey Key(string key) => new(ServiceId, "subject", 0, 0, key, key.GetHashCode(), 1);
+
+    private static ConsentWrite Write(string key, int? version, string payload = "state", OutboxEvent? outgoing = null, DateTimeOffset? deadline = null) =>
+        new(Key(key), version, Encoding.UTF8.GetBytes(payload), outgoing, deadline);
+
+    private async Task<long> CountAsync(string sql) => Convert.ToInt64(await _database.ExecuteAsync(sql));
+
+    private async Task<string?> PayloadAsync(string key) =>
+        await _database.ExecuteAsync($"SELECT PayloadBinary FROM ConsentGrainState WHERE GrainIdExtensionString = '{key}'") is byte[] bytes
+            ? Encoding.UTF8.GetString(bytes)
+            : null;
+}
+
+public sealed class SqliteGroupCommitTests : GroupCommitTests
+{
+    protected override Task<TestDatabase> CreateDatabaseAsync() => Task.FromResult(TestDatabase.Sqlite());
+
+    protected override string BlockUpdatesSql =>
+        "CREATE TRIGGER block_updates BEFORE UPDATE ON ConsentGrainState BEGIN SELECT RAISE(ABORT, 'writes blocked by the test'); END;";
+}
+
+public sealed class PostgresGroupCommitTests : GroupCommitTests
+{
+    protected override Task<TestDatabase> CreateDatabaseAsync() => TestDatabase.PostgresAsync();
+
+    protected override string BlockUpdatesSql => """
+        CREATE FUNCTION block_updates() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'writes blocked by the test'; END $$;
+        CREATE TRIGGER block_updates BEFORE UPDATE ON ConsentGrainState FOR EACH ROW EXECUTE FUNCTION block_updates();
+        """;
+}
