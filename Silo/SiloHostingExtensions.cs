@@ -91,15 +91,18 @@ public static class SiloHostingExtensions
         // Orleans' own binary format: version-tolerant through the [Id] attributes of the state records.
         services.AddOptions<AdoNetGrainStorageOptions>(StorageNames.Consent)
             .Configure<Serializer>((options, serializer) => options.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer));
-        // The same storage, its writes committed in groups, with the outbox rows of a subject's downstream event in the
+        // The same storage, its reads and writes sent in groups, with the outbox rows of a subject's downstream event in the
         // transaction of its write.
         services.AddSingleton(provider => new GroupCommit(store, provider.GetService<TimeProvider>() ?? TimeProvider.System));
+        services.AddSingleton(_ => new GroupRead(store));
         services.AddKeyedSingleton<IGrainStorage>(StorageNames.Consent, (provider, _) => new ConsentGrainStorage(
             AdoNetGrainStorageFactory.Create(provider, StorageNames.Consent),
             StorageNames.Consent,
             ClusterSettings.ServiceId,
+            provider.GetRequiredService<GroupRead>(),
             provider.GetRequiredService<GroupCommit>(),
-            provider.GetRequiredService<OutboxStaging>()));
+            provider.GetRequiredService<OutboxStaging>(),
+            provider.GetRequiredService<Orleans.Serialization.Serializers.IActivatorProvider>()));
         // Durable reminders in the same store; ReminderSchema provides the table and its queries.
         silo.UseAdoNetReminderService(options =>
         {

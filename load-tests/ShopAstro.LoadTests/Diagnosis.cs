@@ -32,8 +32,8 @@ internal sealed class Diagnosis(RunContext run)
             "more CPU than two cores shared by PostgreSQL, the silo, the edge and the load generator: each first write costs about 1 ms of edge " +
             "and silo CPU (activation read, store-lease call, write, lease revocation, feed announcement, two HTTP/Orleans hops) plus PostgreSQL's " +
             "own share, against 0.09 ms for a raw upsert. PostgreSQL on its own cores (as in docker-compose), or writes to already-active " +
-            "subjects (no activation read), move it. Writes are committed in groups (Silo/Storage/GroupCommit.cs: one transaction and one " +
-            "round trip for the writes of many grains); the activation reads are still one statement each.",
+            "subjects (no activation read), move it. Writes are committed in groups and activation reads sent in groups (Silo/Storage/" +
+            "GroupCommit.cs, GroupRead.cs: one transaction, or one round trip, for many grains).",
         "memory" =>
             "a smaller record in memory. One grant adds about 690 B to a never-written grain: the record, its immutable dictionary and list, the " +
             "choice, and a receipt whose id and SHA-256 hash are kept as text (about 330 B with the receipt object). Receipts are proof, read " +

@@ -7,7 +7,7 @@ using ShopAstro.Tests.Infrastructure;
 namespace ShopAstro.Tests.Durability;
 
 /// <summary>
-/// Group commit (Silo/Storage/GroupCommit.cs): writes of many grains share transactions, and each keeps what it had
+/// Group commit (Silo/Storage/GroupCommit.cs): writes of many grains share transactions (and reads, GroupRead.cs, round trips), and each keeps what it had
 /// alone: stored only with its transaction (G1, G2), its own version check (G3), its outbox rows exactly when its row
 /// was written (G4), nothing sent past its deadline (G5). On SQLite and on PostgreSQL, against the project's schema.
 /// </summary>
@@ -45,6 +45,26 @@ public abstract class GroupCommitTests : IAsyncLifetime
         var (groups, sent) = commits.Sent;
         Assert.Equal(200, sent);
         Assert.True(groups <= sent / 2, $"{sent} writes went in {groups} transactions: not grouped");
+    }
+
+    [Fact]
+    public async Task Concurrent_reads_of_many_grains_share_round_trips_and_each_gets_its_own_row()
+    {
+        await using var commits = new GroupCommit(_store, TimeProvider.System);
+        await Task.WhenAll(Enumerable.Range(0, 100).Select(i => commits.WriteAsync(Write($"s1/u{i}", null, $"state {i}"))));
+        await using var reads = new GroupRead(_store);
+
+        var rows = await Task.WhenAll(Enumerable.Range(0, 200).Select(i => reads.ReadAsync(new ConsentRead(Key($"s1/u{i}")))));
+
+        for (var i = 0; i < 200; i++)
+        {
+            Assert.Equal(i < 100 ? $"state {i}" : null, rows[i]?.Payload is { } payload ? Encoding.UTF8.GetString(payload) : null);
+            Assert.Equal(i < 100 ? 1 : null, rows[i]?.Version);
+        }
+
+        var (groups, sent) = reads.Sent;
+        Assert.Equal(200, sent);
+        Assert.True(groups <= sent / 2, $"{sent} reads went in {groups} round trips: not grouped");
     }
 
     [Fact]

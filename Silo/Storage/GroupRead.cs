@@ -1,0 +1,131 @@
+using System.Data.Common;
+
+namespace ShopAstro.Silo.Storage;
+
+/// <summary>
+/// The state reads of activating grains, sent in groups (<see cref="StatementGroups{T}"/>): on PostgreSQL one round trip
+/// for a group's SELECTs, each its own statement as before. A read sees what was committed when its statement ran,
+/// never a write in flight: reads share no transaction with writes.
+/// </summary>
+internal sealed class GroupRead : IAsyncDisposable
+{
+    /// <summary>Groups of reads in flight at once.</summary>
+    internal const int Lanes = 4;
+
+    private readonly ConsentStore _store;
+    private readonly StatementGroups<ConsentRead> _groups;
+
+    public GroupRead(ConsentStore store)
+        : this(store, Lanes)
+    {
+    }
+
+    /// <summary>With <paramref name="lanes"/> 0 nothing is sent but what a test hands to <see cref="SendAsync"/>.</summary>
+    internal GroupRead(ConsentStore store, int lanes)
+    {
+        _store = store;
+        _groups = new StatementGroups<ConsentRead>(lanes, SendAsync);
+    }
+
+    /// <summary>Round trips made so far, and the reads they held (for tests and diagnostics).</summary>
+    internal (long Groups, long Reads) Sent => _groups.Sent;
+
+    public Task<StoredRow?> ReadAsync(ConsentRead read)
+    {
+        if (!_groups.TryQueue(read))
+        {
+            read.Fail(new ShopAstro.Grains.Interfaces.StorageUnavailableException("The consent store is shutting down."));
+        }
+
+        return read.Row;
+    }
+
+    public ValueTask DisposeAsync() => _groups.DisposeAsync();
+
+    /// <summary>One group in one round trip (on SQLite, one after the other); every read in it is settled or failed when this returns.</summary>
+    internal async Task SendAsync(List<ConsentRead> group)
+    {
+        _groups.Counting(group.Count);
+        var rows = new StoredRow?[group.Count];
+        try
+        {
+            await using var connection = await _store.OpenAsync(CancellationToken.None);
+            if (_store.Kind == ConsentStoreKind.PostgreSql)
+            {
+                await using var batch = connection.CreateBatch();
+                foreach (var read in group)
+                {
+                    var command = batch.CreateBatchCommand();
+                    command.CommandText = ConsentSchema.PostgreSql.Read.TrimEnd().TrimEnd(';');
+                    read.Bind(command.Parameters, command.CreateParameter);
+                    batch.BatchCommands.Add(command);
+                }
+
+                await using var reader = await batch.ExecuteReaderAsync();
+                for (var i = 0; i < group.Count; i++)
+                {
+                    if (i > 0 && !await reader.NextResultAsync())
+                    {
+                        throw new InvalidOperationException($"The store answered {i} of {group.Count} reads.");
+                    }
+
+                    rows[i] = await RowAsync(reader);
+                }
+            }
+            else
+            {
+                for (var i = 0; i < group.Count; i++)
+                {
+                    await using var command = connection.CreateCommand();
+                    command.CommandText = ConsentSchema.Sqlite.Read;
+                    group[i].Bind(command.Parameters, command.CreateParameter);
+                    await using var reader = await command.ExecuteReaderAsync();
+                    rows[i] = await RowAsync(reader);
+                }
+            }
+        }
+        catch (Exception exception)
+        {
+            foreach (var read in group)
+            {
+                read.Fail(exception);
+            }
+
+            return;
+        }
+
+        for (var i = 0; i < group.Count; i++)
+        {
+            group[i].Settle(rows[i]);
+        }
+    }
+
+    /// <summary>The one row of a grain's state (PayloadBinary, Version), or none.</summary>
+    private static async Task<StoredRow?> RowAsync(DbDataReader reader)
+    {
+        StoredRow? row = null;
+        while (await reader.ReadAsync())
+        {
+            row ??= new StoredRow(await reader.IsDBNullAsync(0) ? null : (byte[])reader.GetValue(0), Convert.ToInt32(reader.GetValue(1)));
+        }
+
+        return row;
+    }
+}
+
+/// <summary>A grain's state row: its payload (null when none was stored) and version.</summary>
+internal sealed record StoredRow(byte[]? Payload, int Version);
+
+/// <summary>One grain's state read, with the parameters Orleans' ADO.NET provider gives its read query.</summary>
+internal sealed class ConsentRead(ConsentKey key)
+{
+    private readonly TaskCompletionSource<StoredRow?> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public Task<StoredRow?> Row => _done.Task;
+
+    public void Settle(StoredRow? row) => _done.TrySetResult(row);
+
+    public void Fail(Exception exception) => _done.TrySetException(exception);
+
+    public void Bind(DbParameterCollection parameters, Func<DbParameter> create) => key.Bind(parameters, create);
+}
