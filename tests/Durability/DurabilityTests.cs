@@ -15,10 +15,7 @@ public abstract class DurabilityTests : IAsyncLifetime
 
     protected abstract Task<TestDatabase> CreateDatabaseAsync();
 
-    /// <summary>SQL that makes every update of an existing state row fail, as a full disk or a lost connection would.</summary>
-    protected abstract string BlockUpdatesSql { get; }
 
-    protected abstract string UnblockUpdatesSql { get; }
 
     public async Task InitializeAsync() => _database = await CreateDatabaseAsync();
 
@@ -155,7 +152,7 @@ public abstract class DurabilityTests : IAsyncLifetime
             await (await client.PublishPolicyAsync("s1", 1)).ShouldBeOkAsync();
             await (await client.SetConsentAsync("s1", "u1", "analytics", true)).ShouldBeOkAsync();
 
-            await _database.ExecuteAsync(BlockUpdatesSql);
+            await _database.ExecuteAsync(_database.BlockUpdatesSql);
             var failed = await client.SetConsentAsync("s1", "u1", "analytics", false);
             await failed.ShouldBeProblemAsync(HttpStatusCode.ServiceUnavailable, "unavailable");
             Assert.True(failed.Headers.RetryAfter is not null, "503 carries Retry-After");
@@ -169,7 +166,7 @@ public abstract class DurabilityTests : IAsyncLifetime
             var policy = await (await client.GetAsync("/v1/stores/s1/policy")).ReadJsonAsync();
             Assert.Equal(1, policy["version"]!.GetValue<int>());
 
-            await _database.ExecuteAsync(UnblockUpdatesSql);
+            await _database.ExecuteAsync(_database.UnblockUpdatesSql);
             await (await client.PublishPolicyAsync("s1", 2)).ShouldBeOkAsync();
         }
 
@@ -181,22 +178,9 @@ public abstract class DurabilityTests : IAsyncLifetime
 public sealed class SqliteDurabilityTests : DurabilityTests
 {
     protected override Task<TestDatabase> CreateDatabaseAsync() => Task.FromResult(TestDatabase.Sqlite());
-
-    protected override string BlockUpdatesSql =>
-        "CREATE TRIGGER block_updates BEFORE UPDATE ON ConsentGrainState BEGIN SELECT RAISE(ABORT, 'writes blocked by the test'); END;";
-
-    protected override string UnblockUpdatesSql => "DROP TRIGGER block_updates;";
 }
 
 public sealed class PostgresDurabilityTests : DurabilityTests
 {
     protected override Task<TestDatabase> CreateDatabaseAsync() => TestDatabase.PostgresAsync();
-
-    protected override string BlockUpdatesSql => """
-        CREATE FUNCTION block_updates() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN RAISE EXCEPTION 'writes blocked by the test'; END $$;
-        CREATE TRIGGER block_updates BEFORE UPDATE ON ConsentGrainState FOR EACH ROW EXECUTE FUNCTION block_updates();
-        """;
-
-    protected override string UnblockUpdatesSql => "DROP TRIGGER block_updates ON ConsentGrainState; DROP FUNCTION block_updates();";
 }

@@ -19,8 +19,6 @@ public abstract class GroupCommitTests : IAsyncLifetime
 
     protected abstract Task<TestDatabase> CreateDatabaseAsync();
 
-    /// <summary>SQL that makes every update of an existing state row fail, as a full disk or a lost connection would.</summary>
-    protected abstract string BlockUpdatesSql { get; }
 
     public async Task InitializeAsync()
     {
@@ -107,7 +105,7 @@ public abstract class GroupCommitTests : IAsyncLifetime
     {
         await using var commits = new GroupCommit(_store, TimeProvider.System, lanes: 0);
         await commits.SendAsync([Write("s1/u0", null, "first")]);
-        await _database.ExecuteAsync(BlockUpdatesSql);
+        await _database.ExecuteAsync(_database.BlockUpdatesSql);
 
         var group = new List<ConsentWrite> { Write("s1/u0", 1, "second") };
         group.AddRange(Enumerable.Range(1, 5).Select(i => Write($"s1/u{i}", null)));
@@ -179,18 +177,9 @@ public abstract class GroupCommitTests : IAsyncLifetime
 public sealed class SqliteGroupCommitTests : GroupCommitTests
 {
     protected override Task<TestDatabase> CreateDatabaseAsync() => Task.FromResult(TestDatabase.Sqlite());
-
-    protected override string BlockUpdatesSql =>
-        "CREATE TRIGGER block_updates BEFORE UPDATE ON ConsentGrainState BEGIN SELECT RAISE(ABORT, 'writes blocked by the test'); END;";
 }
 
 public sealed class PostgresGroupCommitTests : GroupCommitTests
 {
     protected override Task<TestDatabase> CreateDatabaseAsync() => TestDatabase.PostgresAsync();
-
-    protected override string BlockUpdatesSql => """
-        CREATE FUNCTION block_updates() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN RAISE EXCEPTION 'writes blocked by the test'; END $$;
-        CREATE TRIGGER block_updates BEFORE UPDATE ON ConsentGrainState FOR EACH ROW EXECUTE FUNCTION block_updates();
-        """;
 }

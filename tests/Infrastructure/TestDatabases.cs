@@ -54,6 +54,19 @@ public sealed class TestDatabase : IAsyncDisposable
         return new TestDatabase(builder.ConnectionString, null, admin, name);
     }
 
+    /// <summary>SQL that makes every update of an existing state row fail, as a full disk or a lost connection would.</summary>
+    public string BlockUpdatesSql => IsPostgres
+        ? """
+            CREATE FUNCTION block_updates() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'writes blocked by the test'; END $$;
+            CREATE TRIGGER block_updates BEFORE UPDATE ON ConsentGrainState FOR EACH ROW EXECUTE FUNCTION block_updates();
+            """
+        : "CREATE TRIGGER block_updates BEFORE UPDATE ON ConsentGrainState BEGIN SELECT RAISE(ABORT, 'writes blocked by the test'); END;";
+
+    public string UnblockUpdatesSql => IsPostgres
+        ? "DROP TRIGGER block_updates ON ConsentGrainState; DROP FUNCTION block_updates();"
+        : "DROP TRIGGER block_updates;";
+
     /// <summary>Runs SQL against the store directly, as an operator or an attacker with database access would.</summary>
     public async Task<object?> ExecuteAsync(string sql)
     {
