@@ -81,10 +81,13 @@ public static class SubjectRules
 /// <summary>
 /// One write as the client saw it. <see cref="After"/>: the states the entity may be in once it ended;
 /// <see cref="Intended"/>: the states the write would have produced (for a write known not to be stored, they are
-/// not in <see cref="After"/>).
+/// not in <see cref="After"/>). <see cref="Restrictive"/>: from some state it may have started from, the change may deny
+/// what was allowed; <see cref="Unrestricted"/>: the states it may have started from whose change does not (the grain
+/// judges its change from the state it had, so from one of these an edge may still answer after the acknowledgement).
 /// </summary>
 public sealed record HistoryEvent<TState>(
-    string What, long Start, long End, bool Acked, bool Restrictive, bool NotStored, HashSet<TState> After, HashSet<TState> Intended)
+    string What, long Start, long End, bool Acked, bool Restrictive, bool NotStored, HashSet<TState> After, HashSet<TState> Intended,
+    HashSet<TState>? Unrestricted = null)
     where TState : struct;
 
 /// <summary>
@@ -107,9 +110,11 @@ public sealed class Timeline<TState>(TState initial) where TState : struct
 
     /// <summary>
     /// The states a check that ran from <paramref name="start"/> to <paramref name="end"/> may answer from: those since
-    /// the last acknowledged restrictive write that ended before it started (S1), and those of writes still running or
-    /// started before it ended; never the intended state of a write known not to be stored (S2) unless
-    /// <paramref name="withUnstored"/>; with <paramref name="ignoreRestrictions"/>, every state since the beginning.
+    /// the last acknowledged restrictive write that ended before it started (S1), and the states that write may have
+    /// started from without its change being restrictive (when what it started from is not known, after a write whose
+    /// outcome was not), and those of writes still running or started before it ended; never the intended state of a
+    /// write known not to be stored (S2) unless <paramref name="withUnstored"/>; with <paramref name="ignoreRestrictions"/>,
+    /// every state since the beginning.
     /// </summary>
     public HashSet<TState> Admissible(long start, long end, bool withUnstored = false, bool ignoreRestrictions = false)
     {
@@ -119,6 +124,10 @@ public sealed class Timeline<TState>(TState initial) where TState : struct
         if (from < 0)
         {
             states.Add(initial);
+        }
+        else if (_events[from].Unrestricted is { } unrestricted)
+        {
+            states.UnionWith(unrestricted);
         }
 
         for (var i = Math.Max(from, 0); i < _events.Count; i++)

@@ -147,8 +147,10 @@ internal sealed class HistoryWorkload(HistoryCluster cluster, int subjects)
                 after = Observed(body) is { } observed ? [observed] : intended;
             }
 
-            var restrictive = outcomes.Any(o => o.Result.Refusal is null && after.Contains(o.Result.Next) && SubjectState.Restricts(o.Before, o.Result.Next));
-            timeline.Add(new(what, start, end, true, restrictive, false, after, intended));
+            var changes = outcomes.Where(o => o.Result.Refusal is null && after.Contains(o.Result.Next)).ToList();
+            var restrictive = changes.Any(o => SubjectState.Restricts(o.Before, o.Result.Next));
+            var unrestricted = changes.Where(o => !SubjectState.Restricts(o.Before, o.Result.Next)).Select(o => o.Before).ToHashSet();
+            timeline.Add(new(what, start, end, true, restrictive, false, after, intended, unrestricted));
         }
         else if (status == HttpStatusCode.Conflict && code is "subject_minor" or "subject_cancelled")
         {
