@@ -27,6 +27,10 @@ internal sealed class GroupCommit : IAsyncDisposable
     /// <summary>Transactions in flight at once: while they run, the next group gathers.</summary>
     internal const int Lanes = 4;
 
+    // The batch commands' texts (one statement each, no trailing semicolon), made once rather than for every write.
+    private static readonly string PlainWrite = ConsentSchema.PostgreSql.Write.TrimEnd().TrimEnd(';');
+    private static readonly string QueueingWrite = ConsentSchema.PostgreSqlWriteQueueingEvent.TrimEnd().TrimEnd(';');
+
     private readonly ConsentStore _store;
     private readonly TimeProvider _time;
     private readonly StatementGroups<ConsentWrite> _groups;
@@ -119,7 +123,7 @@ internal sealed class GroupCommit : IAsyncDisposable
         foreach (var write in due)
         {
             var command = batch.CreateBatchCommand();
-            command.CommandText = (write.Event is null ? ConsentSchema.PostgreSql.Write : ConsentSchema.PostgreSqlWriteQueueingEvent).TrimEnd().TrimEnd(';');
+            command.CommandText = write.Event is null ? PlainWrite : QueueingWrite;
             write.Bind(command.Parameters, command.CreateParameter);
             if (write.Event is not null)
             {

@@ -12,6 +12,9 @@ internal sealed class GroupRead : IAsyncDisposable
     /// <summary>Groups of reads in flight at once.</summary>
     internal const int Lanes = 4;
 
+    // The batch command's text (one statement, no trailing semicolon), made once rather than for every read.
+    private static readonly string Read = ConsentSchema.PostgreSql.Read.TrimEnd().TrimEnd(';');
+
     private readonly ConsentStore _store;
     private readonly StatementGroups<ConsentRead> _groups;
 
@@ -56,7 +59,7 @@ internal sealed class GroupRead : IAsyncDisposable
                 foreach (var read in group)
                 {
                     var command = batch.CreateBatchCommand();
-                    command.CommandText = ConsentSchema.PostgreSql.Read.TrimEnd().TrimEnd(';');
+                    command.CommandText = Read;
                     read.Bind(command.Parameters, command.CreateParameter);
                     batch.BatchCommands.Add(command);
                 }
