@@ -10,6 +10,7 @@ namespace ShopAstro.Silo.Storage;
 /// write query), with the downstream event staged for it, if any, and the deadline of the call it serves.
 /// </summary>
 internal sealed class ConsentWrite(ConsentKey key, int? version, byte[] payload, OutboxEvent? outgoing, DateTimeOffset? deadline)
+    : IGroupedStatement<ConsentWriteOutcome>
 {
     private readonly TaskCompletionSource<ConsentWriteOutcome> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
 

@@ -33,7 +33,7 @@ internal sealed class GroupCommit : IAsyncDisposable
 
     private readonly ConsentStore _store;
     private readonly TimeProvider _time;
-    private readonly StatementGroups<ConsentWrite> _groups;
+    private readonly StatementGroups<ConsentWrite, ConsentWriteOutcome> _groups;
 
     public GroupCommit(ConsentStore store, TimeProvider time)
         : this(store, time, Lanes)
@@ -45,7 +45,9 @@ internal sealed class GroupCommit : IAsyncDisposable
     {
         _store = store;
         _time = time;
-        _groups = new StatementGroups<ConsentWrite>(lanes, SendAsync);
+        // One order for every transaction: two writes of the same rows in two lanes cannot deadlock (G3).
+        _groups = new StatementGroups<ConsentWrite, ConsentWriteOutcome>(
+            lanes, CommitAsync, Late, static (a, b) => ConsentKey.Compare(a.Key, b.Key));
     }
 
     /// <summary>Transactions committed or failed so far, and the writes they held (for tests and diagnostics).</summary>
@@ -53,66 +55,32 @@ internal sealed class GroupCommit : IAsyncDisposable
 
     public Task<ConsentWriteOutcome> WriteAsync(ConsentWrite write)
     {
-        if (!_groups.TryQueue(write))
-        {
-            write.Fail(new StorageUnavailableException("The consent store is shutting down."));
-        }
-
+        _groups.Queue(write, static () => new StorageUnavailableException("The consent store is shutting down."));
         return write.Outcome;
     }
 
     public ValueTask DisposeAsync() => _groups.DisposeAsync();
 
     /// <summary>One group in one transaction; every write in it is settled or failed when this returns.</summary>
-    internal async Task SendAsync(List<ConsentWrite> group)
+    internal Task SendAsync(List<ConsentWrite> group) => _groups.SendAsync(group);
+
+    /// <summary>G5: a write whose call's deadline has passed is not sent.</summary>
+    private Exception? Late(ConsentWrite write) =>
+        write.Deadline is { } deadline && _time.GetUtcNow() >= deadline
+            ? new StorageUnavailableException(
+                $"Not stored: its call's deadline ({deadline.ToString("O", CultureInfo.InvariantCulture)}) passed while the write waited for the store.")
+            : null;
+
+    /// <summary>The writes of one group in one transaction, committed before their outcomes are returned (G1, G2).</summary>
+    private async Task<ConsentWriteOutcome[]> CommitAsync(List<ConsentWrite> due)
     {
-        var now = _time.GetUtcNow();
-        var due = new List<ConsentWrite>(group.Count);
-        foreach (var write in group)
-        {
-            if (write.Deadline is { } deadline && now >= deadline)
-            {
-                write.Fail(new StorageUnavailableException(
-                    $"Not stored: its call's deadline ({deadline.ToString("O", CultureInfo.InvariantCulture)}) passed while the write waited for the store."));
-            }
-            else
-            {
-                due.Add(write);
-            }
-        }
-
-        if (due.Count == 0)
-        {
-            return;
-        }
-
-        // One order for every transaction: two writes of the same rows in two lanes cannot deadlock.
-        due.Sort(static (a, b) => ConsentKey.Compare(a.Key, b.Key));
-        _groups.Counting(due.Count);
-        ConsentWriteOutcome[] outcomes;
-        try
-        {
-            await using var connection = await _store.OpenAsync(CancellationToken.None);
-            await using var transaction = await connection.BeginTransactionAsync();
-            outcomes = _store.Kind == ConsentStoreKind.PostgreSql
-                ? await RunBatchedAsync(connection, transaction, due)
-                : await RunInTurnAsync(connection, transaction, due);
-            await transaction.CommitAsync();
-        }
-        catch (Exception exception)
-        {
-            foreach (var write in due)
-            {
-                write.Fail(exception);
-            }
-
-            return;
-        }
-
-        for (var i = 0; i < due.Count; i++)
-        {
-            due[i].Settle(outcomes[i]);
-        }
+        await using var connection = await _store.OpenAsync(CancellationToken.None);
+        await using var transaction = await connection.BeginTransactionAsync();
+        var outcomes = _store.Kind == ConsentStoreKind.PostgreSql
+            ? await RunBatchedAsync(connection, transaction, due)
+            : await RunInTurnAsync(connection, transaction, due);
+        await transaction.CommitAsync();
+        return outcomes;
     }
 
     /// <summary>PostgreSQL: every write one statement (with its event, <see cref="ConsentSchema.PostgreSqlWriteQueueingEvent"/>), all in one round trip.</summary>

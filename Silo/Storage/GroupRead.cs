@@ -16,18 +16,12 @@ internal sealed class GroupRead : IAsyncDisposable
     private static readonly string Read = ConsentSchema.PostgreSql.Read.TrimEnd().TrimEnd(';');
 
     private readonly ConsentStore _store;
-    private readonly StatementGroups<ConsentRead> _groups;
+    private readonly StatementGroups<ConsentRead, StoredRow?> _groups;
 
     public GroupRead(ConsentStore store)
-        : this(store, Lanes)
-    {
-    }
-
-    /// <summary>With <paramref name="lanes"/> 0 nothing is sent but what a test hands to <see cref="SendAsync"/>.</summary>
-    internal GroupRead(ConsentStore store, int lanes)
     {
         _store = store;
-        _groups = new StatementGroups<ConsentRead>(lanes, SendAsync);
+        _groups = new StatementGroups<ConsentRead, StoredRow?>(Lanes, ReadGroupAsync);
     }
 
     /// <summary>Round trips made so far, and the reads they held (for tests and diagnostics).</summary>
@@ -35,72 +29,52 @@ internal sealed class GroupRead : IAsyncDisposable
 
     public Task<StoredRow?> ReadAsync(ConsentRead read)
     {
-        if (!_groups.TryQueue(read))
-        {
-            read.Fail(new ShopAstro.Grains.Interfaces.StorageUnavailableException("The consent store is shutting down."));
-        }
-
+        _groups.Queue(read, static () => new ShopAstro.Grains.Interfaces.StorageUnavailableException("The consent store is shutting down."));
         return read.Row;
     }
 
     public ValueTask DisposeAsync() => _groups.DisposeAsync();
 
-    /// <summary>One group in one round trip (on SQLite, one after the other); every read in it is settled or failed when this returns.</summary>
-    internal async Task SendAsync(List<ConsentRead> group)
+    /// <summary>One group in one round trip (on SQLite, one after the other): each read's row, in the group's order.</summary>
+    private async Task<StoredRow?[]> ReadGroupAsync(List<ConsentRead> group)
     {
-        _groups.Counting(group.Count);
         var rows = new StoredRow?[group.Count];
-        try
+        await using var connection = await _store.OpenAsync(CancellationToken.None);
+        if (_store.Kind == ConsentStoreKind.PostgreSql)
         {
-            await using var connection = await _store.OpenAsync(CancellationToken.None);
-            if (_store.Kind == ConsentStoreKind.PostgreSql)
-            {
-                await using var batch = connection.CreateBatch();
-                foreach (var read in group)
-                {
-                    var command = batch.CreateBatchCommand();
-                    command.CommandText = Read;
-                    read.Bind(command.Parameters, command.CreateParameter);
-                    batch.BatchCommands.Add(command);
-                }
-
-                await using var reader = await batch.ExecuteReaderAsync();
-                for (var i = 0; i < group.Count; i++)
-                {
-                    if (i > 0 && !await reader.NextResultAsync())
-                    {
-                        throw new InvalidOperationException($"The store answered {i} of {group.Count} reads.");
-                    }
-
-                    rows[i] = await RowAsync(reader);
-                }
-            }
-            else
-            {
-                for (var i = 0; i < group.Count; i++)
-                {
-                    await using var command = connection.CreateCommand();
-                    command.CommandText = ConsentSchema.Sqlite.Read;
-                    group[i].Bind(command.Parameters, command.CreateParameter);
-                    await using var reader = await command.ExecuteReaderAsync();
-                    rows[i] = await RowAsync(reader);
-                }
-            }
-        }
-        catch (Exception exception)
-        {
+            await using var batch = connection.CreateBatch();
             foreach (var read in group)
             {
-                read.Fail(exception);
+                var command = batch.CreateBatchCommand();
+                command.CommandText = Read;
+                read.Bind(command.Parameters, command.CreateParameter);
+                batch.BatchCommands.Add(command);
             }
 
-            return;
+            await using var reader = await batch.ExecuteReaderAsync();
+            for (var i = 0; i < group.Count; i++)
+            {
+                if (i > 0 && !await reader.NextResultAsync())
+                {
+                    throw new InvalidOperationException($"The store answered {i} of {group.Count} reads.");
+                }
+
+                rows[i] = await RowAsync(reader);
+            }
+        }
+        else
+        {
+            for (var i = 0; i < group.Count; i++)
+            {
+                await using var command = connection.CreateCommand();
+                command.CommandText = ConsentSchema.Sqlite.Read;
+                group[i].Bind(command.Parameters, command.CreateParameter);
+                await using var reader = await command.ExecuteReaderAsync();
+                rows[i] = await RowAsync(reader);
+            }
         }
 
-        for (var i = 0; i < group.Count; i++)
-        {
-            group[i].Settle(rows[i]);
-        }
+        return rows;
     }
 
     /// <summary>The one row of a grain's state (PayloadBinary, Version), or none.</summary>
@@ -120,7 +94,7 @@ internal sealed class GroupRead : IAsyncDisposable
 internal sealed record StoredRow(byte[]? Payload, int Version);
 
 /// <summary>One grain's state read, with the parameters Orleans' ADO.NET provider gives its read query.</summary>
-internal sealed class ConsentRead(ConsentKey key)
+internal sealed class ConsentRead(ConsentKey key) : IGroupedStatement<StoredRow?>
 {
     private readonly TaskCompletionSource<StoredRow?> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
