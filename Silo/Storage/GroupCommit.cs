@@ -1,5 +1,6 @@
 using System.Data.Common;
 using System.Globalization;
+using Npgsql;
 using ShopAstro.Grains.Interfaces;
 
 namespace ShopAstro.Silo.Storage;
@@ -20,6 +21,8 @@ namespace ShopAstro.Silo.Storage;
 /// the second loses.</item>
 /// <item>G4: a write's outbox rows are in its transaction and exist exactly when its row was written.</item>
 /// <item>G5: a write whose call's deadline passed while it waited is not sent.</item>
+/// <item>G6 (PostgreSQL): a write whose row another transaction holds for longer than <see cref="LockWait"/> fails alone,
+/// not stored; the others of its group are sent again in a new transaction, none of them having been stored.</item>
 /// </list>
 /// </remarks>
 internal sealed class GroupCommit : IAsyncDisposable
@@ -27,7 +30,15 @@ internal sealed class GroupCommit : IAsyncDisposable
     /// <summary>Transactions in flight at once: while they run, the next group gathers.</summary>
     internal const int Lanes = 4;
 
+    /// <summary>
+    /// How long a write waits for a row that another transaction holds (G6): far longer than any commit takes, so that it
+    /// only cuts short a transaction that is stuck, such as one a stopped silo left open in the middle of its commit.
+    /// </summary>
+    internal static readonly TimeSpan LockWait = TimeSpan.FromSeconds(1);
+
     // The batch commands' texts (one statement each, no trailing semicolon), made once rather than for every write.
+    private static readonly string SetLockWait =
+        $"SELECT set_config('lock_timeout', '{(int)LockWait.TotalMilliseconds}ms', true)";
     private static readonly string PlainWrite = ConsentSchema.PostgreSql.Write.TrimEnd().TrimEnd(';');
     private static readonly string QueueingWrite = ConsentSchema.PostgreSqlWriteQueueingEvent.TrimEnd().TrimEnd(';');
 
@@ -71,8 +82,49 @@ internal sealed class GroupCommit : IAsyncDisposable
                 $"Not stored: its call's deadline ({deadline.ToString("O", CultureInfo.InvariantCulture)}) passed while the write waited for the store.")
             : null;
 
-    /// <summary>The writes of one group in one transaction, committed before their outcomes are returned (G1, G2).</summary>
+    /// <summary>
+    /// The writes of one group in one transaction, committed before their outcomes are returned (G1, G2). On PostgreSQL,
+    /// a write whose row stayed locked is failed here and the rest sent again (G6); its place in the results is not used.
+    /// </summary>
     private async Task<ConsentWriteOutcome[]> CommitAsync(List<ConsentWrite> due)
+    {
+        var outcomes = new ConsentWriteOutcome[due.Count];
+        var sending = new List<int>(Enumerable.Range(0, due.Count));
+        while (true)
+        {
+            var group = sending.ConvertAll(i => due[i]);
+            try
+            {
+                var committed = await CommitOnceAsync(group);
+                for (var k = 0; k < sending.Count; k++)
+                {
+                    outcomes[sending[k]] = committed[k];
+                }
+
+                return outcomes;
+            }
+            catch (RowLockedException locked) when (group.Count > 1)
+            {
+                // The transaction was rolled back: none of the group is stored. The locked write fails alone; the others go
+                // again, each still within its deadline (G5).
+                group[locked.Index].Fail(locked);
+                sending.RemoveAt(locked.Index);
+                sending.RemoveAll(i => Late(due[i]) is { } late && Failed(due[i], late));
+                if (sending.Count == 0)
+                {
+                    return outcomes;
+                }
+            }
+        }
+    }
+
+    private static bool Failed(ConsentWrite write, Exception exception)
+    {
+        write.Fail(exception);
+        return true;
+    }
+
+    private async Task<ConsentWriteOutcome[]> CommitOnceAsync(List<ConsentWrite> due)
     {
         await using var connection = await _store.OpenAsync(CancellationToken.None);
         await using var transaction = await connection.BeginTransactionAsync();
@@ -88,6 +140,9 @@ internal sealed class GroupCommit : IAsyncDisposable
     {
         await using var batch = connection.CreateBatch();
         batch.Transaction = transaction;
+        var lockWait = batch.CreateBatchCommand();
+        lockWait.CommandText = SetLockWait;
+        batch.BatchCommands.Add(lockWait);
         foreach (var write in due)
         {
             var command = batch.CreateBatchCommand();
@@ -102,32 +157,50 @@ internal sealed class GroupCommit : IAsyncDisposable
         }
 
         var outcomes = new ConsentWriteOutcome[due.Count];
-        await using var reader = await batch.ExecuteReaderAsync();
-        for (var i = 0; i < due.Count; i++)
+        // The write whose result is being read: PostgreSQL reports a statement's error when the reader reaches its result.
+        var reached = -1;
+        try
         {
-            if (i > 0 && !await reader.NextResultAsync())
+            await using var reader = await batch.ExecuteReaderAsync();
+            for (var i = 0; i < due.Count; i++)
             {
-                throw new InvalidOperationException($"The store answered {i} of {due.Count} writes.");
-            }
-
-            string? returned = null;
-            List<string>? queued = null;
-            while (await reader.ReadAsync())
-            {
-                if (!await reader.IsDBNullAsync(0))
+                // The first result is the lock wait's.
+                reached = i;
+                if (!await reader.NextResultAsync())
                 {
-                    returned ??= Convert.ToString(reader.GetValue(0), CultureInfo.InvariantCulture);
+                    throw new InvalidOperationException($"The store answered {i} of {due.Count} writes.");
                 }
-                else if (reader.FieldCount > 1 && !await reader.IsDBNullAsync(1))
-                {
-                    (queued ??= []).Add(reader.GetString(1));
-                }
-            }
 
-            outcomes[i] = due[i].Judge(returned, queued ?? []);
+                var (returned, queued) = await ReturnedAsync(reader);
+                outcomes[i] = due[i].Judge(returned, queued);
+            }
+        }
+        catch (PostgresException exception) when (exception.SqlState == PostgresErrorCodes.LockNotAvailable && reached >= 0)
+        {
+            throw new RowLockedException(reached, exception);
         }
 
         return outcomes;
+    }
+
+    /// <summary>What one write's statement returned: the row's new version (if it was written) and the systems its event was queued for.</summary>
+    private static async Task<(string? Returned, IReadOnlyList<string> Queued)> ReturnedAsync(DbDataReader reader)
+    {
+        string? returned = null;
+        List<string>? queued = null;
+        while (await reader.ReadAsync())
+        {
+            if (!await reader.IsDBNullAsync(0))
+            {
+                returned ??= Convert.ToString(reader.GetValue(0), CultureInfo.InvariantCulture);
+            }
+            else if (reader.FieldCount > 1 && !await reader.IsDBNullAsync(1))
+            {
+                (queued ??= []).Add(reader.GetString(1));
+            }
+        }
+
+        return (returned, queued ?? (IReadOnlyList<string>)[]);
     }
 
     /// <summary>SQLite (no batches): the writes one after the other in the transaction, each event after its write.</summary>
@@ -190,4 +263,12 @@ internal sealed class GroupCommit : IAsyncDisposable
 
         return value;
     }
+}
+
+/// <summary>A write's row stayed locked by another transaction past <see cref="GroupCommit.LockWait"/>; its transaction was rolled back.</summary>
+internal sealed class RowLockedException(int index, PostgresException inner)
+    : Exception("Not stored: another transaction held the row past the lock wait.", inner)
+{
+    /// <summary>The write's place in its group.</summary>
+    public int Index { get; } = index;
 }

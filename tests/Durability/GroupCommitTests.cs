@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Text;
+using Npgsql;
 using ShopAstro.Grains.Downstream;
 using ShopAstro.Grains.Interfaces;
 using ShopAstro.Silo.Storage;
@@ -9,7 +11,8 @@ namespace ShopAstro.Tests.Durability;
 /// <summary>
 /// Group commit (Silo/Storage/GroupCommit.cs): writes of many grains share transactions (and reads, GroupRead.cs, round trips), and each keeps what it had
 /// alone: stored only with its transaction (G1, G2), its own version check (G3), its outbox rows exactly when its row
-/// was written (G4), nothing sent past its deadline (G5). On SQLite and on PostgreSQL, against the project's schema.
+/// was written (G4), nothing sent past its deadline (G5), and on PostgreSQL a row held by another transaction holds up
+/// only its own write (G6). On SQLite and on PostgreSQL, against the project's schema.
 /// </summary>
 public abstract class GroupCommitTests : IAsyncLifetime
 {
@@ -18,6 +21,10 @@ public abstract class GroupCommitTests : IAsyncLifetime
     private ConsentStore _store = null!;
 
     protected abstract Task<TestDatabase> CreateDatabaseAsync();
+
+    protected TestDatabase Database => _database;
+
+    private protected ConsentStore Store => _store;
 
 
     public async Task InitializeAsync()
@@ -163,12 +170,12 @@ public abstract class GroupCommitTests : IAsyncLifetime
 
     private static ConsentKey Key(string key) => new(ServiceId, "subject", 0, 0, key, key.GetHashCode(), 1);
 
-    private static ConsentWrite Write(string key, int? version, string payload = "state", OutboxEvent? outgoing = null, DateTimeOffset? deadline = null) =>
+    private protected static ConsentWrite Write(string key, int? version, string payload = "state", OutboxEvent? outgoing = null, DateTimeOffset? deadline = null) =>
         new(Key(key), version, Encoding.UTF8.GetBytes(payload), outgoing, deadline);
 
     private async Task<long> CountAsync(string sql) => Convert.ToInt64(await _database.ExecuteAsync(sql));
 
-    private async Task<string?> PayloadAsync(string key) =>
+    protected async Task<string?> PayloadAsync(string key) =>
         await _database.ExecuteAsync($"SELECT PayloadBinary FROM ConsentGrainState WHERE GrainIdExtensionString = '{key}'") is byte[] bytes
             ? Encoding.UTF8.GetString(bytes)
             : null;
@@ -182,4 +189,40 @@ public sealed class SqliteGroupCommitTests : GroupCommitTests
 public sealed class PostgresGroupCommitTests : GroupCommitTests
 {
     protected override Task<TestDatabase> CreateDatabaseAsync() => TestDatabase.PostgresAsync();
+
+    /// <summary>
+    /// G6: a transaction left open holding a row (a silo stopped in the middle of its commit) holds up only the writes of
+    /// that row, after the lock wait; the rest of their group is stored meanwhile.
+    /// </summary>
+    [Fact]
+    public async Task A_write_whose_row_another_transaction_holds_fails_alone_after_the_lock_wait_and_the_rest_of_its_group_is_stored()
+    {
+        await using var commits = new GroupCommit(Store, TimeProvider.System, lanes: 0);
+        await commits.SendAsync([Write("s1/u3", null, "first")]);
+        await using var stuck = new NpgsqlConnection(Database.ConnectionString);
+        await stuck.OpenAsync();
+        await using var holding = await stuck.BeginTransactionAsync();
+        await using (var hold = new NpgsqlCommand("UPDATE ConsentGrainState SET Version = Version WHERE GrainIdExtensionString = 's1/u3'", stuck, holding))
+        {
+            Assert.Equal(1, await hold.ExecuteNonQueryAsync());
+        }
+
+        // In key order the locked write comes fourth: the three before it were written in the transaction that failed.
+        var locked = Write("s1/u3", 1, "second");
+        var others = new[] { 0, 1, 2, 4, 5 }.Select(i => Write($"s1/u{i}", null)).ToList();
+        var watch = Stopwatch.StartNew();
+        var sent = commits.SendAsync([locked, .. others]);
+
+        // While the other transaction still holds the row.
+        var outcomes = await Task.WhenAll(others.Select(w => w.Outcome)).WaitAsync(TimeSpan.FromSeconds(15));
+        Assert.All(outcomes, outcome => Assert.Equal("1", outcome.NewVersion));
+        var refused = await Assert.ThrowsAsync<RowLockedException>(() => locked.Outcome);
+        Assert.Equal(PostgresErrorCodes.LockNotAvailable, ((PostgresException)refused.InnerException!).SqlState);
+        Assert.True(watch.Elapsed >= GroupCommit.LockWait, $"the locked write failed after {watch.Elapsed}, before the lock wait");
+        await sent;
+
+        await holding.RollbackAsync();
+        Assert.Equal("first", await PayloadAsync("s1/u3"));
+        Assert.Equal(6L, Convert.ToInt64(await Database.ExecuteAsync("SELECT COUNT(*) FROM ConsentGrainState")));
+    }
 }
