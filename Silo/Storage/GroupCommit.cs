@@ -109,19 +109,21 @@ internal sealed class GroupCommit : IAsyncDisposable
                 // again, each still within its deadline (G5).
                 group[locked.Index].Fail(locked);
                 sending.RemoveAt(locked.Index);
-                sending.RemoveAll(i => Late(due[i]) is { } late && Failed(due[i], late));
+                for (var k = sending.Count - 1; k >= 0; k--)
+                {
+                    if (Late(due[sending[k]]) is { } late)
+                    {
+                        due[sending[k]].Fail(late);
+                        sending.RemoveAt(k);
+                    }
+                }
+
                 if (sending.Count == 0)
                 {
                     return outcomes;
                 }
             }
         }
-    }
-
-    private static bool Failed(ConsentWrite write, Exception exception)
-    {
-        write.Fail(exception);
-        return true;
     }
 
     private async Task<ConsentWriteOutcome[]> CommitOnceAsync(List<ConsentWrite> due)
