@@ -22,7 +22,9 @@ namespace ShopAstro.Silo.Storage;
 /// <item>G4: a write's outbox rows are in its transaction and exist exactly when its row was written.</item>
 /// <item>G5: a write whose call's deadline passed while it waited is not sent.</item>
 /// <item>G6 (PostgreSQL): a write whose row another transaction holds for longer than <see cref="LockWait"/> fails alone,
-/// not stored; the others of its group are sent again in a new transaction, none of them having been stored.</item>
+/// not stored; the others of its group are sent again in a new transaction, none of them having been stored. A group's
+/// transaction left open for longer than <see cref="StuckTransaction"/> between its writes and its commit (its silo was
+/// stopped) is ended by the server: none of it is stored, and its rows are free again.</item>
 /// </list>
 /// </remarks>
 internal sealed class GroupCommit : IAsyncDisposable
@@ -36,14 +38,20 @@ internal sealed class GroupCommit : IAsyncDisposable
     /// </summary>
     internal static readonly TimeSpan LockWait = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// How long PostgreSQL keeps a group's transaction open while its silo is silent between the writes and the commit
+    /// (G6): a silo stopped there would otherwise hold the rows until it resumes. Far longer than the moment that step
+    /// takes, shorter than a write's deadline.
+    /// </summary>
+    internal static readonly TimeSpan StuckTransaction = TimeSpan.FromSeconds(5);
+
     // The batch commands' texts (one statement each, no trailing semicolon), made once rather than for every write.
-    private static readonly string SetLockWait =
-        $"SELECT set_config('lock_timeout', '{(int)LockWait.TotalMilliseconds}ms', true)";
     private static readonly string PlainWrite = ConsentSchema.PostgreSql.Write.TrimEnd().TrimEnd(';');
     private static readonly string QueueingWrite = ConsentSchema.PostgreSqlWriteQueueingEvent.TrimEnd().TrimEnd(';');
 
     private readonly ConsentStore _store;
     private readonly TimeProvider _time;
+    private readonly string _setTimeouts;
     private readonly StatementGroups<ConsentWrite, ConsentWriteOutcome> _groups;
 
     public GroupCommit(ConsentStore store, TimeProvider time)
@@ -52,10 +60,13 @@ internal sealed class GroupCommit : IAsyncDisposable
     }
 
     /// <summary>With <paramref name="lanes"/> 0 nothing is sent but what a test hands to <see cref="SendAsync"/>.</summary>
-    internal GroupCommit(ConsentStore store, TimeProvider time, int lanes)
+    /// <param name="stuckTransaction">Tests: <see cref="StuckTransaction"/> shorter.</param>
+    internal GroupCommit(ConsentStore store, TimeProvider time, int lanes, TimeSpan? stuckTransaction = null)
     {
         _store = store;
         _time = time;
+        _setTimeouts = "SELECT set_config('lock_timeout', '" + Milliseconds(LockWait)
+            + "', true), set_config('idle_in_transaction_session_timeout', '" + Milliseconds(stuckTransaction ?? StuckTransaction) + "', true)";
         // One order for every transaction: two writes of the same rows in two lanes cannot deadlock (G3).
         _groups = new StatementGroups<ConsentWrite, ConsentWriteOutcome>(
             lanes, CommitAsync, Late, static (a, b) => ConsentKey.Compare(a.Key, b.Key));
@@ -63,6 +74,9 @@ internal sealed class GroupCommit : IAsyncDisposable
 
     /// <summary>Transactions committed or failed so far, and the writes they held (for tests and diagnostics).</summary>
     internal (long Groups, long Writes) Sent => _groups.Sent;
+
+    /// <summary>Tests: runs between a group's writes and its commit (where a stopped silo would stop).</summary>
+    internal Func<Task>? BeforeCommit { get; init; }
 
     public Task<ConsentWriteOutcome> WriteAsync(ConsentWrite write)
     {
@@ -133,18 +147,23 @@ internal sealed class GroupCommit : IAsyncDisposable
         var outcomes = _store.Kind == ConsentStoreKind.PostgreSql
             ? await RunBatchedAsync(connection, transaction, due)
             : await RunInTurnAsync(connection, transaction, due);
+        if (BeforeCommit is { } beforeCommit)
+        {
+            await beforeCommit();
+        }
+
         await transaction.CommitAsync();
         return outcomes;
     }
 
     /// <summary>PostgreSQL: every write one statement (with its event, <see cref="ConsentSchema.PostgreSqlWriteQueueingEvent"/>), all in one round trip.</summary>
-    private static async Task<ConsentWriteOutcome[]> RunBatchedAsync(DbConnection connection, DbTransaction transaction, List<ConsentWrite> due)
+    private async Task<ConsentWriteOutcome[]> RunBatchedAsync(DbConnection connection, DbTransaction transaction, List<ConsentWrite> due)
     {
         await using var batch = connection.CreateBatch();
         batch.Transaction = transaction;
-        var lockWait = batch.CreateBatchCommand();
-        lockWait.CommandText = SetLockWait;
-        batch.BatchCommands.Add(lockWait);
+        var timeouts = batch.CreateBatchCommand();
+        timeouts.CommandText = _setTimeouts;
+        batch.BatchCommands.Add(timeouts);
         foreach (var write in due)
         {
             var command = batch.CreateBatchCommand();
@@ -166,7 +185,7 @@ internal sealed class GroupCommit : IAsyncDisposable
             await using var reader = await batch.ExecuteReaderAsync();
             for (var i = 0; i < due.Count; i++)
             {
-                // The first result is the lock wait's.
+                // The first result is the timeouts'.
                 reached = i;
                 if (!await reader.NextResultAsync())
                 {
@@ -184,6 +203,8 @@ internal sealed class GroupCommit : IAsyncDisposable
 
         return outcomes;
     }
+
+    private static string Milliseconds(TimeSpan span) => ((long)span.TotalMilliseconds).ToString(CultureInfo.InvariantCulture) + "ms";
 
     /// <summary>What one write's statement returned: the row's new version (if it was written) and the systems its event was queued for.</summary>
     private static async Task<(string? Returned, IReadOnlyList<string> Queued)> ReturnedAsync(DbDataReader reader)
