@@ -7,7 +7,7 @@ namespace ShopAstro.Silo.Storage;
 
 /// <summary>
 /// Group commit: the state writes of many grains, made while earlier ones are in flight, go to the store in one
-/// transaction (gathered by <see cref="StatementGroups{T}"/>; on PostgreSQL one round trip for all their statements, and one for the commit), so the store pays its
+/// transaction (gathered by <see cref="StatementGroups{T, TResult}"/>; on PostgreSQL one round trip for all their statements, and one for the commit), so the store pays its
 /// per-statement round trip and its commit once per group instead of once per write.
 /// </summary>
 /// <remarks>
@@ -22,9 +22,7 @@ namespace ShopAstro.Silo.Storage;
 /// <item>G4: a write's outbox rows are in its transaction and exist exactly when its row was written.</item>
 /// <item>G5: a write whose call's deadline passed while it waited is not sent.</item>
 /// <item>G6 (PostgreSQL): a write whose row another transaction holds for longer than <see cref="LockWait"/> fails alone,
-/// not stored; the others of its group are sent again in a new transaction, none of them having been stored. A group's
-/// transaction left open for longer than <see cref="StuckTransaction"/> between its writes and its commit (its silo was
-/// stopped) is ended by the server: none of it is stored, and its rows are free again.</item>
+/// not stored; the others of its group are sent again in a new transaction, none of them having been stored.</item>
 /// </list>
 /// </remarks>
 internal sealed class GroupCommit : IAsyncDisposable
@@ -38,20 +36,14 @@ internal sealed class GroupCommit : IAsyncDisposable
     /// </summary>
     internal static readonly TimeSpan LockWait = TimeSpan.FromSeconds(1);
 
-    /// <summary>
-    /// How long PostgreSQL keeps a group's transaction open while its silo is silent between the writes and the commit
-    /// (G6): a silo stopped there would otherwise hold the rows until it resumes. Far longer than the moment that step
-    /// takes, shorter than a write's deadline.
-    /// </summary>
-    internal static readonly TimeSpan StuckTransaction = TimeSpan.FromSeconds(5);
-
     // The batch commands' texts (one statement each, no trailing semicolon), made once rather than for every write.
+    private static readonly string SetLockWait =
+        $"SELECT set_config('lock_timeout', '{(int)LockWait.TotalMilliseconds}ms', true)";
     private static readonly string PlainWrite = ConsentSchema.PostgreSql.Write.TrimEnd().TrimEnd(';');
     private static readonly string QueueingWrite = ConsentSchema.PostgreSqlWriteQueueingEvent.TrimEnd().TrimEnd(';');
 
     private readonly ConsentStore _store;
     private readonly TimeProvider _time;
-    private readonly string _setTimeouts;
     private readonly StatementGroups<ConsentWrite, ConsentWriteOutcome> _groups;
 
     public GroupCommit(ConsentStore store, TimeProvider time)
@@ -60,13 +52,10 @@ internal sealed class GroupCommit : IAsyncDisposable
     }
 
     /// <summary>With <paramref name="lanes"/> 0 nothing is sent but what a test hands to <see cref="SendAsync"/>.</summary>
-    /// <param name="stuckTransaction">Tests: <see cref="StuckTransaction"/> shorter.</param>
-    internal GroupCommit(ConsentStore store, TimeProvider time, int lanes, TimeSpan? stuckTransaction = null)
+    internal GroupCommit(ConsentStore store, TimeProvider time, int lanes)
     {
         _store = store;
         _time = time;
-        _setTimeouts = "SELECT set_config('lock_timeout', '" + Milliseconds(LockWait)
-            + "', true), set_config('idle_in_transaction_session_timeout', '" + Milliseconds(stuckTransaction ?? StuckTransaction) + "', true)";
         // One order for every transaction: two writes of the same rows in two lanes cannot deadlock (G3).
         _groups = new StatementGroups<ConsentWrite, ConsentWriteOutcome>(
             lanes, CommitAsync, Late, static (a, b) => ConsentKey.Compare(a.Key, b.Key));
@@ -74,9 +63,6 @@ internal sealed class GroupCommit : IAsyncDisposable
 
     /// <summary>Transactions committed or failed so far, and the writes they held (for tests and diagnostics).</summary>
     internal (long Groups, long Writes) Sent => _groups.Sent;
-
-    /// <summary>Tests: runs between a group's writes and its commit (where a stopped silo would stop).</summary>
-    internal Func<Task>? BeforeCommit { get; init; }
 
     public Task<ConsentWriteOutcome> WriteAsync(ConsentWrite write)
     {
@@ -147,23 +133,18 @@ internal sealed class GroupCommit : IAsyncDisposable
         var outcomes = _store.Kind == ConsentStoreKind.PostgreSql
             ? await RunBatchedAsync(connection, transaction, due)
             : await RunInTurnAsync(connection, transaction, due);
-        if (BeforeCommit is { } beforeCommit)
-        {
-            await beforeCommit();
-        }
-
         await transaction.CommitAsync();
         return outcomes;
     }
 
     /// <summary>PostgreSQL: every write one statement (with its event, <see cref="ConsentSchema.PostgreSqlWriteQueueingEvent"/>), all in one round trip.</summary>
-    private async Task<ConsentWriteOutcome[]> RunBatchedAsync(DbConnection connection, DbTransaction transaction, List<ConsentWrite> due)
+    private static async Task<ConsentWriteOutcome[]> RunBatchedAsync(DbConnection connection, DbTransaction transaction, List<ConsentWrite> due)
     {
         await using var batch = connection.CreateBatch();
         batch.Transaction = transaction;
-        var timeouts = batch.CreateBatchCommand();
-        timeouts.CommandText = _setTimeouts;
-        batch.BatchCommands.Add(timeouts);
+        var lockWait = batch.CreateBatchCommand();
+        lockWait.CommandText = SetLockWait;
+        batch.BatchCommands.Add(lockWait);
         foreach (var write in due)
         {
             var command = batch.CreateBatchCommand();
@@ -185,7 +166,7 @@ internal sealed class GroupCommit : IAsyncDisposable
             await using var reader = await batch.ExecuteReaderAsync();
             for (var i = 0; i < due.Count; i++)
             {
-                // The first result is the timeouts'.
+                // The first result is the lock wait's.
                 reached = i;
                 if (!await reader.NextResultAsync())
                 {
@@ -203,8 +184,6 @@ internal sealed class GroupCommit : IAsyncDisposable
 
         return outcomes;
     }
-
-    private static string Milliseconds(TimeSpan span) => ((long)span.TotalMilliseconds).ToString(CultureInfo.InvariantCulture) + "ms";
 
     /// <summary>What one write's statement returned: the row's new version (if it was written) and the systems its event was queued for.</summary>
     private static async Task<(string? Returned, IReadOnlyList<string> Queued)> ReturnedAsync(DbDataReader reader)

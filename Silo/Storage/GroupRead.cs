@@ -3,7 +3,7 @@ using System.Data.Common;
 namespace ShopAstro.Silo.Storage;
 
 /// <summary>
-/// The state reads of activating grains, sent in groups (<see cref="StatementGroups{T}"/>): on PostgreSQL one round trip
+/// The state reads of activating grains, sent in groups (<see cref="StatementGroups{T, TResult}"/>): on PostgreSQL one round trip
 /// for a group's SELECTs, each its own statement as before. A read sees what was committed when its statement ran,
 /// never a write in flight: reads share no transaction with writes.
 /// </summary>

@@ -225,39 +225,4 @@ public sealed class PostgresGroupCommitTests : GroupCommitTests
         Assert.Equal("first", await PayloadAsync("s1/u3"));
         Assert.Equal(6L, Convert.ToInt64(await Database.ExecuteAsync("SELECT COUNT(*) FROM ConsentGrainState")));
     }
-
-    /// <summary>
-    /// G6: a group's transaction left open between its writes and its commit (its silo stopped there) is ended by the server
-    /// after the stuck-transaction timeout: none of it is stored, and the row it held takes the next activation's write.
-    /// </summary>
-    [Fact]
-    public async Task A_transaction_left_open_before_its_commit_is_ended_by_the_server_and_its_row_takes_the_next_write()
-    {
-        await using var commits = new GroupCommit(Store, TimeProvider.System, lanes: 0);
-        await commits.SendAsync([Write("s1/u0", null, "first")]);
-        var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var resumed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var stoppedSilo = new GroupCommit(Store, TimeProvider.System, lanes: 0, stuckTransaction: TimeSpan.FromMilliseconds(300))
-        {
-            BeforeCommit = async () =>
-            {
-                stopped.SetResult();
-                await resumed.Task;
-            },
-        };
-
-        var stuck = Write("s1/u0", 1, "stuck");
-        var sent = stoppedSilo.SendAsync([stuck]);
-        await stopped.Task.WaitAsync(TimeSpan.FromSeconds(15));
-
-        // The grain's next activation writes the row while the first silo is still stopped.
-        var next = Write("s1/u0", 1, "next");
-        await commits.SendAsync([next]).WaitAsync(TimeSpan.FromSeconds(15));
-        Assert.Equal("2", (await next.Outcome).NewVersion);
-
-        resumed.SetResult();
-        await sent;
-        await Assert.ThrowsAnyAsync<Exception>(() => stuck.Outcome);
-        Assert.Equal("next", await PayloadAsync("s1/u0"));
-    }
 }
