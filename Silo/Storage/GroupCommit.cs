@@ -88,42 +88,55 @@ internal sealed class GroupCommit : IAsyncDisposable
     /// </summary>
     private async Task<ConsentWriteOutcome[]> CommitAsync(List<ConsentWrite> due)
     {
-        var outcomes = new ConsentWriteOutcome[due.Count];
-        var sending = new List<int>(Enumerable.Range(0, due.Count));
+        var sending = due;
         while (true)
         {
-            var group = sending.ConvertAll(i => due[i]);
             try
             {
-                var committed = await CommitOnceAsync(group);
-                for (var k = 0; k < sending.Count; k++)
-                {
-                    outcomes[sending[k]] = committed[k];
-                }
-
-                return outcomes;
+                var committed = await CommitOnceAsync(sending);
+                return ReferenceEquals(sending, due) ? committed : InGroupOrder(due, sending, committed);
             }
-            catch (RowLockedException locked) when (group.Count > 1)
+            catch (RowLockedException locked) when (sending.Count > 1)
             {
                 // The transaction was rolled back: none of the group is stored. The locked write fails alone; the others go
                 // again, each still within its deadline (G5).
-                group[locked.Index].Fail(locked);
-                sending.RemoveAt(locked.Index);
-                for (var k = sending.Count - 1; k >= 0; k--)
+                var rest = new List<ConsentWrite>(sending.Count - 1);
+                for (var k = 0; k < sending.Count; k++)
                 {
-                    if (Late(due[sending[k]]) is { } late)
+                    if (k == locked.Index)
                     {
-                        due[sending[k]].Fail(late);
-                        sending.RemoveAt(k);
+                        sending[k].Fail(locked);
+                    }
+                    else if (Late(sending[k]) is { } late)
+                    {
+                        sending[k].Fail(late);
+                    }
+                    else
+                    {
+                        rest.Add(sending[k]);
                     }
                 }
 
-                if (sending.Count == 0)
+                if (rest.Count == 0)
                 {
-                    return outcomes;
+                    return new ConsentWriteOutcome[due.Count];
                 }
+
+                sending = rest;
             }
         }
+    }
+
+    /// <summary>The outcomes of the writes sent again after a locked one, at their places in the group (the failed ones' stay empty).</summary>
+    private static ConsentWriteOutcome[] InGroupOrder(List<ConsentWrite> due, List<ConsentWrite> sent, ConsentWriteOutcome[] committed)
+    {
+        var outcomes = new ConsentWriteOutcome[due.Count];
+        for (var k = 0; k < sent.Count; k++)
+        {
+            outcomes[due.IndexOf(sent[k])] = committed[k];
+        }
+
+        return outcomes;
     }
 
     private async Task<ConsentWriteOutcome[]> CommitOnceAsync(List<ConsentWrite> due)

@@ -93,7 +93,12 @@ internal sealed class StatementGroups<T, TResult> : IAsyncDisposable
 
             if (_order is not null)
             {
-                due = [.. due];
+                // Sorted in a list of its own, not in the lane's (refusing already made one).
+                if (ReferenceEquals(due, group))
+                {
+                    due = [.. due];
+                }
+
                 due.Sort(_order);
             }
 
