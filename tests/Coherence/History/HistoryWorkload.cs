@@ -444,7 +444,7 @@ internal sealed class HistoryWorkload(HistoryCluster cluster, int subjects)
         }
 
         var victim = up[Next(up.Count)];
-        var fault = Begin(kind);
+        var fault = Begin(kind, victim.Name);
         cluster.KillAndHold(victim);
         await Task.Delay(downMs);
         cluster.Release(victim);
@@ -465,7 +465,7 @@ internal sealed class HistoryWorkload(HistoryCluster cluster, int subjects)
         }
 
         var victim = up[Next(up.Count)];
-        var fault = Begin("silo SIGSTOP past its death declaration");
+        var fault = Begin("silo SIGSTOP past its death declaration", victim.Name);
         victim.Process!.Pause();
         await Task.Delay(11_000 + Next(3_000));
         victim.Process.Resume();
@@ -477,7 +477,7 @@ internal sealed class HistoryWorkload(HistoryCluster cluster, int subjects)
         var members = cluster.Members.Where(m => m.Process is { HasExited: false }).ToList();
         var victim = members[Next(members.Count)];
         var silo = cluster.Silos.Contains(victim);
-        var fault = Begin(silo ? "silo SIGSTOP/SIGCONT" : "edge SIGSTOP/SIGCONT");
+        var fault = Begin(silo ? "silo SIGSTOP/SIGCONT" : "edge SIGSTOP/SIGCONT", victim.Name);
         victim.Process!.Pause();
         await Task.Delay(1000 + Next(silo ? 3000 : 6000));
         victim.Process.Resume();
@@ -531,27 +531,31 @@ internal sealed class HistoryWorkload(HistoryCluster cluster, int subjects)
             return;
         }
 
-        var fault = Begin("partition");
+        var fault = Begin("partition", $"{a.Name} | {b.Name}");
         await cluster.Lab.PartitionAsync(a, b);
         await Task.Delay(holdMs);
         await cluster.Lab.HealAsync();
         End(fault);
     }
 
-    private (long Start, long? End) Begin(string kind)
+    /// <summary>A fault of <paramref name="kind"/> starts on <paramref name="target"/> (named in the timeline only).</summary>
+    private (long Start, long? End) Begin(string kind, string target)
     {
         Count(kind);
         var fault = (Now, (long?)null);
         lock (_faults)
         {
             _faults.Add(fault);
-            _timeline.Add((kind, fault.Item1));
+            _timeline.Add(($"{kind}: {target}", fault.Item1));
         }
 
         return fault;
     }
 
-    /// <summary>For a failure message: the faults and <paramref name="subject"/>'s writes, in seconds (Stopwatch time).</summary>
+    /// <summary>
+    /// For a failure message: the faults, the store's publishes and <paramref name="subject"/>'s writes, in seconds
+    /// (Stopwatch time).
+    /// </summary>
     public string Describe(string subject)
     {
         static string S(long t) => (t / (double)Stopwatch.Frequency).ToString("F3", System.Globalization.CultureInfo.InvariantCulture);
@@ -560,12 +564,15 @@ internal sealed class HistoryWorkload(HistoryCluster cluster, int subjects)
         {
             lines.AddRange(_timeline.Select(f => (f.At, $"{S(f.At)} fault: {f.Kind}")));
             lines.AddRange(_faults.Where(f => f.End is not null).Select(f => (f.End!.Value, $"{S(f.End!.Value)} fault ends (+1 s grace)")));
+            lines.AddRange(_lockWindows.Select(w => (w.Acquired, $"{S(w.Acquired)}-{S(w.Released)} consent table locked")));
         }
 
+        void Add<TState>(string who, Timeline<TState> writes) where TState : struct => lines.AddRange(writes.Events.Select(e => (e.Start,
+            $"{S(e.Start)}-{S(e.End)} {who}: {e.What} {(e.Acked ? "acked" : "failed")}{(e.NotStored ? " (not stored)" : "")} -> {string.Join(" | ", e.After)}")));
+        Add("store", Log.Policy);
         if (Log.Subjects.TryGetValue(subject, out var writes))
         {
-            lines.AddRange(writes.Events.Select(e => (e.Start,
-                $"{S(e.Start)}-{S(e.End)} {subject}: {e.What} {(e.Acked ? "acked" : "failed")}{(e.NotStored ? " (not stored)" : "")} -> {string.Join(" | ", e.After)}")));
+            Add(subject, writes);
         }
 
         return string.Join("\n", lines.OrderBy(l => l.At).Select(l => l.Line));
