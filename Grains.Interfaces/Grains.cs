@@ -25,8 +25,9 @@ public interface IStoreGrain : IGrainWithStringKey
 
     /// <summary>Interleaves so that subjects activating during a publish never wait on it.</summary>
     /// <param name="present">The subject has a stored record: the store's subject index must name it.</param>
+    /// <param name="held">The version the subject holds: if it is still the one in force, the lease does not carry it.</param>
     [Alias("AcquirePolicyLease"), AlwaysInterleave]
-    Task<PolicyLease> AcquirePolicyLease(string subjectId, bool present);
+    Task<PolicyLease> AcquirePolicyLease(string subjectId, bool present, PolicyStamp? held);
 
     /// <summary>
     /// The store's policy and the subjects that have a record, for an edge to decide every other subject of the
@@ -85,8 +86,9 @@ public interface ISubjectGrain : IGrainWithStringKey
     /// acknowledges a change. Never touches storage once active. Interleaves with a change that is only
     /// waiting for an unreachable edge's lease to run out.
     /// </summary>
+    /// <param name="held">The store policy version the holder has: if the grain decides under it, the lease does not carry it.</param>
     [Alias("LeaseDecisions"), AlwaysInterleave, ResponseTimeout(CallTimeouts.Check)]
-    ValueTask<DecisionLease> LeaseDecisions(IDecisionLeaseHolder holder);
+    ValueTask<DecisionLease> LeaseDecisions(IDecisionLeaseHolder holder, PolicyStamp? held);
 
     /// <summary>Completes only after the change is durable.</summary>
     [Alias("SetConsents"), ResponseTimeout(CallTimeouts.Write)]

@@ -44,6 +44,22 @@ public sealed record StorePolicy(
     /// </summary>
     public bool Supersedes(StorePolicy? held) =>
         held is null || Version > held.Version || (Version == held.Version && PublishedAt > held.PublishedAt);
+
+    /// <summary>Whether <paramref name="stamp"/> names this version (see <see cref="PolicyStamp"/>).</summary>
+    public bool IsNamedBy(PolicyStamp? stamp) => stamp is { } named && named.Version == Version && named.PublishedAt == PublishedAt;
+}
+
+/// <summary>
+/// Names a committed policy version that a lease holder already has, so that a lease of the same version need not
+/// carry it. Only committed versions are handed out and a version is committed once (a later publish of the same
+/// number is refused as not increasing), so version and publish time name one content.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("shopastro.PolicyStamp")]
+public readonly record struct PolicyStamp(
+    [property: Id(0)] int Version,
+    [property: Id(1)] DateTimeOffset PublishedAt)
+{
+    public static PolicyStamp? Of(StorePolicy? policy) => policy is null ? null : new PolicyStamp(policy.Version, policy.PublishedAt);
 }
 
 /// <summary>A new policy version as the seller publishes it.</summary>
@@ -101,6 +117,10 @@ public enum PolicyCancelStatus
 }
 
 /// <summary>The store's policy as a subject grain holds it, valid until the lease runs out.</summary>
+/// <param name="Policy">
+/// The version in force; null when none is, or when it is the one the request named: the holder keeps its copy
+/// (a copy is replaced only by a superseding version, so the two cases need no telling apart).
+/// </param>
 /// <param name="Duration">How long the holder may rely on <paramref name="Policy"/> without hearing from the store.</param>
 /// <param name="AbsentViewFor">
 /// How long from now an edge may still decide the subject as one without a record (the store repaired its index

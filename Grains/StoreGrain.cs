@@ -130,12 +130,14 @@ internal sealed partial class StoreGrain(
 
     private IStoreFeedGrain Feed => GrainFactory.Of<IStoreFeedGrain>(StoreId);
 
-    public Task<PolicyLease> AcquirePolicyLease(string subjectId, bool present)
+    public Task<PolicyLease> AcquirePolicyLease(string subjectId, bool present, PolicyStamp? held)
     {
         var now = time.GetUtcNow();
         var lease = LeaseFor(_lease, now);
         _policyLeases.Granted(subjectId, lease);
-        var policy = _stored.CurrentAt(now);
+        var current = _stored.CurrentAt(now);
+        // The version the subject holds is not sent again (it keeps its copy).
+        var policy = current is not null && current.IsNamedBy(held) ? null : current;
         return present && !_absence.Contains(subjectId) ? MarkedAsync()
             : Task.FromResult(new PolicyLease(policy, lease, NoRecordLeased: !present && _absence.NoRecordLeased(subjectId)));
 

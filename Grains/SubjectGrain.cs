@@ -73,8 +73,8 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
         return ValueTask.FromResult(DecideNow(purposes, signals));
     }
 
-    public ValueTask<DecisionLease> LeaseDecisions(IDecisionLeaseHolder holder) =>
-        _leases.Changing is null && !_policy.EndsSoon ? ValueTask.FromResult(GrantLease(holder)) : LeaseAfterChange(holder);
+    public ValueTask<DecisionLease> LeaseDecisions(IDecisionLeaseHolder holder, PolicyStamp? held) =>
+        _leases.Changing is null && !_policy.EndsSoon ? ValueTask.FromResult(GrantLease(holder, held)) : LeaseAfterChange(holder, held);
 
     public async Task<ExplainedSet> Explain(Purpose[] purposes, RequestSignals signals)
     {
@@ -378,7 +378,8 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
         return DecideNow(purposes, signals);
     }
 
-    Task<PolicyLease> IPolicyLeaseSource.AcquirePolicyLeaseAsync() => Store.AcquirePolicyLease(SubjectId, present: state.RecordExists);
+    Task<PolicyLease> IPolicyLeaseSource.AcquirePolicyLeaseAsync(PolicyStamp? held) =>
+        Store.AcquirePolicyLease(SubjectId, present: state.RecordExists, held);
 
     void IPolicyLeaseSource.Received(PolicyLease lease)
     {
@@ -404,7 +405,7 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
     /// to run out does not hold up the checks of the others), but never with the part of a change that
     /// alters the state and revokes the leases.
     /// </summary>
-    private async ValueTask<DecisionLease> LeaseAfterChange(IDecisionLeaseHolder holder)
+    private async ValueTask<DecisionLease> LeaseAfterChange(IDecisionLeaseHolder holder, PolicyStamp? held)
     {
         var refreshed = false;
         while (true)
@@ -421,7 +422,7 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
             }
             else
             {
-                return GrantLease(holder);
+                return GrantLease(holder, held);
             }
         }
     }
@@ -453,7 +454,8 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
         }
     }
 
-    private DecisionLease GrantLease(IDecisionLeaseHolder holder) => _leases.Grant(holder, _policy.Policy, state.State, _policy.ExpiresAt);
+    private DecisionLease GrantLease(IDecisionLeaseHolder holder, PolicyStamp? held) =>
+        _leases.Grant(holder, _policy.Policy, state.State, _policy.ExpiresAt, held);
 
     /// <summary>An anonymous visitor's row is never written without its retention reminder.</summary>
     private Task EnsureRetention() => IsAnonymous ? Retention.BeforeWriteAsync() : Task.CompletedTask;

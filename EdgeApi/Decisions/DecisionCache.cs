@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
 using ShopAstro.Coherence;
 using ShopAstro.EdgeApi.Telemetry;
@@ -38,7 +37,7 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
     private readonly HolderEpoch _epoch;
     private readonly HeldLeases _leases;
     private readonly HeldAbsences _absences;
-    private readonly ConcurrentDictionary<string, StorePolicy> _policies = new(StringComparer.Ordinal);
+    private readonly HeldPolicies _policies = new();
     private readonly CancellationTokenSource _stopping = new();
     private IDecisionLeaseHolder? _reference;
     private Task? _maintenance;
@@ -49,9 +48,9 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
     {
         (_grains, _time, _stats, _metrics, _options, _logger) = (grains, time, stats, metrics, options, logger);
         _epoch = new HolderEpoch(time);
-        _leases = new HeldLeases(time, _epoch, key => _grains.Of<ISubjectGrain>(key).LeaseDecisions(Reference).AsTask(), Canonical);
+        _leases = new HeldLeases(time, _epoch, (key, held) => _grains.Of<ISubjectGrain>(key).LeaseDecisions(Reference, held).AsTask(), _policies);
         _absences = new HeldAbsences(time, _epoch, (storeId, epoch, since) => _grains.Of<IStoreGrain>(storeId).LeaseAbsence(Reference, epoch, since),
-            Canonical, (exception, storeId) => LogAbsenceFailed(exception, storeId));
+            _policies.Canonical, (exception, storeId) => LogAbsenceFailed(exception, storeId));
     }
 
     public bool Enabled => _options.Value.Enabled;
@@ -210,18 +209,6 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
         }
 
         return new DecisionSet(policy?.Version, decisions);
-    }
-
-    /// <summary>One policy object per store version, however many subjects' leases carry it.</summary>
-    private StorePolicy? Canonical(string storeId, StorePolicy? policy)
-    {
-        if (policy is null)
-        {
-            return null;
-        }
-
-        var kept = _policies.AddOrUpdate(storeId, policy, (_, current) => policy.Supersedes(current) ? policy : current);
-        return kept.Version == policy.Version && kept.PublishedAt == policy.PublishedAt ? kept : policy;
     }
 
     private IDecisionLeaseHolder Reference => _reference ??= _grains.CreateObjectReference<IDecisionLeaseHolder>(this);

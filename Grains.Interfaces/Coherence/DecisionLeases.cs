@@ -8,12 +8,15 @@ namespace ShopAstro.Grains.Interfaces;
 /// edge sent its request. The subject grain remembers the holder and, before it acknowledges any change,
 /// revokes the lease (<see cref="IDecisionLeaseHolder.Revoke"/>) or waits until it has expired.
 /// </summary>
+/// <param name="Policy">Null when there is none, or when it is the one the request named (<paramref name="PolicyAsNamed"/>).</param>
 /// <param name="Duration">Zero when the grain could not grant a lease: decide from this copy once, keep nothing.</param>
+/// <param name="PolicyAsNamed">The grain's policy is the version the request named (<see cref="PolicyStamp"/>): not sent again.</param>
 [GenerateSerializer, Immutable, Alias("shopastro.DecisionLease")]
 public sealed record DecisionLease(
     [property: Id(0)] StorePolicy? Policy,
     [property: Id(1)] SubjectRecord Subject,
-    [property: Id(2)] TimeSpan Duration);
+    [property: Id(2)] TimeSpan Duration,
+    [property: Id(3)] bool PolicyAsNamed = false);
 
 /// <summary>An edge process that caches decision leases.</summary>
 [Alias("shopastro.IDecisionLeaseHolder")]

@@ -13,13 +13,13 @@ namespace ShopAstro.Coherence;
 /// the revoked state, including a lease that is still on its way.
 /// </para>
 /// </summary>
-/// <param name="request">Asks a subject grain for a lease: (key).</param>
-/// <param name="canonical">One policy object per store and version: (storeId, policy).</param>
+/// <param name="request">Asks a subject grain for a lease: (key, the store policy version held here).</param>
+/// <param name="policies">The store policies held here: named in requests, one object per version.</param>
 public sealed class HeldLeases(
     TimeProvider time,
     HolderEpoch epoch,
-    Func<string, Task<DecisionLease>> request,
-    Func<string, StorePolicy?, StorePolicy?> canonical)
+    Func<string, PolicyStamp?, Task<DecisionLease>> request,
+    HeldPolicies policies)
 {
     private static readonly TimeSpan MinimumTombstoneLife = TimeSpan.FromMinutes(1);
 
@@ -67,9 +67,10 @@ public sealed class HeldLeases(
         var requestedAt = time.GetTimestamp();
         try
         {
-            var lease = await request(key);
+            var named = policies.Latest(storeId);
+            var lease = await request(key, PolicyStamp.Of(named));
             var duration = time.TimestampTicks(lease.Duration);
-            var entry = new Entry(canonical(storeId, lease.Policy), lease.Subject, requestedAt, requestedAt + duration, requestedAt + duration * 3 / 4);
+            var entry = new Entry(policies.Of(storeId, lease, named), lease.Subject, requestedAt, requestedAt + duration, requestedAt + duration * 3 / 4);
             if (duration > 0)
             {
                 InterlockedMax(ref _longestLease, duration);

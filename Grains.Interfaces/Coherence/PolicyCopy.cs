@@ -5,7 +5,8 @@ namespace ShopAstro.Coherence;
 /// <summary>Where a <see cref="PolicyCopy"/> gets its policy lease from (its subject grain, which asks the store).</summary>
 public interface IPolicyLeaseSource
 {
-    Task<PolicyLease> AcquirePolicyLeaseAsync();
+    /// <param name="held">The version the copy holds: a lease of the same version need not carry it.</param>
+    Task<PolicyLease> AcquirePolicyLeaseAsync(PolicyStamp? held);
 
     /// <summary>A lease arrived: what it says beside the policy (absence views, earlier activations) is the subject's.</summary>
     void Received(PolicyLease lease);
@@ -59,8 +60,9 @@ public sealed class PolicyCopy(TimeProvider time, TimeSpan renewMargin, IPolicyL
         try
         {
             var requestedAt = time.GetTimestamp();
-            var lease = await source.AcquirePolicyLeaseAsync();
+            var lease = await source.AcquirePolicyLeaseAsync(PolicyStamp.Of(Policy));
             source.Received(lease);
+            // Null: none in force, or the version this copy named, which it keeps.
             if (lease.Policy is not null)
             {
                 Accept(lease.Policy);

@@ -60,8 +60,9 @@ public sealed class SubjectLeases(TimeProvider time, TimeSpan decisionLease, Lea
     /// <summary>
     /// A lease of <paramref name="record"/> under <paramref name="policy"/> for <paramref name="holder"/>, never
     /// outliving <paramref name="policyExpiresAt"/> (the grain's own copy of the policy). Zero duration: use once.
+    /// The policy is left out when it is the version the holder named (<paramref name="held"/>).
     /// </summary>
-    public DecisionLease Grant(IDecisionLeaseHolder holder, StorePolicy? policy, SubjectRecord record, long policyExpiresAt)
+    public DecisionLease Grant(IDecisionLeaseHolder holder, StorePolicy? policy, SubjectRecord record, long policyExpiresAt, PolicyStamp? held)
     {
         var now = time.GetTimestamp();
         // Between three quarters and all of the configured length, so that leases granted together (a burst of
@@ -80,7 +81,9 @@ public sealed class SubjectLeases(TimeProvider time, TimeSpan decisionLease, Lea
 
         // Receipts are proof, not decision input: they stay in the grain.
         var view = record.Receipts.IsEmpty ? record : record with { Receipts = [] };
-        return new DecisionLease(policy, view, duration);
+        return policy is not null && policy.IsNamedBy(held)
+            ? new DecisionLease(null, view, duration, PolicyAsNamed: true)
+            : new DecisionLease(policy, view, duration);
     }
 
     /// <summary>

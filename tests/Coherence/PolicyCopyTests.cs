@@ -66,7 +66,7 @@ public sealed class PolicyCopyTests
 
         public int Calls { get; private set; }
 
-        public Task<PolicyLease> AcquirePolicyLeaseAsync()
+        public Task<PolicyLease> AcquirePolicyLeaseAsync(PolicyStamp? held)
         {
             Calls++;
             if (Time is { } time)

@@ -80,11 +80,11 @@ public sealed class SimSubject : IPolicyLeaseSource
     }
 
     /// <summary>As <c>StoreGrain.AcquirePolicyLease</c>, asked by <see cref="PolicyCopy"/>.</summary>
-    Task<PolicyLease> IPolicyLeaseSource.AcquirePolicyLeaseAsync()
+    Task<PolicyLease> IPolicyLeaseSource.AcquirePolicyLeaseAsync(PolicyStamp? held)
     {
         var control = _cluster.Control;
         var present = _version is not null;
-        return _cluster.Network.Call(control.Silo, () => control.AcquirePolicyLeaseAsync(Id, present)).WaitAsync(_cluster.CheckTimeout, _cluster.World.Clock);
+        return _cluster.Network.Call(control.Silo, () => control.AcquirePolicyLeaseAsync(Id, present, held)).WaitAsync(_cluster.CheckTimeout, _cluster.World.Clock);
     }
 
     /// <summary>As <c>SubjectGrain</c>: with a record, the store's index names it (and says how long an edge may still decide it as absent); without, the store may say no earlier activation leased a record.</summary>
@@ -109,7 +109,7 @@ public sealed class SimSubject : IPolicyLeaseSource
     }
 
     /// <summary>As <c>SubjectGrain.LeaseDecisions</c> (interleaving).</summary>
-    public async Task<DecisionLease> LeaseDecisionsAsync(IDecisionLeaseHolder holder)
+    public async Task<DecisionLease> LeaseDecisionsAsync(IDecisionLeaseHolder holder, PolicyStamp? held)
     {
         await ReadyAsync();
         var refreshed = false;
@@ -126,7 +126,7 @@ public sealed class SimSubject : IPolicyLeaseSource
             }
             else
             {
-                var lease = Leases.Grant(holder, _policy.Policy, State, _policy.ExpiresAt);
+                var lease = Leases.Grant(holder, _policy.Policy, State, _policy.ExpiresAt, held);
                 _cluster.World.Log($"{Silo.Process}/{Id}: lease to {holder} of {State.LastWrittenAt?.Ticks % 100000} {State.Status} under policy {_policy.Policy?.Version} for {lease.Duration.TotalMilliseconds} ms");
                 return lease;
             }
@@ -350,11 +350,11 @@ public sealed class SimControl
     }
 
     /// <summary>As <c>StoreGrain.AcquirePolicyLease</c> (interleaving).</summary>
-    public async Task<PolicyLease> AcquirePolicyLeaseAsync(string subject, bool present)
+    public async Task<PolicyLease> AcquirePolicyLeaseAsync(string subject, bool present, PolicyStamp? held)
     {
         var lease = _cluster.PolicyLease;
         PolicyLeases.Granted(subject, lease);
-        var policy = _stored;
+        var policy = _stored.IsNamedBy(held) ? null : _stored;
         if (present && !Absence.Contains(subject))
         {
             // A repair of the index: the subject learns how long an edge may still decide it as absent.
@@ -413,16 +413,17 @@ public sealed class SimEdge
         var clock = cluster.World.Clock;
         Epoch = new HolderEpoch(clock);
         Reference = new SimEdgeReference(cluster.Network, this);
-        Leases = new HeldLeases(clock, Epoch, key =>
+        var policies = new HeldPolicies();
+        Leases = new HeldLeases(clock, Epoch, (key, held) =>
         {
             var subject = cluster.Route(SubjectKey.Parse(key).SubjectId);
-            return cluster.Network.Call(subject.Silo, () => subject.LeaseDecisionsAsync(Reference)).WaitAsync(cluster.CheckTimeout, clock);
-        }, static (_, policy) => policy);
+            return cluster.Network.Call(subject.Silo, () => subject.LeaseDecisionsAsync(Reference, held)).WaitAsync(cluster.CheckTimeout, clock);
+        }, policies);
         Absences = new HeldAbsences(clock, Epoch, (_, epoch, since) =>
         {
             var control = cluster.Control;
             return cluster.Network.Call(control.Silo, () => control.LeaseAbsence(Reference, epoch, since)).WaitAsync(cluster.CheckTimeout, clock);
-        }, static (_, policy) => policy, (_, _) => { });
+        }, policies.Canonical, (_, _) => { });
         Process.Run(RegisterLoopAsync);
     }
 
