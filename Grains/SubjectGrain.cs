@@ -374,7 +374,7 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
 
     private async ValueTask<DecisionSet> DecideAfterRefresh(Purpose[] purposes, RequestSignals signals)
     {
-        await _policy.RefreshAsync();
+        await _policy.EnsureAsync();
         return DecideNow(purposes, signals);
     }
 
@@ -419,6 +419,11 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
                 // Once: a policy lease shorter than a decision lease gives decision leases of what it has left.
                 await _policy.RefreshAsync();
                 refreshed = true;
+            }
+            else if (_policy.Expired)
+            {
+                // Not even a lease for one use from a copy that ran out (the refresh it joined may have brought one).
+                await _policy.EnsureAsync();
             }
             else
             {

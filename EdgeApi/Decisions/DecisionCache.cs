@@ -158,6 +158,7 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
 
     private async ValueTask<DecisionSet> DecideAfterLease(string storeId, string key, Purpose[] purposes, RequestSignals signals)
     {
+        var startedAt = _time.GetTimestamp();
         if (!Active)
         {
             _metrics.Looked(CacheLookup.Grain);
@@ -165,7 +166,7 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
         }
 
         _metrics.Looked(CacheLookup.Lease);
-        var lease = await _leases.LeaseAsync(storeId, key);
+        var lease = await _leases.LeaseForCheckAsync(storeId, key, startedAt);
         return Decide(storeId, lease.Policy, lease.Subject!, purposes, signals);
     }
 

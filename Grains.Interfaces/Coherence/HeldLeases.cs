@@ -10,7 +10,10 @@ namespace ShopAstro.Coherence;
 /// Invariant: a lease is used only while it runs (counted from before its request was sent, so never longer than
 /// the grant side counts it), within the edge's registration epoch, and only if no revocation for the subject
 /// arrived after its request was sent. A revocation therefore completes only when no later check here can use
-/// the revoked state, including a lease that is still on its way.
+/// the revoked state, including a lease that is still on its way. A check decides from a lease whose request it
+/// joined only if the lease still ran when the check started (<see cref="LeaseForCheckAsync"/>): a lease is cut at the
+/// instant a scheduled policy version takes effect, with no revocation, so one that ran out before a check started may
+/// hold the version before.
 /// </para>
 /// </summary>
 /// <param name="request">Asks a subject grain for a lease: (key, the store policy version held here).</param>
@@ -42,6 +45,22 @@ public sealed class HeldLeases(
 
     public bool Renewing(string key) => _pending.ContainsKey(key);
 
+    /// <summary>
+    /// A lease a check that started at <paramref name="startedAt"/> may decide from: the one of a request it joined if
+    /// that lease ran at least until the check started, else a new one (requested after the check started).
+    /// </summary>
+    public async ValueTask<Entry> LeaseForCheckAsync(string storeId, string key, long startedAt)
+    {
+        while (true)
+        {
+            var lease = await LeaseAsync(storeId, key);
+            if (startedAt <= lease.ExpiresAt)
+            {
+                return lease;
+            }
+        }
+    }
+
     /// <summary>A new lease for the subject <paramref name="key"/> of <paramref name="storeId"/>; concurrent misses of one subject share one request.</summary>
     public Task<Entry> LeaseAsync(string storeId, string key)
     {
@@ -65,30 +84,31 @@ public sealed class HeldLeases(
     {
         // Counted from before the request: this copy runs out no later than the grain's record of it.
         var requestedAt = time.GetTimestamp();
+        Entry entry;
         try
         {
             var named = policies.Latest(storeId);
             var lease = await request(key, PolicyStamp.Of(named));
             var duration = time.TimestampTicks(lease.Duration);
-            var entry = new Entry(policies.Of(storeId, lease, named), lease.Subject, requestedAt, requestedAt + duration, requestedAt + duration * 3 / 4);
+            entry = new Entry(policies.Of(storeId, lease, named), lease.Subject, requestedAt, requestedAt + duration, requestedAt + duration * 3 / 4);
             if (duration > 0)
             {
                 InterlockedMax(ref _longestLease, duration);
                 Keep(key, entry);
             }
-
-            // Even when not kept (revoked meanwhile), it answers the checks that were waiting: they started
-            // before the change that revoked it was acknowledged.
-            fill.SetResult(entry);
         }
         catch (Exception exception)
         {
-            fill.SetException(exception);
-        }
-        finally
-        {
             _pending.TryRemove(new KeyValuePair<string, Task<Entry>>(key, fill.Task));
+            fill.SetException(exception);
+            return;
         }
+
+        // No longer joined before it completes: a check that finds it ran out asks anew, not for this one again.
+        _pending.TryRemove(new KeyValuePair<string, Task<Entry>>(key, fill.Task));
+        // Even when not kept (revoked meanwhile), it answers the checks that were waiting: they started before the
+        // change that revoked it was acknowledged.
+        fill.SetResult(entry);
     }
 
     /// <summary>Stores a lease unless a revocation or a newer lease for the subject arrived meanwhile.</summary>

@@ -20,9 +20,21 @@ public interface IPolicyLeaseSource
 /// holder to push a new version to; a version replaces the copy only if it supersedes it (version, then publish
 /// time), so an older answer arriving late never brings back an older policy.
 /// </para>
+/// <para>
+/// A refresh that was already running when a caller needed the copy can bring a lease that has run out by the time
+/// it arrives: the store cuts every lease at the instant a scheduled version takes effect, and nobody is told at that
+/// instant. <see cref="EnsureAsync"/> therefore asks until the copy runs; nothing decides from a copy that ran out,
+/// not even once.
+/// </para>
 /// </summary>
 public sealed class PolicyCopy(TimeProvider time, TimeSpan renewMargin, IPolicyLeaseSource source)
 {
+    /// <summary>
+    /// Requests for a running copy before giving up: one joined that was sent before, one of its own, and one more in
+    /// case a scheduled version took effect while that one was on its way.
+    /// </summary>
+    public const int MaxRequests = 3;
+
     private Task? _refresh;
 
     public StorePolicy? Policy { get; private set; }
@@ -35,7 +47,21 @@ public sealed class PolicyCopy(TimeProvider time, TimeSpan renewMargin, IPolicyL
     /// <summary>Less than the renewal margin is left: a decision lease granted now would be cut short.</summary>
     public bool EndsSoon => time.GetTimestamp() + time.TimestampTicks(renewMargin) > ExpiresAt;
 
-    public Task EnsureAsync() => Expired ? RefreshAsync() : Task.CompletedTask;
+    /// <summary>Completes once the copy runs; throws <see cref="TimeoutException"/> if no lease that still runs came.</summary>
+    public Task EnsureAsync() => Expired ? RenewUntilRunningAsync() : Task.CompletedTask;
+
+    private async Task RenewUntilRunningAsync()
+    {
+        for (var requests = 0; Expired; requests++)
+        {
+            if (requests == MaxRequests)
+            {
+                throw new TimeoutException($"The store's policy lease ran out on arrival {MaxRequests} times.");
+            }
+
+            await RefreshAsync();
+        }
+    }
 
     /// <summary>A new lease; concurrent callers share one request.</summary>
     public Task RefreshAsync()

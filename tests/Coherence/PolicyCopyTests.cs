@@ -58,6 +58,97 @@ public sealed class PolicyCopyTests
         Assert.True(copy.Expired);
     }
 
+    [Fact]
+    public async Task A_caller_that_joins_a_refresh_which_brings_a_lease_already_run_out_asks_again_before_using_the_copy()
+    {
+        // A refresh sent at 0 s comes back at 10 s with a lease cut at 5 s (a scheduled version took effect then).
+        var time = new SteppingTime();
+        var source = new QueuedSource();
+        var copy = new PolicyCopy(time, TimeSpan.FromSeconds(5), source);
+        var earlier = copy.RefreshAsync();
+        time.Now = TimeSpan.FromSeconds(10).Ticks;
+
+        var ensured = copy.EnsureAsync();
+        source.Answer(new PolicyLease(Policy(1, StoreStatus.Active, 1), TimeSpan.FromSeconds(5)));
+        await earlier;
+        Assert.True(copy.Expired);
+        Assert.False(ensured.IsCompleted);
+
+        source.Answer(new PolicyLease(Policy(2, StoreStatus.Suspended, 5), TimeSpan.FromSeconds(30)));
+        await ensured;
+        Assert.Equal(2, copy.Policy!.Version);
+        Assert.False(copy.Expired);
+        Assert.Equal(2, source.Requests);
+    }
+
+    [Fact]
+    public async Task A_copy_whose_leases_keep_running_out_on_arrival_is_not_used_and_the_caller_fails()
+    {
+        var time = new SteppingTime { Now = TimeSpan.FromSeconds(10).Ticks };
+        var source = new QueuedSource { Time = time };
+        var copy = new PolicyCopy(time, TimeSpan.FromSeconds(5), source);
+        var ensured = copy.EnsureAsync();
+        for (var i = 0; i < PolicyCopy.MaxRequests; i++)
+        {
+            await Task.Yield();
+            source.Answer(new PolicyLease(Policy(1, StoreStatus.Active, 1), TimeSpan.FromSeconds(1)));
+        }
+
+        await Assert.ThrowsAsync<TimeoutException>(() => ensured);
+        Assert.Equal(PolicyCopy.MaxRequests, source.Requests);
+        Assert.True(copy.Expired);
+    }
+
+    /// <summary>Answers requests in order, when told to; with <see cref="Time"/>, each answer takes 2 s to come.</summary>
+    private sealed class QueuedSource : IPolicyLeaseSource
+    {
+        private readonly Queue<TaskCompletionSource<PolicyLease>> _waiting = new();
+        private readonly Queue<PolicyLease> _early = new();
+
+        public SteppingTime? Time { get; init; }
+
+        public int Requests { get; private set; }
+
+        public Task<PolicyLease> AcquirePolicyLeaseAsync(PolicyStamp? held)
+        {
+            Requests++;
+            if (_early.TryDequeue(out var answer))
+            {
+                return Task.FromResult(Arrive(answer));
+            }
+
+            var waiting = new TaskCompletionSource<PolicyLease>();
+            _waiting.Enqueue(waiting);
+            return waiting.Task;
+        }
+
+        public void Answer(PolicyLease lease)
+        {
+            if (_waiting.TryDequeue(out var waiting))
+            {
+                waiting.SetResult(Arrive(lease));
+            }
+            else
+            {
+                _early.Enqueue(lease);
+            }
+        }
+
+        public void Received(PolicyLease lease)
+        {
+        }
+
+        private PolicyLease Arrive(PolicyLease lease)
+        {
+            if (Time is { } time)
+            {
+                time.Now += TimeSpan.FromSeconds(2).Ticks;
+            }
+
+            return lease;
+        }
+    }
+
     private sealed class Source : IPolicyLeaseSource
     {
         public PolicyLease Answer { get; set; } = null!;

@@ -69,6 +69,7 @@ public sealed class CoherenceSimulationTests(ITestOutputHelper output)
         private int _commits;
         private int _publishes;
         private int _acknowledgedPublishes;
+        private int _scheduled;
         private int _lost;
         private readonly Dictionary<string, int> _faults = [];
 
@@ -82,6 +83,7 @@ public sealed class CoherenceSimulationTests(ITestOutputHelper output)
             _commits += cluster.History.Commits;
             _publishes += cluster.History.Publishes;
             _acknowledgedPublishes += cluster.History.AcknowledgedPublishes;
+            _scheduled += cluster.History.ScheduledPublishes;
             _lost += cluster.Network.Lost;
             foreach (var (kind, count) in cluster.Injected)
             {
@@ -92,7 +94,7 @@ public sealed class CoherenceSimulationTests(ITestOutputHelper output)
         public override string ToString() =>
             $"{_steps:N0} scheduling steps, {_checks:N0} checks answered ({_failedChecks:N0} failed), {_writes:N0} writes " +
             $"({_writes - _failedWrites:N0} acknowledged, {_commits:N0} commits), {_publishes:N0} policy publishes " +
-            $"({_acknowledgedPublishes:N0} acknowledged), {_lost:N0} messages lost, faults: " +
+            $"({_acknowledgedPublishes:N0} acknowledged; {_scheduled:N0} scheduled ahead), {_lost:N0} messages lost, faults: " +
             string.Join(", ", _faults.OrderBy(f => f.Key).Select(f => $"{f.Key} {f.Value}"));
     }
 }

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using ShopAstro.Coherence;
+using ShopAstro.Grains;
 using ShopAstro.Grains.Interfaces;
 
 namespace ShopAstro.Tests.Coherence.Simulation;
@@ -114,34 +115,34 @@ public sealed class SimStorage(SimWorld world, SimFaults faults, SimHistory hist
 
     public IEnumerable<string> SubjectsWithRecords => _rows.Keys;
 
-    /// <summary>The store's policy as committed.</summary>
-    public StorePolicy Policy { get; private set; } = null!;
+    /// <summary>The store's policy versions as committed (as the store grain's state: in force, and scheduled).</summary>
+    public StoreState State { get; private set; } = null!;
 
     public void InitialPolicy(StorePolicy policy)
     {
-        Policy = policy;
+        State = new StoreState { Policy = policy, History = [policy] };
         history.PolicyCommitted(policy);
     }
 
     /// <summary>
-    /// Writes the store's policy over <paramref name="basedOn"/>, as the store grain's state write: may fail before the
-    /// commit, or after it (the caller hears of a failure either way).
+    /// Writes the store's policy versions over <paramref name="basedOn"/>, as the store grain's state write, adding
+    /// <paramref name="version"/>: may fail before the commit, or after it (the caller hears of a failure either way).
     /// </summary>
-    public Task WritePolicyAsync(StorePolicy next, StorePolicy basedOn) => RunAsync(TimeSpan.FromTicks(10_000 + world.Random.Next(40_000)), () =>
+    public Task WritePolicyAsync(StoreState next, StoreState basedOn, StorePolicy version) => RunAsync(TimeSpan.FromTicks(10_000 + world.Random.Next(40_000)), () =>
     {
         if (world.Random.NextDouble() < faults.WriteFailure)
         {
             throw new SimStorageException("policy write failed before the commit");
         }
 
-        if (!ReferenceEquals(Policy, basedOn))
+        if (!ReferenceEquals(State, basedOn))
         {
             throw new SimConflictException();
         }
 
-        Policy = next;
-        history.PolicyCommitted(next);
-        world.Log($"storage: policy {next.Version} ({next.Status}) committed");
+        State = next;
+        history.PolicyCommitted(version);
+        world.Log($"storage: policy {version.Version} ({version.Status}) committed{(version.EffectiveAt is { } at ? $", in force at {at.Ticks % 1_000_000_000}" : "")}");
         if (world.Random.NextDouble() < faults.CommitThenFailure)
         {
             throw new SimStorageException("policy committed, but the answer was lost");

@@ -69,6 +69,9 @@ public sealed class SimCluster
 
     public TimeSpan PolicyPushTimeout { get; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>How far ahead a version is scheduled: more than a policy lease, as the store requires.</summary>
+    public TimeSpan ScheduleLead => PolicyLease + TimeSpan.FromSeconds(1);
+
     /// <summary>Orleans' default response timeout: a publish waits out unreached holders.</summary>
     public TimeSpan PublishTimeout { get; } = TimeSpan.FromSeconds(30);
 
@@ -193,6 +196,23 @@ public sealed class SimCluster
         });
         return done.Task;
     }
+
+    /// <summary>
+    /// A version scheduled by the client <see cref="ScheduleLead"/> ahead, recorded as acknowledged at its instant if its
+    /// publish was (a version in force at an instant is promised exactly).
+    /// </summary>
+    public Task<StorePolicy?> ScheduleAsync() => FromClient(
+        () =>
+        {
+            var control = Control;
+            return Network.Call(control.Silo, control.ScheduleAsync).WaitAsync(PublishTimeout, World.Clock);
+        },
+        static exception => exception is TimeoutException or SimStorageException or SimConflictException,
+        (start, result) =>
+        {
+            History.Scheduled(start, result);
+            World.Log($"client: schedule -> {(result is null ? "failed" : $"ack {result.Version} {result.Status} at {result.EffectiveAt!.Value.Ticks % 1_000_000_000}")}");
+        });
 
     /// <summary>A policy publish from the client (the next version, the store's status flipped), recorded with its start and end.</summary>
     public Task<StorePolicy?> PublishAsync() => FromClient(

@@ -1,4 +1,5 @@
 using ShopAstro.Coherence;
+using ShopAstro.Grains;
 using ShopAstro.Grains.Interfaces;
 
 namespace ShopAstro.Tests.Coherence.Simulation;
@@ -124,6 +125,10 @@ public sealed class SimSubject : IPolicyLeaseSource
                 await _policy.RefreshAsync();
                 refreshed = true;
             }
+            else if (_policy.Expired)
+            {
+                await _policy.EnsureAsync();
+            }
             else
             {
                 var lease = Leases.Grant(holder, _policy.Policy, State, _policy.ExpiresAt, held);
@@ -137,11 +142,7 @@ public sealed class SimSubject : IPolicyLeaseSource
     public Task<(SubjectRecord Record, StorePolicy? Policy)> DecideAsync() => _turn.RunAsync(async () =>
     {
         await ReadyAsync();
-        if (_policy.Expired)
-        {
-            await _policy.RefreshAsync();
-        }
-
+        await _policy.EnsureAsync();
         return (State, _policy.Policy);
     });
 
@@ -286,8 +287,11 @@ public sealed class SimControl
 {
     private readonly SimCluster _cluster;
 
-    // The policy as stored: what leases hand out (as StoreGrain._stored).
-    private StorePolicy _stored;
+    // The policy versions as stored: leases hand out the one in force (as StoreGrain._stored).
+    private StoreState _stored;
+
+    // The time of a scheduled version being written (as StoreGrain._pendingEffectiveAt).
+    private DateTimeOffset? _pendingEffectiveAt;
 
     public SimControl(SimCluster cluster, SimSilo silo, IReadOnlyList<IDecisionLeaseHolder> storedHolders, bool earlierActivation)
     {
@@ -296,7 +300,7 @@ public sealed class SimControl
         Registry = new HolderRegistry(cluster.World.Clock, storedHolders);
         StoredHolders = storedHolders;
         Absence = new AbsenceIndex(cluster.World.Clock, cluster.DecisionLease, silo.NewGrants(cluster));
-        _stored = cluster.Storage.Policy;
+        _stored = cluster.Storage.State;
         PolicyLeases = new PolicyLeases(cluster.World.Clock, cluster.PolicyLease);
         PolicyLeases.Activated(earlierActivation);
         silo.Process.Run(() =>
@@ -336,7 +340,7 @@ public sealed class SimControl
 
     public Task<AbsenceLease> LeaseAbsence(IDecisionLeaseHolder holder, Guid epoch, int since)
     {
-        var lease = Absence.Lease(holder, _stored, epoch, since);
+        var lease = Absence.Lease(holder, Current, epoch, since, LeaseFor(_cluster.DecisionLease));
         _cluster.World.Log($"{Process}: absence lease to {holder} ({lease.Duration.TotalMilliseconds} ms, present {string.Join(",", lease.Present)}, delta {lease.Delta})");
         return Task.FromResult(lease);
     }
@@ -352,9 +356,10 @@ public sealed class SimControl
     /// <summary>As <c>StoreGrain.AcquirePolicyLease</c> (interleaving).</summary>
     public async Task<PolicyLease> AcquirePolicyLeaseAsync(string subject, bool present, PolicyStamp? held)
     {
-        var lease = _cluster.PolicyLease;
+        var lease = LeaseFor(_cluster.PolicyLease);
         PolicyLeases.Granted(subject, lease);
-        var policy = _stored.IsNamedBy(held) ? null : _stored;
+        var current = Current;
+        var policy = current.IsNamedBy(held) ? null : current;
         if (present && !Absence.Contains(subject))
         {
             // A repair of the index: the subject learns how long an edge may still decide it as absent.
@@ -372,15 +377,18 @@ public sealed class SimControl
     public async Task<StorePolicy> PublishAsync()
     {
         var stored = _stored;
-        var next = stored with
+        var folded = stored.FoldedAt(_cluster.World.Clock.GetUtcNow());
+        if (!folded.Scheduled.IsEmpty)
         {
-            Version = stored.Version + 1,
-            Status = stored.Status == StoreStatus.Active ? StoreStatus.Suspended : StoreStatus.Active,
-            PublishedAt = _cluster.History.NewStamp(),
-        };
+            // As StoreGrain: a version cannot take effect before one scheduled earlier.
+            throw new SimConflictException();
+        }
+
+        var next = Next(folded, effectiveAt: null);
+        var written = folded with { Policy = next, History = folded.History.Add(next) };
         try
         {
-            await _cluster.Storage.WritePolicyAsync(next, stored);
+            await _cluster.Storage.WritePolicyAsync(written, stored, next);
         }
         catch
         {
@@ -388,7 +396,7 @@ public sealed class SimControl
             throw;
         }
 
-        _stored = next;
+        _stored = written;
         _cluster.World.Log($"{Process}: policy {next.Version} stored, pushing to {PolicyLeases.Count} holders");
         await PolicyLeases.PushAsync(subject =>
         {
@@ -398,6 +406,66 @@ public sealed class SimControl
         await Absence.SettleAsync(await Absence.RevokeAsync(holder => holder.RevokeAbsence(SimCluster.StoreId)));
         _cluster.World.Log($"{Process}: policy {next.Version} published");
         return next;
+    }
+
+    /// <summary>
+    /// As <c>StoreGrain.PublishPolicy</c> with an effective time <see cref="SimCluster.ScheduleLead"/> ahead (more than a
+    /// policy lease): stored and acknowledged at once, in force at that instant with nobody told then. Every policy and
+    /// absence lease ends no later than the instant, from the moment the write starts.
+    /// </summary>
+    public async Task<StorePolicy> ScheduleAsync()
+    {
+        var stored = _stored;
+        var now = _cluster.World.Clock.GetUtcNow();
+        var folded = stored.FoldedAt(now);
+        var next = Next(folded, now + _cluster.ScheduleLead);
+        var written = folded with { Scheduled = folded.Scheduled.Add(next) };
+        _pendingEffectiveAt = next.EffectiveAt;
+        try
+        {
+            await _cluster.Storage.WritePolicyAsync(written, stored, next);
+        }
+        catch
+        {
+            _cluster.ReactivateControl(this);
+            throw;
+        }
+        finally
+        {
+            _pendingEffectiveAt = null;
+        }
+
+        _stored = written;
+        _cluster.World.Log($"{Process}: policy {next.Version} scheduled");
+        return next;
+    }
+
+    private StorePolicy Current => _stored.CurrentAt(_cluster.World.Clock.GetUtcNow())!;
+
+    /// <summary>The next version after the latest one stored (the store's status flipped: every version is restrictive).</summary>
+    private StorePolicy Next(StoreState stored, DateTimeOffset? effectiveAt)
+    {
+        var latest = stored.Latest!;
+        return latest with
+        {
+            Version = latest.Version + 1,
+            Status = latest.Status == StoreStatus.Active ? StoreStatus.Suspended : StoreStatus.Active,
+            PublishedAt = _cluster.History.NewStamp(),
+            EffectiveAt = effectiveAt,
+        };
+    }
+
+    /// <summary>As <c>StoreGrain.LeaseFor</c>: no lease outlives the next scheduled version's instant, or one being written.</summary>
+    private TimeSpan LeaseFor(TimeSpan lease)
+    {
+        var now = _cluster.World.Clock.GetUtcNow();
+        var next = _stored.NextChangeAfter(now);
+        if (_pendingEffectiveAt is { } pending && (next is null || pending < next))
+        {
+            next = pending;
+        }
+
+        return next is { } until && until - now < lease ? until - now : lease;
     }
 }
 
@@ -464,6 +532,7 @@ public sealed class SimEdge
     /// <summary>A check as <c>DecisionCache.DecideAsync</c> makes it; returns the record (null: no record) and the policy it decided from.</summary>
     public async Task<(SubjectRecord? Record, StorePolicy? Policy)> CheckAsync(string subjectId)
     {
+        var startedAt = _cluster.World.Clock.GetTimestamp();
         var key = SubjectKey.Of(SimCluster.StoreId, subjectId);
         if (Leases.TryGet(key, out var lease))
         {
@@ -482,7 +551,7 @@ public sealed class SimEdge
             return (record, policy);
         }
 
-        var leased = await Leases.LeaseAsync(SimCluster.StoreId, key);
+        var leased = await Leases.LeaseForCheckAsync(SimCluster.StoreId, key, startedAt);
         return (leased.Subject, leased.Policy);
     }
 }

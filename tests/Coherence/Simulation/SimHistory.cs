@@ -34,6 +34,8 @@ public sealed class SimHistory(SimClock clock)
 
     public void PolicyCommitted(StorePolicy policy) => _policyCommits.Add((policy, clock.Ticks));
 
+    public int ScheduledPublishes { get; private set; }
+
     public void Published(long start, StorePolicy? result)
     {
         Publishes++;
@@ -42,6 +44,21 @@ public sealed class SimHistory(SimClock clock)
             _publishes.Add((start, clock.Ticks, result));
         }
     }
+
+    /// <summary>A scheduled version: if its publish was acknowledged, it is as acknowledged at its instant.</summary>
+    public void Scheduled(long start, StorePolicy? result)
+    {
+        Publishes++;
+        ScheduledPublishes++;
+        if (result is not null)
+        {
+            var instant = Ticks(result.EffectiveAt!.Value);
+            _publishes.Add((instant, instant, result));
+        }
+    }
+
+    /// <summary>A time of the simulated wall clock as ticks of the simulation's clock.</summary>
+    private long Ticks(DateTimeOffset at) => clock.Ticks + (at - clock.GetUtcNow()).Ticks;
 
     public DateTimeOffset NewStamp() => clock.GetUtcNow().AddTicks(++_stamps);
 
@@ -108,6 +125,10 @@ public sealed class SimHistory(SimClock clock)
             if (policy is null || !_policyCommits.Any(c => c.Policy.Version == policy.Version && c.Policy.PublishedAt == policy.PublishedAt))
             {
                 violations.Add($"S2: {edge} decided {subject} at {start} under a policy that was never stored (version {policy?.Version})");
+            }
+            else if (policy.EffectiveAt is { } effectiveAt && end < Ticks(effectiveAt))
+            {
+                violations.Add($"S1: {edge} decided {subject} in [{start}, {end}] under policy {policy.Version}, before it took effect at {Ticks(effectiveAt)}");
             }
             else if (_publishes.Where(p => p.End < start).Select(p => p.Policy).MaxBy(p => p.Version) is { } published
                      && (policy.Version < published.Version || (policy.Version == published.Version && policy.PublishedAt != published.PublishedAt)))

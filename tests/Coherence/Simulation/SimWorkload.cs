@@ -36,13 +36,25 @@ public sealed class SimWorkload(SimCluster cluster, SimFaults faults)
             });
         }
 
-        // The seller: a new policy version every few seconds (every publish counts as restrictive: the store's status flips).
+        // The seller: a new policy version every few seconds (every publish counts as restrictive: the store's status
+        // flips); one in three scheduled ahead, after which nothing is published until it has taken effect.
         cluster.Client.Run(async () =>
         {
             await Task.Delay(TimeSpan.FromMilliseconds(500 + random.Next(3_000)), cluster.World.Clock);
             while (cluster.World.Clock.Ticks < end)
             {
-                await cluster.PublishAsync();
+                if (random.Next(3) == 0)
+                {
+                    var scheduledAt = cluster.World.Clock.Ticks;
+                    await cluster.ScheduleAsync();
+                    var instant = scheduledAt + cluster.ScheduleLead.Ticks;
+                    await Task.Delay(TimeSpan.FromTicks(Math.Max(0, instant - cluster.World.Clock.Ticks)) + TimeSpan.FromMilliseconds(100), cluster.World.Clock);
+                }
+                else
+                {
+                    await cluster.PublishAsync();
+                }
+
                 await Task.Delay(TimeSpan.FromMilliseconds(500 + random.Next(4_000)), cluster.World.Clock);
             }
         });
