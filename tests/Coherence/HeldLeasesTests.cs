@@ -14,13 +14,7 @@ public sealed class HeldLeasesTests
         // A request sent at 0 s is answered with a lease cut at 1 s (a scheduled version takes effect then); a check
         // that started at 2 s joined it and must not decide under the version before.
         var time = new ManualTime();
-        var answers = new ConcurrentQueue<TaskCompletionSource<DecisionLease>>();
-        var leases = new HeldLeases(time, new HolderEpoch(time), (_, _) =>
-        {
-            var answer = new TaskCompletionSource<DecisionLease>();
-            answers.Enqueue(answer);
-            return answer.Task;
-        }, new HeldPolicies());
+        var (leases, answers) = Leases(time);
         var before = Policy(12);
         var after = Policy(13);
 
@@ -43,13 +37,7 @@ public sealed class HeldLeasesTests
     public async Task A_check_that_joined_a_request_whose_lease_still_ran_when_the_check_started_decides_from_it()
     {
         var time = new ManualTime();
-        var answers = new ConcurrentQueue<TaskCompletionSource<DecisionLease>>();
-        var leases = new HeldLeases(time, new HolderEpoch(time), (_, _) =>
-        {
-            var answer = new TaskCompletionSource<DecisionLease>();
-            answers.Enqueue(answer);
-            return answer.Task;
-        }, new HeldPolicies());
+        var (leases, answers) = Leases(time);
 
         var first = leases.LeaseForCheckAsync("s", "s/u1", startedAt: time.GetTimestamp());
         time.Now = TimeSpan.FromSeconds(1).Ticks;
@@ -63,6 +51,19 @@ public sealed class HeldLeasesTests
     }
 
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>Leases whose requests wait in <c>answers</c>, in order, until the test answers them.</summary>
+    private static (HeldLeases Leases, ConcurrentQueue<TaskCompletionSource<DecisionLease>> Answers) Leases(TimeProvider time)
+    {
+        var answers = new ConcurrentQueue<TaskCompletionSource<DecisionLease>>();
+        var leases = new HeldLeases(time, new HolderEpoch(time), (_, _) =>
+        {
+            var answer = new TaskCompletionSource<DecisionLease>();
+            answers.Enqueue(answer);
+            return answer.Task;
+        }, new HeldPolicies());
+        return (leases, answers);
+    }
 
     private static async Task WaitUntil(Func<bool> condition)
     {

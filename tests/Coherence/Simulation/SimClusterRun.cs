@@ -201,31 +201,26 @@ public sealed class SimCluster
     /// A version scheduled by the client <see cref="ScheduleLead"/> ahead, recorded as acknowledged at its instant if its
     /// publish was (a version in force at an instant is promised exactly).
     /// </summary>
-    public Task<StorePolicy?> ScheduleAsync() => FromClient(
-        () =>
-        {
-            var control = Control;
-            return Network.Call(control.Silo, control.ScheduleAsync).WaitAsync(PublishTimeout, World.Clock);
-        },
-        static exception => exception is TimeoutException or SimStorageException or SimConflictException,
-        (start, result) =>
-        {
-            History.Scheduled(start, result);
-            World.Log($"client: schedule -> {(result is null ? "failed" : $"ack {result.Version} {result.Status} at {result.EffectiveAt!.Value.Ticks % 1_000_000_000}")}");
-        });
+    public Task<StorePolicy?> ScheduleAsync() => FromSeller(static control => control.ScheduleAsync, History.Scheduled,
+        static result => $"schedule -> ack {result.Version} {result.Status} at {result.EffectiveAt!.Value.Ticks % 1_000_000_000}");
 
     /// <summary>A policy publish from the client (the next version, the store's status flipped), recorded with its start and end.</summary>
-    public Task<StorePolicy?> PublishAsync() => FromClient(
+    public Task<StorePolicy?> PublishAsync() => FromSeller(static control => control.PublishAsync, History.Published,
+        static result => $"publish -> ack {result.Version} {result.Status}");
+
+    /// <summary>A call of the seller to the store grain's activation in place, recorded in the history and the trace.</summary>
+    private Task<StorePolicy?> FromSeller(
+        Func<SimControl, Func<Task<StorePolicy>>> call, Action<long, StorePolicy?> record, Func<StorePolicy, string> acknowledged) => FromClient(
         () =>
         {
             var control = Control;
-            return Network.Call(control.Silo, control.PublishAsync).WaitAsync(PublishTimeout, World.Clock);
+            return Network.Call(control.Silo, call(control)).WaitAsync(PublishTimeout, World.Clock);
         },
         static exception => exception is TimeoutException or SimStorageException or SimConflictException,
         (start, result) =>
         {
-            History.Published(start, result);
-            World.Log($"client: publish -> {(result is null ? "failed" : $"ack {result.Version} {result.Status}")}");
+            record(start, result);
+            World.Log($"client: {(result is null ? "policy call failed" : acknowledged(result))}");
         });
 
     /// <summary>From a process of the simulation: resumes after <paramref name="duration"/> of simulated time.</summary>
