@@ -45,10 +45,11 @@ public sealed class SimWorkload(SimCluster cluster, SimFaults faults)
             {
                 if (random.Next(3) == 0)
                 {
-                    var scheduledAt = cluster.World.Clock.Ticks;
-                    await cluster.ScheduleAsync();
-                    var instant = scheduledAt + cluster.ScheduleLead.Ticks;
-                    await Task.Delay(TimeSpan.FromTicks(Math.Max(0, instant - cluster.World.Clock.Ticks)) + TimeSpan.FromMilliseconds(100), cluster.World.Clock);
+                    // Its instant; after a failed publish, when it would be had the store stamped it now (a publish
+                    // made before it takes effect is refused, which is harmless).
+                    var scheduled = await cluster.ScheduleAsync();
+                    var instant = scheduled?.EffectiveAt ?? cluster.World.Clock.GetUtcNow() + cluster.ScheduleLead;
+                    await Task.Delay(instant - cluster.World.Clock.GetUtcNow() + TimeSpan.FromMilliseconds(100), cluster.World.Clock);
                 }
                 else
                 {
