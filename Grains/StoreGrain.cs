@@ -212,20 +212,8 @@ internal sealed partial class StoreGrain(
         return status;
     }
 
-    /// <summary>
-    /// How long a lease handed out now may run: never past the next scheduled version's effective time (nor past that
-    /// of one being written), so that at that instant no copy of the version before it is left anywhere.
-    /// </summary>
-    private TimeSpan LeaseFor(TimeSpan lease, DateTimeOffset now)
-    {
-        var next = _stored.NextChangeAfter(now);
-        if (_pendingEffectiveAt is { } pending && (next is null || pending < next))
-        {
-            next = pending;
-        }
-
-        return next is { } until && until - now < lease ? until - now : lease;
-    }
+    /// <summary>How long a lease handed out now may run (<see cref="StoreState.LeaseAt"/>).</summary>
+    private TimeSpan LeaseFor(TimeSpan lease, DateTimeOffset now) => _stored.LeaseAt(now, lease, _pendingEffectiveAt);
 
     /// <summary>A version now in force is told to every holder and announced.</summary>
     private async Task TakeEffectAsync(StorePolicy policy)

@@ -158,13 +158,13 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
 
     private async ValueTask<DecisionSet> DecideAfterLease(string storeId, string key, Purpose[] purposes, RequestSignals signals)
     {
-        var startedAt = _time.GetTimestamp();
         if (!Active)
         {
             _metrics.Looked(CacheLookup.Grain);
             return await _grains.Of<ISubjectGrain>(key).Decide(purposes, signals);
         }
 
+        var startedAt = _time.GetTimestamp();
         _metrics.Looked(CacheLookup.Lease);
         var lease = await _leases.LeaseForCheckAsync(storeId, key, startedAt);
         return Decide(storeId, lease.Policy, lease.Subject!, purposes, signals);

@@ -54,6 +54,22 @@ public sealed record StoreState
         return null;
     }
 
+    /// <summary>
+    /// How long a lease handed out at <paramref name="now"/> may run: never past the next scheduled version's effective
+    /// time (nor past <paramref name="writing"/>, that of one being written), so that at that instant no copy of the
+    /// version before it is left anywhere.
+    /// </summary>
+    public TimeSpan LeaseAt(DateTimeOffset now, TimeSpan lease, DateTimeOffset? writing)
+    {
+        var next = NextChangeAfter(now);
+        if (writing is { } pending && (next is null || pending < next))
+        {
+            next = pending;
+        }
+
+        return next is { } until && until - now < lease ? until - now : lease;
+    }
+
     /// <summary>The highest version published, in force or not: a new one must be above it.</summary>
     public StorePolicy? Latest => Scheduled.IsEmpty ? Policy : Scheduled[^1];
 

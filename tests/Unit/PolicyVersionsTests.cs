@@ -66,6 +66,19 @@ public sealed class PolicyVersionsTests
     }
 
     [Fact]
+    public void A_lease_never_runs_past_the_next_scheduled_instant_nor_past_one_being_written()
+    {
+        var at = Now + TimeSpan.FromSeconds(20);
+        var lease = TimeSpan.FromSeconds(30);
+        var stored = Published(Update(1), Update(2, false, at));
+        Assert.Equal(TimeSpan.FromSeconds(20), stored.LeaseAt(Now, lease, writing: null));
+        Assert.Equal(TimeSpan.FromSeconds(5), stored.LeaseAt(Now, lease, writing: Now + TimeSpan.FromSeconds(5)));
+        Assert.Equal(TimeSpan.FromSeconds(20), stored.LeaseAt(Now, lease, writing: at + TimeSpan.FromSeconds(1)));
+        Assert.Equal(lease, stored.LeaseAt(at, lease, writing: null));
+        Assert.Equal(lease, Published(Update(1)).LeaseAt(Now, lease, writing: null));
+    }
+
+    [Fact]
     public void The_version_in_force_follows_the_schedule_and_folding_keeps_it()
     {
         var at = Now + TimeSpan.FromHours(1);

@@ -456,17 +456,7 @@ public sealed class SimControl
     }
 
     /// <summary>As <c>StoreGrain.LeaseFor</c>: no lease outlives the next scheduled version's instant, or one being written.</summary>
-    private TimeSpan LeaseFor(TimeSpan lease)
-    {
-        var now = _cluster.World.Clock.GetUtcNow();
-        var next = _stored.NextChangeAfter(now);
-        if (_pendingEffectiveAt is { } pending && (next is null || pending < next))
-        {
-            next = pending;
-        }
-
-        return next is { } until && until - now < lease ? until - now : lease;
-    }
+    private TimeSpan LeaseFor(TimeSpan lease) => _stored.LeaseAt(_cluster.World.Clock.GetUtcNow(), lease, _pendingEffectiveAt);
 }
 
 /// <summary>An edge process: the holder side exactly as <c>DecisionCache</c> uses it.</summary>
