@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using ShopAstro.Coherence;
 using ShopAstro.Grains.Interfaces;
+using ShopAstro.Tests.Infrastructure;
 
 namespace ShopAstro.Tests.Coherence;
 
@@ -13,7 +14,7 @@ public sealed class HeldLeasesTests
     {
         // A request sent at 0 s is answered with a lease cut at 1 s (a scheduled version takes effect then); a check
         // that started at 2 s joined it and must not decide under the version before.
-        var time = new ManualTime();
+        var time = new SteppingTime();
         var (leases, answers) = Leases(time);
         var before = Policy(12);
         var after = Policy(13);
@@ -36,7 +37,7 @@ public sealed class HeldLeasesTests
     [Fact]
     public async Task A_check_that_joined_a_request_whose_lease_still_ran_when_the_check_started_decides_from_it()
     {
-        var time = new ManualTime();
+        var time = new SteppingTime();
         var (leases, answers) = Leases(time);
 
         var first = leases.LeaseForCheckAsync("s", "s/u1", startedAt: time.GetTimestamp());
@@ -78,13 +79,4 @@ public sealed class HeldLeasesTests
     private static StorePolicy Policy(int version) =>
         new(version, StoreStatus.Active, true, ImmutableDictionary<Purpose, PurposeSetting>.Empty,
             ImmutableDictionary<Purpose, int>.Empty, DateTimeOffset.UnixEpoch.AddSeconds(version));
-
-    private sealed class ManualTime : TimeProvider
-    {
-        public long Now { get; set; }
-
-        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-
-        public override long GetTimestamp() => Now;
-    }
 }

@@ -9,7 +9,7 @@ namespace ShopAstro.Tests.Coherence;
 /// <summary>
 /// A lease holder names the store policy version it has (<see cref="PolicyStamp"/>) and a lease of that version comes
 /// back without it: decision leases to edges (<see cref="HeldLeases"/>, <c>SubjectGrain.LeaseDecisions</c>) and policy
-/// leases to subjects (<see cref="PolicyCopy"/>, <c>StoreGrain.AcquirePolicyLease</c>).
+/// leases to subjects (<c>StoreGrain.AcquirePolicyLease</c>; the subject's side in <see cref="PolicyCopyTests"/>).
 /// </summary>
 public sealed class NamedPolicyTests(SqliteEdgeFixture fixture) : IClassFixture<SqliteEdgeFixture>
 {
@@ -61,32 +61,13 @@ public sealed class NamedPolicyTests(SqliteEdgeFixture fixture) : IClassFixture<
     }
 
     [Fact]
-    public async Task A_subjects_copy_names_its_version_and_keeps_it_when_the_lease_comes_back_without_a_policy()
-    {
-        var v1 = Policy(1, 10);
-        var source = new Source { Answer = new PolicyLease(v1, TimeSpan.FromSeconds(30)) };
-        var copy = new PolicyCopy(TimeProvider.System, TimeSpan.FromSeconds(5), source);
-        await copy.RefreshAsync();
-        Assert.Null(source.Held);
-        var expiresAt = copy.ExpiresAt;
-
-        source.Answer = new PolicyLease(null, TimeSpan.FromSeconds(30));
-        await Task.Delay(20);
-        await copy.RefreshAsync();
-
-        Assert.Equal(PolicyStamp.Of(v1), source.Held);
-        Assert.Same(v1, copy.Policy);
-        Assert.True(copy.ExpiresAt > expiresAt);
-    }
-
-    [Fact]
     public async Task Grains_leave_out_the_policy_only_when_the_request_names_the_version_they_decide_under()
     {
         var storeId = "named-" + Guid.NewGuid().ToString("N")[..8];
         var store = _grains.GetGrain<IStoreGrain>(storeId);
         Assert.Equal(PolicyPublishStatus.Published, (await store.PublishPolicy(Update(1))).Status);
         var subject = _grains.GetGrain<ISubjectGrain>(SubjectKey.Of(storeId, "u1"));
-        var holder = _grains.CreateObjectReference<IDecisionLeaseHolder>(new Holder());
+        var holder = _grains.CreateObjectReference<IDecisionLeaseHolder>(new NoOpLeaseHolder());
 
         var full = await subject.LeaseDecisions(holder, null);
         var v1 = Assert.IsType<StorePolicy>(full.Policy);
@@ -121,30 +102,4 @@ public sealed class NamedPolicyTests(SqliteEdgeFixture fixture) : IClassFixture<
 
     private static PolicyUpdate Update(int version) =>
         new(version, StoreStatus.Active, true, ImmutableDictionary<Purpose, PurposeSetting>.Empty.Add(Purpose.Analytics, new PurposeSetting(true, false)));
-
-    private sealed class Source : IPolicyLeaseSource
-    {
-        public PolicyLease Answer { get; set; } = null!;
-
-        public PolicyStamp? Held { get; private set; }
-
-        public Task<PolicyLease> AcquirePolicyLeaseAsync(PolicyStamp? held)
-        {
-            Held = held;
-            return Task.FromResult(Answer);
-        }
-
-        public void Received(PolicyLease lease)
-        {
-        }
-    }
-
-    private sealed class Holder : IDecisionLeaseHolder
-    {
-        public Task Revoke(string storeId, string subjectId) => Task.CompletedTask;
-
-        public Task AddPresent(string storeId, string subjectId) => Task.CompletedTask;
-
-        public Task RevokeAbsence(string storeId) => Task.CompletedTask;
-    }
 }

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using ShopAstro.Coherence;
 using ShopAstro.Grains.Interfaces;
+using ShopAstro.Tests.Infrastructure;
 
 namespace ShopAstro.Tests.Coherence;
 
@@ -56,6 +57,25 @@ public sealed class PolicyCopyTests
         Assert.False(copy.Expired);
         time.Now = TimeSpan.FromSeconds(30).Ticks;
         Assert.True(copy.Expired);
+    }
+
+    [Fact]
+    public async Task A_copy_names_its_version_and_keeps_it_when_the_lease_comes_back_without_a_policy()
+    {
+        var v1 = Policy(1, StoreStatus.Active, 10);
+        var time = new SteppingTime();
+        var source = new Source { Answer = new PolicyLease(v1, TimeSpan.FromSeconds(30)), Time = time };
+        var copy = new PolicyCopy(time, TimeSpan.FromSeconds(5), source);
+        await copy.RefreshAsync();
+        Assert.Null(source.Held);
+        var expiresAt = copy.ExpiresAt;
+
+        source.Answer = new PolicyLease(null, TimeSpan.FromSeconds(30));
+        await copy.RefreshAsync();
+
+        Assert.Equal(PolicyStamp.Of(v1), source.Held);
+        Assert.Same(v1, copy.Policy);
+        Assert.True(copy.ExpiresAt > expiresAt);
     }
 
     [Fact]
@@ -157,9 +177,12 @@ public sealed class PolicyCopyTests
 
         public int Calls { get; private set; }
 
+        public PolicyStamp? Held { get; private set; }
+
         public Task<PolicyLease> AcquirePolicyLeaseAsync(PolicyStamp? held)
         {
             Calls++;
+            Held = held;
             if (Time is { } time)
             {
                 time.Now += TimeSpan.FromSeconds(2).Ticks;
@@ -171,14 +194,5 @@ public sealed class PolicyCopyTests
         public void Received(PolicyLease lease)
         {
         }
-    }
-
-    private sealed class SteppingTime : TimeProvider
-    {
-        public long Now { get; set; }
-
-        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-
-        public override long GetTimestamp() => Now;
     }
 }

@@ -1,5 +1,6 @@
 using ShopAstro.Coherence;
 using ShopAstro.Grains.Interfaces;
+using ShopAstro.Tests.Infrastructure;
 
 namespace ShopAstro.Tests.Coherence.Simulation;
 
@@ -146,7 +147,7 @@ public sealed class CoherenceScenarioTests
     public void The_registry_stores_an_edge_again_when_it_renews_after_a_save_left_it_out()
     {
         var clock = new ManualClock();
-        IDecisionLeaseHolder a = new Holder("a"), b = new Holder("b"), c = new Holder("c");
+        IDecisionLeaseHolder a = new NoOpLeaseHolder("a"), b = new NoOpLeaseHolder("b"), c = new NoOpLeaseHolder("c");
         var registry = new HolderRegistry(clock, []);
         registry.Stored(registry.Register(a)!);
         registry.Stored(registry.Register(b)!);
@@ -223,17 +224,6 @@ public sealed class CoherenceScenarioTests
         Assert.Null(cluster.World.Fault);
         Assert.True(running?.IsCompleted, "the script did not finish");
         running!.GetAwaiter().GetResult();
-    }
-
-    private sealed class Holder(string name) : IDecisionLeaseHolder
-    {
-        public Task Revoke(string storeId, string subjectId) => Task.CompletedTask;
-
-        public Task AddPresent(string storeId, string subjectId) => Task.CompletedTask;
-
-        public Task RevokeAbsence(string storeId) => Task.CompletedTask;
-
-        public override string ToString() => name;
     }
 
     private sealed class ManualClock : TimeProvider
