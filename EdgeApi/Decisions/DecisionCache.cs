@@ -12,6 +12,12 @@ public sealed class DecisionCacheOptions
 
     /// <summary>Off: every check is a call to the subject grain.</summary>
     public bool Enabled { get; set; } = true;
+
+    /// <summary>
+    /// How many batches of lease requests may be on their way to the cluster at once (<see cref="LeaseRequestBatches"/>);
+    /// 0: each lease request is a call of its own to its subject grain.
+    /// </summary>
+    public int LeaseBatchesInFlight { get; set; } = 2;
 }
 
 /// <summary>
@@ -38,6 +44,7 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
     private readonly HeldLeases _leases;
     private readonly HeldAbsences _absences;
     private readonly HeldPolicies _policies = new();
+    private readonly LeaseRequestBatches? _batches;
     private readonly CancellationTokenSource _stopping = new();
     private IDecisionLeaseHolder? _reference;
     private Task? _maintenance;
@@ -48,7 +55,17 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
     {
         (_grains, _time, _stats, _metrics, _options, _logger) = (grains, time, stats, metrics, options, logger);
         _epoch = new HolderEpoch(time);
-        _leases = new HeldLeases(time, _epoch, (key, held) => _grains.Of<ISubjectGrain>(key).LeaseDecisions(Reference, held).AsTask(), _policies);
+        _batches = options.Value.LeaseBatchesInFlight > 0
+            ? new LeaseRequestBatches(asks => _grains.GetGrain<IDecisionLeaseBatchGrain>(0).LeaseDecisions(Reference, asks), options.Value.LeaseBatchesInFlight)
+            : null;
+        if (_batches is { } sent)
+        {
+            metrics.ObserveLeaseBatches(() => sent.Requests, () => sent.Batches);
+        }
+
+        _leases = new HeldLeases(time, _epoch, _batches is { } batches
+            ? batches.RequestAsync
+            : (key, held) => _grains.Of<ISubjectGrain>(key).LeaseDecisions(Reference, held).AsTask(), _policies);
         _absences = new HeldAbsences(time, _epoch, (storeId, epoch, since) => _grains.Of<IStoreGrain>(storeId).LeaseAbsence(Reference, epoch, since),
             _policies.Canonical, (exception, storeId) => LogAbsenceFailed(exception, storeId));
     }

@@ -61,6 +61,15 @@ public sealed class EdgeMetrics : IDisposable
     /// <summary>This instance's meter: one per edge application, told apart by tests hosting several.</summary>
     public Meter Meter => _meter;
 
+    /// <summary>How the decision cache's lease requests travel: how many were sent, in how many batches.</summary>
+    public void ObserveLeaseBatches(Func<long> requests, Func<long> batches)
+    {
+        _meter.CreateObservableCounter("shopastro.decision_cache.lease_requests", requests, "{request}",
+            "Subject lease requests this edge sent in batches (DecisionCache:LeaseBatchesInFlight).");
+        _meter.CreateObservableCounter("shopastro.decision_cache.lease_batches", batches, "{batch}",
+            "Batches of subject lease requests this edge sent: one cluster call each.");
+    }
+
     public void Looked(CacheLookup result) => Interlocked.Increment(ref _cacheLookups[(int)result]);
 
     public void Decided(ReadOnlySpan<Decision> decisions, string kind, long startedAt)

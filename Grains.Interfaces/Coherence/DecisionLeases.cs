@@ -1,4 +1,5 @@
 using Orleans.Concurrency;
+using ShopAstro.Coherence;
 
 namespace ShopAstro.Grains.Interfaces;
 
@@ -76,4 +77,33 @@ public interface ILeaseHolderRegistryGrain : IGrainWithIntegerKey
     /// <summary>Every edge that registered and has not let its registration expire.</summary>
     [Alias("GetHolders"), ReadOnly, ResponseTimeout(CallTimeouts.Check)]
     Task<IDecisionLeaseHolder[]> GetHolders();
+}
+
+/// <summary>One subject's lease request in a batch: its key and the store policy version the edge holds.</summary>
+[GenerateSerializer, Immutable, Alias("shopastro.LeaseAsk")]
+public readonly record struct LeaseAsk([property: Id(0)] string Key, [property: Id(1)] PolicyStamp? Held);
+
+/// <summary>The subject grain's answer to one <see cref="LeaseAsk"/>: its lease, or why the call failed.</summary>
+[GenerateSerializer, Immutable, Alias("shopastro.LeaseAnswer")]
+public sealed record LeaseAnswer([property: Id(0)] DecisionLease? Lease, [property: Id(1)] Exception? Failure)
+{
+    public static LeaseAnswer Granted(DecisionLease lease) => new(lease, null);
+
+    public static LeaseAnswer Failed(Exception failure) => new(null, failure);
+}
+
+/// <summary>
+/// Carries an edge's decision lease requests to their subject grains in one message per batch
+/// (<see cref="LeaseRequestBatches"/>). Transport only: each lease is granted by its subject grain's
+/// <see cref="ISubjectGrain.LeaseDecisions"/>, exactly as a call of its own would be.
+/// </summary>
+[Alias("shopastro.IDecisionLeaseBatchGrain")]
+public interface IDecisionLeaseBatchGrain : IGrainWithIntegerKey
+{
+    /// <summary>
+    /// One answer per ask, in order; a subject's failure is its answer, not the batch's. Within a second more than a
+    /// subject's own call: every call it makes has that timeout.
+    /// </summary>
+    [Alias("LeaseDecisions"), ResponseTimeout(LeaseRequestBatches.Timeout)]
+    Task<LeaseAnswer[]> LeaseDecisions(IDecisionLeaseHolder holder, LeaseAsk[] asks);
 }

@@ -67,7 +67,7 @@ internal sealed class CheckScenario(RunContext run, Cluster cluster, Profiler pr
         run.Report.Add(new Figure("single check", "checks answered at the edge without a grain call during the measured windows", lookups.HereShare * 100, "%",
             null, null, null, null, null,
             $"{lookups.Hit:N0} from a subject lease held, {lookups.Absent:N0} from the store's absence lease (no record: no activation, no database read), " +
-            $"{lookups.Lease:N0} took a new subject lease (first ask of a subject with a record, or its 5 s lease ran out), {lookups.Grain:N0} decided by the grain"));
+            $"{lookups.Lease:N0} took a new subject lease (first ask of a subject with a record, or its 5 s lease ran out), {lookups.Grain:N0} decided by the grain{lookups.Batching}"));
         run.Report.Add(new Figure("single check", "never-asked subjects checked during the measured windows (estimated from the key space)", activations.DuringMeasurement, "subjects",
             null, null, null, null, null, $"≈ {activations.PerSecond:N0}/s, {activations.ShareOfChecks:P1} of the windows' checks; " +
             "without the absence leases each was an activation (a PostgreSQL read and a store-lease call)"));
@@ -77,14 +77,20 @@ internal sealed class CheckScenario(RunContext run, Cluster cluster, Profiler pr
             RunReport.RatioOf(edge.Latency.Max, ceiling.Latency.Max), null, null));
     }
 
-    internal sealed record CacheLookups(double Hit, double Absent, double Lease, double Grain)
+    /// <param name="LeaseRequests">Of the new leases, how many were asked for in batches, and in how many <paramref name="LeaseBatches"/>.</param>
+    internal sealed record CacheLookups(double Hit, double Absent, double Lease, double Grain, double LeaseRequests, double LeaseBatches)
     {
         private double Total => Hit + Absent + Lease + Grain;
 
         public double HereShare => Total > 0 ? Math.Round((Hit + Absent) / Total, 4) : 0;
 
         public CacheLookups Subtract(CacheLookups before) =>
-            new(Hit - before.Hit, Absent - before.Absent, Lease - before.Lease, Grain - before.Grain);
+            new(Hit - before.Hit, Absent - before.Absent, Lease - before.Lease, Grain - before.Grain,
+                LeaseRequests - before.LeaseRequests, LeaseBatches - before.LeaseBatches);
+
+        public string Batching => LeaseBatches > 0
+            ? $"; lease requests sent in {LeaseBatches:N0} batches, {LeaseRequests / LeaseBatches:N1} per batch"
+            : "; each lease request a call of its own";
     }
 
     /// <summary>The edge's decision-cache lookups so far, from its Prometheus endpoint.</summary>
@@ -98,12 +104,16 @@ internal sealed class CheckScenario(RunContext run, Cluster cluster, Profiler pr
                     $$"""^shopastro_decision_cache_lookups_total\{[^}]*result="{{result}}"[^}]*\} (?<value>[0-9.e+]+)""",
                     System.Text.RegularExpressions.RegexOptions.Multiline)
                 .Sum(m => double.Parse(m.Groups["value"].Value, System.Globalization.CultureInfo.InvariantCulture));
-            return new CacheLookups(Of("hit"), Of("absent"), Of("lease"), Of("grain"));
+            double Total(string name) => System.Text.RegularExpressions.Regex.Matches(text,
+                    $$"""^shopastro_decision_cache_{{name}}_total(\{[^}]*\})? (?<value>[0-9.e+]+)""",
+                    System.Text.RegularExpressions.RegexOptions.Multiline)
+                .Sum(m => double.Parse(m.Groups["value"].Value, System.Globalization.CultureInfo.InvariantCulture));
+            return new CacheLookups(Of("hit"), Of("absent"), Of("lease"), Of("grain"), Total("lease_requests"), Total("lease_batches"));
         }
         catch (Exception exception)
         {
             Console.WriteLine($"decision cache metrics unavailable: {exception.Message}");
-            return new CacheLookups(0, 0, 0, 0);
+            return new CacheLookups(0, 0, 0, 0, 0, 0);
         }
     }
 

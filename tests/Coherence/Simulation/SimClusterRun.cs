@@ -117,6 +117,13 @@ public sealed class SimCluster
         return live[World.Random.Next(live.Count)];
     }
 
+    /// <summary>The silo a client's call enters by: any live one not declared dead.</summary>
+    public SimSilo Gateway()
+    {
+        var gateways = Silos.Where(s => s.Process.Alive && !DeclaredDead(s)).ToList();
+        return gateways[World.Random.Next(gateways.Count)];
+    }
+
     /// <summary>Whether the membership table names <paramref name="silo"/> dead.</summary>
     public bool DeclaredDead(SimSilo silo) => _declaredDead.Contains(silo);
 
@@ -131,8 +138,7 @@ public sealed class SimCluster
     {
         var id = ++_writes;
         var deadline = Deadlines ? World.Clock.Ticks + (WriteTimeout - CallDeadline.Margin).Ticks : long.MaxValue;
-        var gateways = Silos.Where(s => s.Process.Alive && !DeclaredDead(s)).ToList();
-        var gateway = gateways[World.Random.Next(gateways.Count)];
+        var gateway = Gateway();
         return FromClient(
             () => Network.Call(gateway.Process, () =>
             {

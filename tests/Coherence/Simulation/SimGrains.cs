@@ -472,11 +472,22 @@ public sealed class SimEdge
         Epoch = new HolderEpoch(clock);
         Reference = new SimEdgeReference(cluster.Network, this);
         var policies = new HeldPolicies();
-        Leases = new HeldLeases(clock, Epoch, (key, held) =>
+        // As DecisionCacheOptions.LeaseBatchesInFlight: each request a call of its own, or batches through a gateway silo.
+        var batchesInFlight = cluster.World.Random.Next(3);
+        Leases = new HeldLeases(clock, Epoch, batchesInFlight == 0 ? LeaseOne : new LeaseRequestBatches(LeaseBatch, batchesInFlight).RequestAsync, policies);
+        Task<DecisionLease> LeaseOne(string key, PolicyStamp? held)
         {
             var subject = cluster.Route(SubjectKey.Parse(key).SubjectId);
             return cluster.Network.Call(subject.Silo, () => subject.LeaseDecisionsAsync(Reference, held)).WaitAsync(cluster.CheckTimeout, clock);
-        }, policies);
+        }
+
+        // As IDecisionLeaseBatchGrain: a stateless worker in the gateway silo asks each subject's activation.
+        Task<LeaseAnswer[]> LeaseBatch(LeaseAsk[] asks)
+        {
+            var gateway = cluster.Gateway();
+            return cluster.Network.Call(gateway, () => LeaseRequestBatches.AnswerEachAsync(asks, ask => new ValueTask<DecisionLease>(LeaseOne(ask.Key, ask.Held))))
+                .WaitAsync(TimeSpan.Parse(LeaseRequestBatches.Timeout, System.Globalization.CultureInfo.InvariantCulture), clock);
+        }
         Absences = new HeldAbsences(clock, Epoch, (_, epoch, since) =>
         {
             var control = cluster.Control;

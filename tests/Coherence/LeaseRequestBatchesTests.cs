@@ -1,0 +1,253 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Serialization;
+using ShopAstro.Coherence;
+using ShopAstro.Grains.Interfaces;
+using ShopAstro.Tests.Infrastructure;
+
+namespace ShopAstro.Tests.Coherence;
+
+/// <summary>
+/// An edge's lease requests travel in batches (<see cref="LeaseRequestBatches"/>, <see cref="IDecisionLeaseBatchGrain"/>):
+/// every request is answered with its own subject's answer, none waits while the edge is idle, and none is lost.
+/// </summary>
+public sealed class LeaseRequestBatchesTests(SqliteEdgeFixture fixture) : IClassFixture<SqliteEdgeFixture>
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+    private static readonly SubjectRecord Record = SubjectRecord.Empty;
+
+    [Fact]
+    public async Task A_request_goes_at_once_while_a_batch_place_is_free_and_requests_made_meanwhile_go_together()
+    {
+        var sent = new ConcurrentQueue<(LeaseAsk[] Asks, TaskCompletionSource<LeaseAnswer[]> Answers)>();
+        var batches = new LeaseRequestBatches(asks =>
+        {
+            var answers = new TaskCompletionSource<LeaseAnswer[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+            sent.Enqueue((asks, answers));
+            return answers.Task;
+        }, maxInFlight: 2);
+
+        var first = batches.RequestAsync("s/u1", null);
+        var second = batches.RequestAsync("s/u2", new PolicyStamp(3, DateTimeOffset.UnixEpoch));
+        Assert.Equal(["s/u1", "s/u2"], sent.Select(batch => Assert.Single(batch.Asks).Key));
+
+        // Both places taken: these wait, and go in one batch once a place is free.
+        var waiting = Enumerable.Range(3, 5).Select(i => batches.RequestAsync($"s/u{i}", null)).ToArray();
+        Assert.Equal(2, sent.Count);
+        Assert.True(sent.TryDequeue(out var one));
+        one.Answers.SetResult([LeaseAnswer.Granted(Lease(1))]);
+        Assert.Equal(1, (await first.WaitAsync(Timeout)).Duration.TotalSeconds);
+
+        await WaitUntil(() => sent.Count == 2);
+        var together = sent.ToArray()[1];
+        Assert.Equal(["s/u3", "s/u4", "s/u5", "s/u6", "s/u7"], together.Asks.Select(ask => ask.Key));
+        Assert.Equal(new PolicyStamp(3, DateTimeOffset.UnixEpoch), sent.ToArray()[0].Asks[0].Held);
+        together.Answers.SetResult([.. Enumerable.Range(3, 5).Select(i => LeaseAnswer.Granted(Lease(i)))]);
+        Assert.Equal([3, 4, 5, 6, 7], (await Task.WhenAll(waiting).WaitAsync(Timeout)).Select(lease => (int)lease.Duration.TotalSeconds));
+        Assert.False(second.IsCompleted);
+        Assert.Equal((3, 7), (batches.Batches, batches.Requests));
+    }
+
+    [Fact]
+    public async Task No_batch_holds_more_than_its_limit()
+    {
+        var sizes = new ConcurrentQueue<int>();
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var batches = new LeaseRequestBatches(async asks =>
+        {
+            sizes.Enqueue(asks.Length);
+            await gate.Task;
+            return [.. asks.Select(_ => LeaseAnswer.Granted(Lease(1)))];
+        }, maxInFlight: 1, maxBatch: 2);
+
+        var requests = Enumerable.Range(0, 6).Select(i => batches.RequestAsync($"s/u{i}", null)).ToArray();
+        gate.SetResult();
+        await Task.WhenAll(requests).WaitAsync(Timeout);
+        Assert.Equal([1, 2, 2, 1], sizes);
+    }
+
+    [Fact]
+    public async Task A_subjects_failure_fails_its_own_request_only()
+    {
+        var (batches, release) = HeldFirst(_ => Task.FromResult<LeaseAnswer[]>(
+            [LeaseAnswer.Failed(new StorageUnavailableException("u1")), LeaseAnswer.Granted(Lease(2))]));
+        var u1 = batches.RequestAsync("s/u1", null);
+        var u2 = batches.RequestAsync("s/u2", null);
+        release();
+
+        await Assert.ThrowsAsync<StorageUnavailableException>(() => u1.WaitAsync(Timeout));
+        Assert.Equal(2, (await u2.WaitAsync(Timeout)).Duration.TotalSeconds);
+    }
+
+    [Fact]
+    public async Task A_batch_that_fails_as_a_whole_fails_every_request_in_it_and_later_requests_still_go()
+    {
+        var calls = 0;
+        var (batches, release) = HeldFirst(asks => Interlocked.Increment(ref calls) switch
+        {
+            1 => Task.FromException<LeaseAnswer[]>(new TimeoutException("batch")),
+            2 => throw new InvalidOperationException("not connected"),
+            3 => Task.FromResult<LeaseAnswer[]>([]),
+            _ => Task.FromResult<LeaseAnswer[]>([.. asks.Select(_ => LeaseAnswer.Granted(Lease(4)))]),
+        });
+        var u1 = batches.RequestAsync("s/u1", null);
+        var u2 = batches.RequestAsync("s/u2", null);
+        release();
+
+        await Assert.ThrowsAsync<TimeoutException>(() => u1.WaitAsync(Timeout));
+        await Assert.ThrowsAsync<TimeoutException>(() => u2.WaitAsync(Timeout));
+        // Thrown by the send itself; answered with the wrong number of answers: the sender's place is given back each time.
+        await Assert.ThrowsAsync<InvalidOperationException>(() => batches.RequestAsync("s/u3", null).WaitAsync(Timeout));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => batches.RequestAsync("s/u4", null).WaitAsync(Timeout));
+        Assert.Equal(4, (await batches.RequestAsync("s/u5", null).WaitAsync(Timeout)).Duration.TotalSeconds);
+    }
+
+    [Fact]
+    public async Task Requests_made_from_many_threads_are_all_answered_with_their_own_lease_and_never_more_batches_than_allowed_are_on_their_way()
+    {
+        const int maxInFlight = 2;
+        var onTheirWay = 0;
+        var most = 0;
+        var batches = new LeaseRequestBatches(async asks =>
+        {
+            var now = Interlocked.Increment(ref onTheirWay);
+            InterlockedMax(ref most, now);
+            await Task.Yield();
+            Interlocked.Decrement(ref onTheirWay);
+            // Each answer names its request: the key's number as the lease's seconds.
+            return [.. asks.Select(ask => LeaseAnswer.Granted(Lease(int.Parse(ask.Key[3..]))))];
+        }, maxInFlight);
+
+        var requests = await Task.WhenAll(Enumerable.Range(0, 8).Select(thread => Task.Run(async () =>
+        {
+            var mine = new List<(int Number, Task<DecisionLease> Lease)>();
+            for (var i = 0; i < 2_000; i++)
+            {
+                var number = thread * 10_000 + i;
+                mine.Add((number, batches.RequestAsync($"s/u{number}", null)));
+                if (i % 50 == 0)
+                {
+                    await Task.Yield();
+                }
+            }
+
+            return mine;
+        })));
+
+        foreach (var (number, lease) in requests.SelectMany(mine => mine))
+        {
+            Assert.Equal(number, (int)(await lease.WaitAsync(Timeout)).Duration.TotalSeconds);
+        }
+
+        Assert.Equal(16_000, batches.Requests);
+        Assert.InRange(most, 1, maxInFlight);
+        Assert.True(batches.Batches < batches.Requests, $"{batches.Batches} batches for {batches.Requests} requests");
+    }
+
+    [Fact]
+    public async Task The_batch_grain_answers_each_ask_with_its_subjects_own_lease_and_failure()
+    {
+        var storeId = "batch-" + Guid.NewGuid().ToString("N")[..8];
+        var client = fixture.Factory.ClientWith(EdgeApiFactory.AdminToken);
+        Assert.Equal(HttpStatusCode.OK, (await client.PublishPolicyAsync(storeId, 1)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await client.SetConsentAsync(storeId, "u1", "analytics", true)).StatusCode);
+        var grains = fixture.Factory.Services.GetRequiredService<IGrainFactory>();
+        var holder = grains.CreateObjectReference<IDecisionLeaseHolder>(new NoOpLeaseHolder());
+        var direct = await grains.GetGrain<ISubjectGrain>(SubjectKey.Of(storeId, "u1")).LeaseDecisions(holder, null);
+
+        var answers = await grains.GetGrain<IDecisionLeaseBatchGrain>(0).LeaseDecisions(holder,
+        [
+            new LeaseAsk(SubjectKey.Of(storeId, "u1"), null),
+            new LeaseAsk("not-a-subject-key", null),
+            new LeaseAsk(SubjectKey.Of(storeId, "u1"), PolicyStamp.Of(direct.Policy)),
+            new LeaseAsk(SubjectKey.Of(storeId, "never-written"), null),
+        ]);
+
+        Assert.Equal(4, answers.Length);
+        Assert.Equal(direct.Subject, answers[0].Lease!.Subject);
+        Assert.Equal(direct.Policy, answers[0].Lease!.Policy);
+        Assert.True(answers[0].Lease!.Subject.Consents[Purpose.Analytics].Granted);
+        Assert.Null(answers[1].Lease);
+        Assert.NotNull(answers[1].Failure);
+        Assert.True(answers[2].Lease!.PolicyAsNamed);
+        Assert.Null(answers[2].Lease!.Policy);
+        Assert.Empty(answers[3].Lease!.Subject.Consents);
+    }
+
+    [Fact]
+    public void An_answer_crosses_the_wire_with_its_lease_or_its_failures_type()
+    {
+        var serializer = fixture.Factory.Services.GetRequiredService<Serializer>();
+        var failed = serializer.Deserialize<LeaseAnswer?>(serializer.SerializeToArray(LeaseAnswer.Failed(new StorageUnavailableException("down"))));
+        Assert.IsType<StorageUnavailableException>(failed!.Failure);
+        Assert.Equal("down", failed.Failure!.Message);
+        Assert.Null(failed.Lease);
+
+        var granted = serializer.Deserialize<LeaseAnswer?>(serializer.SerializeToArray(LeaseAnswer.Granted(Lease(5))));
+        Assert.Equal(TimeSpan.FromSeconds(5), granted!.Lease!.Duration);
+        Assert.Null(granted.Failure);
+    }
+
+    [Fact]
+    public async Task The_edge_sends_its_lease_requests_in_batches()
+    {
+        var storeId = "batched-" + Guid.NewGuid().ToString("N")[..8];
+        var client = fixture.Factory.ClientWith(EdgeApiFactory.AdminToken);
+        Assert.Equal(HttpStatusCode.OK, (await client.PublishPolicyAsync(storeId, 1)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await client.SetConsentAsync(storeId, "u1", "analytics", true)).StatusCode);
+        var before = await LeaseBatchesAsync(client);
+
+        Assert.Equal((true, "granted"), await client.DecideAsync(storeId, "u1", "analytics"));
+
+        // The scrape is cached for a moment (the exporter's response cache): read until it moves.
+        var deadline = DateTime.UtcNow + Timeout;
+        while (await LeaseBatchesAsync(client) <= before)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the check took its lease without a batch");
+            await Task.Delay(100);
+        }
+    }
+
+    private static async Task<double> LeaseBatchesAsync(HttpClient client)
+    {
+        var text = await client.GetStringAsync("/metrics");
+        var match = Regex.Match(text, @"^shopastro_decision_cache_lease_batches_total(\{[^}]*\})? (?<value>[0-9.e+]+)", RegexOptions.Multiline);
+        Assert.True(match.Success, "no lease batch counter on /metrics");
+        return double.Parse(match.Groups["value"].Value, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
+    /// One batch place, taken by a first request (<c>s/hold</c>) until <c>release</c> is called: requests made meanwhile go
+    /// together in the next batch, sent with <paramref name="send"/>.
+    /// </summary>
+    private static (LeaseRequestBatches Batches, Action Release) HeldFirst(Func<LeaseAsk[], Task<LeaseAnswer[]>> send)
+    {
+        var held = new TaskCompletionSource<LeaseAnswer[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var batches = new LeaseRequestBatches(asks => asks is [{ Key: "s/hold" }] ? held.Task : send(asks), maxInFlight: 1);
+        _ = batches.RequestAsync("s/hold", null);
+        return (batches, () => held.SetResult([LeaseAnswer.Granted(Lease(9))]));
+    }
+
+    private static DecisionLease Lease(int seconds) => new(null, Record, TimeSpan.FromSeconds(seconds));
+
+    private static void InterlockedMax(ref int location, int value)
+    {
+        var current = Volatile.Read(ref location);
+        while (value > current && Interlocked.CompareExchange(ref location, value, current) is var seen && seen != current)
+        {
+            current = seen;
+        }
+    }
+
+    private static async Task WaitUntil(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + Timeout;
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out");
+            await Task.Delay(10);
+        }
+    }
+}
