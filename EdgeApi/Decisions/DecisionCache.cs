@@ -55,16 +55,15 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
     {
         (_grains, _time, _stats, _metrics, _options, _logger) = (grains, time, stats, metrics, options, logger);
         _epoch = new HolderEpoch(time);
-        _batches = options.Value.LeaseBatchesInFlight > 0
-            ? new LeaseRequestBatches(asks => _grains.GetGrain<IDecisionLeaseBatchGrain>(0).LeaseDecisions(Reference, asks), options.Value.LeaseBatchesInFlight)
-            : null;
-        if (_batches is { } sent)
+        if (options.Value.LeaseBatchesInFlight > 0)
         {
-            metrics.ObserveLeaseBatches(() => sent.Requests, () => sent.Batches);
+            var batchGrain = _grains.GetGrain<IDecisionLeaseBatchGrain>(0);
+            var batches = _batches = new LeaseRequestBatches(asks => batchGrain.LeaseDecisions(Reference, asks), options.Value.LeaseBatchesInFlight);
+            metrics.ObserveLeaseBatches(() => batches.Requests, () => batches.Batches);
         }
 
-        _leases = new HeldLeases(time, _epoch, _batches is { } batches
-            ? batches.RequestAsync
+        _leases = new HeldLeases(time, _epoch, _batches is { } sent
+            ? sent.RequestAsync
             : (key, held) => _grains.Of<ISubjectGrain>(key).LeaseDecisions(Reference, held).AsTask(), _policies);
         _absences = new HeldAbsences(time, _epoch, (storeId, epoch, since) => _grains.Of<IStoreGrain>(storeId).LeaseAbsence(Reference, epoch, since),
             _policies.Canonical, (exception, storeId) => LogAbsenceFailed(exception, storeId));

@@ -149,10 +149,7 @@ public sealed class LeaseRequestBatchesTests(SqliteEdgeFixture fixture) : IClass
     [Fact]
     public async Task The_batch_grain_answers_each_ask_with_its_subjects_own_lease_and_failure()
     {
-        var storeId = "batch-" + Guid.NewGuid().ToString("N")[..8];
-        var client = fixture.Factory.ClientWith(EdgeApiFactory.AdminToken);
-        Assert.Equal(HttpStatusCode.OK, (await client.PublishPolicyAsync(storeId, 1)).StatusCode);
-        Assert.Equal(HttpStatusCode.OK, (await client.SetConsentAsync(storeId, "u1", "analytics", true)).StatusCode);
+        var (client, storeId) = await StoreWhereU1GrantedAsync("batch-");
         var grains = fixture.Factory.Services.GetRequiredService<IGrainFactory>();
         var holder = grains.CreateObjectReference<IDecisionLeaseHolder>(new NoOpLeaseHolder());
         var direct = await grains.GetGrain<ISubjectGrain>(SubjectKey.Of(storeId, "u1")).LeaseDecisions(holder, null);
@@ -193,10 +190,7 @@ public sealed class LeaseRequestBatchesTests(SqliteEdgeFixture fixture) : IClass
     [Fact]
     public async Task The_edge_sends_its_lease_requests_in_batches()
     {
-        var storeId = "batched-" + Guid.NewGuid().ToString("N")[..8];
-        var client = fixture.Factory.ClientWith(EdgeApiFactory.AdminToken);
-        Assert.Equal(HttpStatusCode.OK, (await client.PublishPolicyAsync(storeId, 1)).StatusCode);
-        Assert.Equal(HttpStatusCode.OK, (await client.SetConsentAsync(storeId, "u1", "analytics", true)).StatusCode);
+        var (client, storeId) = await StoreWhereU1GrantedAsync("batched-");
         var before = await LeaseBatchesAsync(client);
 
         Assert.Equal((true, "granted"), await client.DecideAsync(storeId, "u1", "analytics"));
@@ -208,6 +202,16 @@ public sealed class LeaseRequestBatchesTests(SqliteEdgeFixture fixture) : IClass
             Assert.True(DateTime.UtcNow < deadline, "the check took its lease without a batch");
             await Task.Delay(100);
         }
+    }
+
+    /// <summary>A new store with policy version 1, where the subject u1 granted analytics.</summary>
+    private async Task<(HttpClient Client, string StoreId)> StoreWhereU1GrantedAsync(string prefix)
+    {
+        var storeId = prefix + Guid.NewGuid().ToString("N")[..8];
+        var client = fixture.Factory.ClientWith(EdgeApiFactory.AdminToken);
+        Assert.Equal(HttpStatusCode.OK, (await client.PublishPolicyAsync(storeId, 1)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await client.SetConsentAsync(storeId, "u1", "analytics", true)).StatusCode);
+        return (client, storeId);
     }
 
     private static async Task<double> LeaseBatchesAsync(HttpClient client)
