@@ -23,4 +23,7 @@ public static class CallDeadline
 
     /// <summary>Sets the deadline for the calls made from here on in this asynchronous flow.</summary>
     public static void Set(DateTimeOffset deadline) => RequestContext.Set(Key, deadline.UtcTicks);
+
+    /// <summary>No deadline for the calls made from here on in this asynchronous flow (reads bounded by the check timeout).</summary>
+    public static void Clear() => RequestContext.Remove(Key);
 }

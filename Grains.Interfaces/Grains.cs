@@ -71,6 +71,13 @@ public static class CallTimeouts
 {
     public const string Check = "00:00:02";
     public const string Write = "00:00:10";
+
+    /// <summary>
+    /// A batch of lease requests (<see cref="IDecisionLeaseBatchGrain"/>): a second more than each subject call it makes
+    /// (<see cref="Check"/>), for its own two hops and the queue of the silo it reaches. When it runs out, every request
+    /// in it fails (503), as each would have after its own <see cref="Check"/>.
+    /// </summary>
+    public const string LeaseBatch = "00:00:03";
 }
 
 /// <summary>One shopper at one store (key: <see cref="SubjectKey"/>).</summary>

@@ -47,6 +47,7 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
     private readonly LeaseRequestBatches? _batches;
     private readonly CancellationTokenSource _stopping = new();
     private IDecisionLeaseHolder? _reference;
+    private IDecisionLeaseBatchGrain? _batchGrain;
     private Task? _maintenance;
 
     public DecisionCache(
@@ -57,8 +58,8 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
         _epoch = new HolderEpoch(time);
         if (options.Value.LeaseBatchesInFlight > 0)
         {
-            var batchGrain = _grains.GetGrain<IDecisionLeaseBatchGrain>(0);
-            var batches = _batches = new LeaseRequestBatches(asks => batchGrain.LeaseDecisions(Reference, asks), options.Value.LeaseBatchesInFlight);
+            var batches = _batches = new LeaseRequestBatches(asks => BatchGrain.LeaseDecisions(Reference, asks), options.Value.LeaseBatchesInFlight,
+                time, LeaseRequestBatches.DefaultSlowAfter);
             metrics.ObserveLeaseBatches(() => batches.Requests, () => batches.Batches);
         }
 
@@ -229,6 +230,9 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
     }
 
     private IDecisionLeaseHolder Reference => _reference ??= _grains.CreateObjectReference<IDecisionLeaseHolder>(this);
+
+    /// <summary>Made on first use: a client knows which grain serves an interface only once it has joined the cluster.</summary>
+    private IDecisionLeaseBatchGrain BatchGrain => _batchGrain ??= _grains.GetGrain<IDecisionLeaseBatchGrain>(0);
 
     private async Task MaintainAsync()
     {

@@ -95,15 +95,13 @@ public sealed record LeaseAnswer([property: Id(0)] DecisionLease? Lease, [proper
 /// <summary>
 /// Carries an edge's decision lease requests to their subject grains in one message per batch
 /// (<see cref="LeaseRequestBatches"/>). Transport only: each lease is granted by its subject grain's
-/// <see cref="ISubjectGrain.LeaseDecisions"/>, exactly as a call of its own would be.
+/// <see cref="ISubjectGrain.LeaseDecisions"/> for the same holder and the same named policy version as a call of its own
+/// from the edge (which then comes from a silo, within <see cref="CallTimeouts.LeaseBatch"/>).
 /// </summary>
 [Alias("shopastro.IDecisionLeaseBatchGrain")]
 public interface IDecisionLeaseBatchGrain : IGrainWithIntegerKey
 {
-    /// <summary>
-    /// One answer per ask, in order; a subject's failure is its answer, not the batch's. Within a second more than a
-    /// subject's own call: every call it makes has that timeout.
-    /// </summary>
-    [Alias("LeaseDecisions"), ResponseTimeout(LeaseRequestBatches.Timeout)]
+    /// <summary>One answer per ask, in order; a subject's failure is its answer, not the batch's.</summary>
+    [Alias("LeaseDecisions"), ResponseTimeout(CallTimeouts.LeaseBatch)]
     Task<LeaseAnswer[]> LeaseDecisions(IDecisionLeaseHolder holder, LeaseAsk[] asks);
 }

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using Orleans.Runtime;
 using ShopAstro.Grains.Interfaces;
 
 namespace ShopAstro.Coherence;
@@ -6,26 +8,31 @@ namespace ShopAstro.Coherence;
 /// An edge's decision lease requests, sent to the cluster in batches: a request goes at once while fewer than
 /// <c>maxInFlight</c> batches are on their way; requests made meanwhile wait and go together, in the next batch
 /// a sender takes. An idle edge adds no wait; a busy one pays one message for many subjects instead of one each.
+/// A batch still unanswered after <paramref name="slowAfter"/> gives up its place (one slow subject, an activation or a
+/// change waiting out an unreachable edge, holds up only the requests in its own batch, not the next batches).
 /// <para>
-/// Transport only, so no coherence rule lives here: each lease is granted by its subject grain as a call of its own
-/// would be (<see cref="IDecisionLeaseBatchGrain"/>), and <see cref="HeldLeases"/> counts it from before the request
-/// was made, so the time a request waits here only shortens its use. Every request is answered: with its lease, with
-/// its subject's failure, or with the batch's failure (every request of a batch that failed or timed out as a whole).
+/// Transport only, so no coherence rule lives here: each lease is granted by its subject grain's own
+/// <c>LeaseDecisions</c> (<see cref="LeaseBatchAnswers"/>), and <see cref="HeldLeases"/> counts it from before the
+/// request was made, so the time a request waits here only shortens its use. Every request is answered: with its
+/// lease, with its subject's failure, or with its batch's failure (every request of a batch that failed or timed out
+/// as a whole).
 /// </para>
 /// </summary>
 /// <param name="send">Sends one batch; one answer per ask, in order.</param>
-public sealed class LeaseRequestBatches(Func<LeaseAsk[], Task<LeaseAnswer[]>> send, int maxInFlight, int maxBatch = LeaseRequestBatches.DefaultMaxBatch)
+public sealed class LeaseRequestBatches(
+    Func<LeaseAsk[], Task<LeaseAnswer[]>> send, int maxInFlight, TimeProvider time, TimeSpan slowAfter, int maxBatch = LeaseRequestBatches.DefaultMaxBatch)
 {
     public const int DefaultMaxBatch = 256;
 
-    /// <summary>A batch's response timeout: a second more than each of the subject calls it makes (<see cref="CallTimeouts.Check"/>).</summary>
-    public const string Timeout = "00:00:03";
+    /// <summary>How long a batch may take before the requests after it no longer wait for it.</summary>
+    public static readonly TimeSpan DefaultSlowAfter = TimeSpan.FromMilliseconds(50);
 
     private readonly int _maxInFlight = maxInFlight >= 1 ? maxInFlight : throw new ArgumentOutOfRangeException(nameof(maxInFlight));
     private readonly int _maxBatch = maxBatch >= 1 ? maxBatch : throw new ArgumentOutOfRangeException(nameof(maxBatch));
 
-    // Invariant (under _lock): whenever a request waits in _queue, a sender is on its way (_inFlight > 0), and it takes
-    // the queue again before it gives up its place. So no request waits with nobody to send it.
+    // Invariant (under _lock): whenever a request waits in _queue, a sender holds a place (_inFlight > 0), and it takes
+    // the queue again before it gives up its place, or starts another sender when it gives it up to a slow batch. So no
+    // request waits with nobody to send it.
     private readonly Lock _lock = new();
     private readonly Queue<Waiting> _queue = new();
     private int _inFlight;
@@ -37,41 +44,6 @@ public sealed class LeaseRequestBatches(Func<LeaseAsk[], Task<LeaseAnswer[]>> se
 
     /// <summary>Requests sent so far (in <see cref="Batches"/>).</summary>
     public long Requests => Interlocked.Read(ref _requests);
-
-    /// <summary>
-    /// Serves a batch where it arrived (<see cref="IDecisionLeaseBatchGrain"/>): every subject is asked at once, with
-    /// <paramref name="lease"/> as a call of its own, and each answer is that subject's lease or its failure.
-    /// </summary>
-    public static async Task<LeaseAnswer[]> AnswerEachAsync(LeaseAsk[] asks, Func<LeaseAsk, ValueTask<DecisionLease>> lease)
-    {
-        var calls = new ValueTask<DecisionLease>[asks.Length];
-        for (var i = 0; i < asks.Length; i++)
-        {
-            try
-            {
-                calls[i] = lease(asks[i]);
-            }
-            catch (Exception exception)
-            {
-                calls[i] = ValueTask.FromException<DecisionLease>(exception);
-            }
-        }
-
-        var answers = new LeaseAnswer[asks.Length];
-        for (var i = 0; i < asks.Length; i++)
-        {
-            try
-            {
-                answers[i] = LeaseAnswer.Granted(await calls[i]);
-            }
-            catch (Exception exception)
-            {
-                answers[i] = LeaseAnswer.Failed(exception);
-            }
-        }
-
-        return answers;
-    }
 
     /// <summary>The lease of the subject <paramref name="key"/> (the signature of <see cref="HeldLeases"/>' request).</summary>
     public Task<DecisionLease> RequestAsync(string key, PolicyStamp? held)
@@ -91,21 +63,69 @@ public sealed class LeaseRequestBatches(Func<LeaseAsk[], Task<LeaseAnswer[]>> se
 
         if (start)
         {
-            _ = SendAsync();
+            StartSender();
         }
 
         return waiting.Answer.Task;
     }
 
-    /// <summary>Sends batches while requests wait, then gives up its place.</summary>
+    /// <summary>A sender in a place already counted.</summary>
+    private void StartSender() => _ = SendAsync();
+
+    /// <summary>Sends batches while requests wait, then gives up its place; a slow batch gives it up to a new sender.</summary>
     private async Task SendAsync()
     {
+        var first = true;
         while (TakeOrLeave() is { } batch)
         {
+            if (!first)
+            {
+                // The first batch goes in the context of the request that started this sender (its trace spans the
+                // lease call); the next ones serve other requests, so none of that context goes with them (a change
+                // here does not reach the caller: an async method restores its caller's context).
+                Activity.Current = null;
+                RequestContext.Clear();
+            }
+
+            first = false;
             Interlocked.Increment(ref _batches);
             Interlocked.Add(ref _requests, batch.Count);
-            await SendOneAsync(batch);
+            var sending = SendOneAsync(batch);
+            if (!sending.IsCompleted && !await AnsweredWithinAsync(sending))
+            {
+                // It answers its own requests when it completes; the requests after it go on without it.
+                HandOver();
+                return;
+            }
         }
+    }
+
+    private async Task<bool> AnsweredWithinAsync(Task sending)
+    {
+        try
+        {
+            await sending.WaitAsync(slowAfter, time);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Gives up this sender's place; if requests wait, the place goes to a new sender.</summary>
+    private void HandOver()
+    {
+        lock (_lock)
+        {
+            if (_queue.Count == 0)
+            {
+                _inFlight--;
+                return;
+            }
+        }
+
+        StartSender();
     }
 
     /// <summary>The next batch; or null, the sender's place given up, when nothing waits.</summary>

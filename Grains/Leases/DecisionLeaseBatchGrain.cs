@@ -11,6 +11,11 @@ namespace ShopAstro.Grains.Leases;
 [StatelessWorker, Reentrant]
 internal sealed class DecisionLeaseBatchGrain : Grain, IDecisionLeaseBatchGrain
 {
-    public Task<LeaseAnswer[]> LeaseDecisions(IDecisionLeaseHolder holder, LeaseAsk[] asks) =>
-        LeaseRequestBatches.AnswerEachAsync(asks, ask => GrainFactory.Of<ISubjectGrain>(ask.Key).LeaseDecisions(holder, ask.Held));
+    public Task<LeaseAnswer[]> LeaseDecisions(IDecisionLeaseHolder holder, LeaseAsk[] asks)
+    {
+        // The batch's timeout is longer than a check's, so CallDeadlineFilter gave it a deadline; lease requests are
+        // reads bounded by the check timeout and go without one, as the edge's own calls of them do.
+        CallDeadline.Clear();
+        return LeaseBatchAnswers.AnswerEachAsync(asks, ask => GrainFactory.Of<ISubjectGrain>(ask.Key).LeaseDecisions(holder, ask.Held));
+    }
 }

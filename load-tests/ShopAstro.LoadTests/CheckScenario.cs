@@ -77,8 +77,11 @@ internal sealed class CheckScenario(RunContext run, Cluster cluster, Profiler pr
             RunReport.RatioOf(edge.Latency.Max, ceiling.Latency.Max), null, null));
     }
 
-    /// <param name="LeaseRequests">Of the new leases, how many were asked for in batches, and in how many <paramref name="LeaseBatches"/>.</param>
-    internal sealed record CacheLookups(double Hit, double Absent, double Lease, double Grain, double LeaseRequests, double LeaseBatches)
+    /// <param name="LeaseRequests">
+    /// Lease requests sent in batches (new leases and renewals ahead of expiry; a check that joins a request already made
+    /// adds none), and in how many <paramref name="LeaseBatches"/>; null when each is a call of its own.
+    /// </param>
+    internal sealed record CacheLookups(double Hit, double Absent, double Lease, double Grain, double? LeaseRequests, double? LeaseBatches)
     {
         private double Total => Hit + Absent + Lease + Grain;
 
@@ -88,9 +91,12 @@ internal sealed class CheckScenario(RunContext run, Cluster cluster, Profiler pr
             new(Hit - before.Hit, Absent - before.Absent, Lease - before.Lease, Grain - before.Grain,
                 LeaseRequests - before.LeaseRequests, LeaseBatches - before.LeaseBatches);
 
-        public string Batching => LeaseBatches > 0
-            ? $"; lease requests sent in {LeaseBatches:N0} batches, {LeaseRequests / LeaseBatches:N1} per batch"
-            : "; each lease request a call of its own";
+        public string Batching => LeaseBatches switch
+        {
+            null => "; each lease request a call of its own",
+            > 0 => $"; {LeaseRequests:N0} lease requests (new leases and renewals) sent in {LeaseBatches:N0} batches, {LeaseRequests / LeaseBatches:N1} per batch",
+            _ => "; no lease batch sent",
+        };
     }
 
     /// <summary>The edge's decision-cache lookups so far, from its Prometheus endpoint.</summary>
@@ -100,20 +106,19 @@ internal sealed class CheckScenario(RunContext run, Cluster cluster, Profiler pr
         {
             using var client = new HttpClient { BaseAddress = new Uri(run.EdgeUrl), Timeout = TimeSpan.FromSeconds(10) };
             var text = await client.GetStringAsync("/metrics");
-            double Of(string result) => System.Text.RegularExpressions.Regex.Matches(text,
-                    $$"""^shopastro_decision_cache_lookups_total\{[^}]*result="{{result}}"[^}]*\} (?<value>[0-9.e+]+)""",
-                    System.Text.RegularExpressions.RegexOptions.Multiline)
+            double Sum(string pattern) => System.Text.RegularExpressions.Regex.Matches(text, pattern, System.Text.RegularExpressions.RegexOptions.Multiline)
                 .Sum(m => double.Parse(m.Groups["value"].Value, System.Globalization.CultureInfo.InvariantCulture));
-            double Total(string name) => System.Text.RegularExpressions.Regex.Matches(text,
-                    $$"""^shopastro_decision_cache_{{name}}_total(\{[^}]*\})? (?<value>[0-9.e+]+)""",
-                    System.Text.RegularExpressions.RegexOptions.Multiline)
-                .Sum(m => double.Parse(m.Groups["value"].Value, System.Globalization.CultureInfo.InvariantCulture));
+            double Of(string result) => Sum($$"""^shopastro_decision_cache_lookups_total\{[^}]*result="{{result}}"[^}]*\} (?<value>[0-9.e+]+)""");
+            // Absent (null) when the edge sends each lease request as a call of its own.
+            double? Total(string name) => text.Contains($"shopastro_decision_cache_{name}_total", StringComparison.Ordinal)
+                ? Sum($$"""^shopastro_decision_cache_{{name}}_total(\{[^}]*\})? (?<value>[0-9.e+]+)""")
+                : null;
             return new CacheLookups(Of("hit"), Of("absent"), Of("lease"), Of("grain"), Total("lease_requests"), Total("lease_batches"));
         }
         catch (Exception exception)
         {
             Console.WriteLine($"decision cache metrics unavailable: {exception.Message}");
-            return new CacheLookups(0, 0, 0, 0, 0, 0);
+            return new CacheLookups(0, 0, 0, 0, null, null);
         }
     }
 

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
-using System.Text.RegularExpressions;
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Serialization;
 using ShopAstro.Coherence;
@@ -22,7 +22,7 @@ public sealed class LeaseRequestBatchesTests(SqliteEdgeFixture fixture) : IClass
     public async Task A_request_goes_at_once_while_a_batch_place_is_free_and_requests_made_meanwhile_go_together()
     {
         var sent = new ConcurrentQueue<(LeaseAsk[] Asks, TaskCompletionSource<LeaseAnswer[]> Answers)>();
-        var batches = new LeaseRequestBatches(asks =>
+        var batches = Batches(asks =>
         {
             var answers = new TaskCompletionSource<LeaseAnswer[]>(TaskCreationOptions.RunContinuationsAsynchronously);
             sent.Enqueue((asks, answers));
@@ -55,7 +55,7 @@ public sealed class LeaseRequestBatchesTests(SqliteEdgeFixture fixture) : IClass
     {
         var sizes = new ConcurrentQueue<int>();
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var batches = new LeaseRequestBatches(async asks =>
+        var batches = Batches(async asks =>
         {
             sizes.Enqueue(asks.Length);
             await gate.Task;
@@ -105,12 +105,51 @@ public sealed class LeaseRequestBatchesTests(SqliteEdgeFixture fixture) : IClass
     }
 
     [Fact]
+    public async Task A_slow_batch_holds_up_only_its_own_requests()
+    {
+        var slow = new TaskCompletionSource<LeaseAnswer[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var batches = new LeaseRequestBatches(
+            asks => asks is [{ Key: "s/slow" }] ? slow.Task : Task.FromResult<LeaseAnswer[]>([.. asks.Select(_ => LeaseAnswer.Granted(Lease(2)))]),
+            maxInFlight: 1, TimeProvider.System, slowAfter: TimeSpan.FromMilliseconds(50));
+
+        var held = batches.RequestAsync("s/slow", null);
+        var after = Enumerable.Range(0, 3).Select(i => batches.RequestAsync($"s/u{i}", null)).ToArray();
+
+        // The only place is the slow batch's until it has taken 50 ms; then the requests after it go without it.
+        Assert.All(await Task.WhenAll(after).WaitAsync(Timeout), lease => Assert.Equal(2, lease.Duration.TotalSeconds));
+        Assert.False(held.IsCompleted);
+        slow.SetResult([LeaseAnswer.Granted(Lease(7))]);
+        Assert.Equal(7, (await held.WaitAsync(Timeout)).Duration.TotalSeconds);
+        // Both places given back: the next request goes at once.
+        Assert.Equal(2, (await batches.RequestAsync("s/next", null).WaitAsync(Timeout)).Duration.TotalSeconds);
+    }
+
+    [Fact]
+    public async Task A_lease_whose_request_waited_in_a_batch_while_its_subject_was_revoked_is_not_kept_but_answers_the_checks_that_waited()
+    {
+        var time = TimeProvider.System;
+        var (batches, release) = HeldFirst(asks => Task.FromResult<LeaseAnswer[]>([.. asks.Select(_ => LeaseAnswer.Granted(Lease(5)))]));
+        var leases = new HeldLeases(time, Registered(time), batches.RequestAsync, new HeldPolicies());
+
+        var queued = leases.LeaseAsync("s", "s/u1");
+        leases.Revoke("s/u1");
+        release();
+
+        // The check that asked started before the revocation arrived: it decides from the lease; nothing later does.
+        Assert.NotNull((await queued.WaitAsync(Timeout)).Subject);
+        Assert.False(leases.TryGet("s/u1", out _));
+        // Asked again after the revocation: kept.
+        await leases.LeaseAsync("s", "s/u1").WaitAsync(Timeout);
+        Assert.True(leases.TryGet("s/u1", out _));
+    }
+
+    [Fact]
     public async Task Requests_made_from_many_threads_are_all_answered_with_their_own_lease_and_never_more_batches_than_allowed_are_on_their_way()
     {
         const int maxInFlight = 2;
         var onTheirWay = 0;
         var most = 0;
-        var batches = new LeaseRequestBatches(async asks =>
+        var batches = Batches(async asks =>
         {
             var now = Interlocked.Increment(ref onTheirWay);
             InterlockedMax(ref most, now);
@@ -191,17 +230,20 @@ public sealed class LeaseRequestBatchesTests(SqliteEdgeFixture fixture) : IClass
     public async Task The_edge_sends_its_lease_requests_in_batches()
     {
         var (client, storeId) = await StoreWhereU1GrantedAsync("batched-");
-        var before = await LeaseBatchesAsync(client);
+        var cache = fixture.Factory.Services.GetRequiredService<ShopAstro.EdgeApi.Decisions.DecisionCache>();
+        var registered = DateTime.UtcNow + Timeout;
+        while (!cache.Active)
+        {
+            // The cache takes leases only once this edge is registered as a lease holder (at start-up).
+            Assert.True(DateTime.UtcNow < registered, "the decision cache did not register");
+            await Task.Delay(50);
+        }
+
+        var before = LeaseBatchesSent();
 
         Assert.Equal((true, "granted"), await client.DecideAsync(storeId, "u1", "analytics"));
 
-        // The scrape is cached for a moment (the exporter's response cache): read until it moves.
-        var deadline = DateTime.UtcNow + Timeout;
-        while (await LeaseBatchesAsync(client) <= before)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the check took its lease without a batch");
-            await Task.Delay(100);
-        }
+        Assert.True(LeaseBatchesSent() > before, "the check took its lease without a batch");
     }
 
     /// <summary>A new store with policy version 1, where the subject u1 granted analytics.</summary>
@@ -214,12 +256,27 @@ public sealed class LeaseRequestBatchesTests(SqliteEdgeFixture fixture) : IClass
         return (client, storeId);
     }
 
-    private static async Task<double> LeaseBatchesAsync(HttpClient client)
+    /// <summary>
+    /// The edge's count of lease batches sent, read from this edge's own meter (tests host several edges in one process,
+    /// each with a meter of the same name, so /metrics of one may show another's instruments).
+    /// </summary>
+    private long LeaseBatchesSent()
     {
-        var text = await client.GetStringAsync("/metrics");
-        var match = Regex.Match(text, @"^shopastro_decision_cache_lease_batches_total(\{[^}]*\})? (?<value>[0-9.e+]+)", RegexOptions.Multiline);
-        Assert.True(match.Success, "no lease batch counter on /metrics");
-        return double.Parse(match.Groups["value"].Value, System.Globalization.CultureInfo.InvariantCulture);
+        var meter = fixture.Factory.Services.GetRequiredService<ShopAstro.EdgeApi.Telemetry.EdgeMetrics>().Meter;
+        long? sent = null;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (ReferenceEquals(instrument.Meter, meter) && instrument.Name == "shopastro.decision_cache.lease_batches")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, _, _) => sent = value);
+        listener.Start();
+        listener.RecordObservableInstruments();
+        Assert.True(sent.HasValue, "no lease batch counter on the edge's meter");
+        return sent.Value;
     }
 
     /// <summary>
@@ -229,10 +286,22 @@ public sealed class LeaseRequestBatchesTests(SqliteEdgeFixture fixture) : IClass
     private static (LeaseRequestBatches Batches, Action Release) HeldFirst(Func<LeaseAsk[], Task<LeaseAnswer[]>> send)
     {
         var held = new TaskCompletionSource<LeaseAnswer[]>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var batches = new LeaseRequestBatches(asks => asks is [{ Key: "s/hold" }] ? held.Task : send(asks), maxInFlight: 1);
+        var batches = Batches(asks => asks is [{ Key: "s/hold" }] ? held.Task : send(asks), maxInFlight: 1);
         _ = batches.RequestAsync("s/hold", null);
         return (batches, () => held.SetResult([LeaseAnswer.Granted(Lease(9))]));
     }
+
+    /// <summary>An epoch confirmed now: leases requested from now on are used.</summary>
+    private static HolderEpoch Registered(TimeProvider time)
+    {
+        var epoch = new HolderEpoch(time);
+        Assert.True(epoch.Confirmed(time.GetTimestamp(), ILeaseHolderRegistryGrain.Expiry, TimeSpan.FromSeconds(2)));
+        return epoch;
+    }
+
+    /// <summary>Batches that are never slow (the tests of slow batches say how long is slow).</summary>
+    private static LeaseRequestBatches Batches(Func<LeaseAsk[], Task<LeaseAnswer[]>> send, int maxInFlight, int maxBatch = LeaseRequestBatches.DefaultMaxBatch) =>
+        new(send, maxInFlight, TimeProvider.System, TimeSpan.FromHours(1), maxBatch);
 
     private static DecisionLease Lease(int seconds) => new(null, Record, TimeSpan.FromSeconds(seconds));
 

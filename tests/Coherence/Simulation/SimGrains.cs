@@ -474,7 +474,10 @@ public sealed class SimEdge
         var policies = new HeldPolicies();
         // As DecisionCacheOptions.LeaseBatchesInFlight: each request a call of its own, or batches through a gateway silo.
         var batchesInFlight = cluster.World.Random.Next(3);
-        Leases = new HeldLeases(clock, Epoch, batchesInFlight == 0 ? LeaseOne : new LeaseRequestBatches(LeaseBatch, batchesInFlight).RequestAsync, policies);
+        var batchTimeout = TimeSpan.Parse(CallTimeouts.LeaseBatch, System.Globalization.CultureInfo.InvariantCulture);
+        Leases = new HeldLeases(clock, Epoch, batchesInFlight == 0
+            ? LeaseOne
+            : new LeaseRequestBatches(LeaseBatch, batchesInFlight, clock, LeaseRequestBatches.DefaultSlowAfter).RequestAsync, policies);
         Task<DecisionLease> LeaseOne(string key, PolicyStamp? held)
         {
             var subject = cluster.Route(SubjectKey.Parse(key).SubjectId);
@@ -485,8 +488,8 @@ public sealed class SimEdge
         Task<LeaseAnswer[]> LeaseBatch(LeaseAsk[] asks)
         {
             var gateway = cluster.Gateway();
-            return cluster.Network.Call(gateway, () => LeaseRequestBatches.AnswerEachAsync(asks, ask => new ValueTask<DecisionLease>(LeaseOne(ask.Key, ask.Held))))
-                .WaitAsync(TimeSpan.Parse(LeaseRequestBatches.Timeout, System.Globalization.CultureInfo.InvariantCulture), clock);
+            return cluster.Network.Call(gateway, () => LeaseBatchAnswers.AnswerEachAsync(asks, ask => new ValueTask<DecisionLease>(LeaseOne(ask.Key, ask.Held))))
+                .WaitAsync(batchTimeout, clock);
         }
         Absences = new HeldAbsences(clock, Epoch, (_, epoch, since) =>
         {
