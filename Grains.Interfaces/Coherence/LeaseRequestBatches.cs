@@ -63,26 +63,25 @@ public sealed class LeaseRequestBatches(
 
         if (start)
         {
-            StartSender();
+            _ = SendAsync(inRequestContext: true);
         }
 
         return waiting.Answer.Task;
     }
 
-    /// <summary>A sender in a place already counted.</summary>
-    private void StartSender() => _ = SendAsync();
-
-    /// <summary>Sends batches while requests wait, then gives up its place; a slow batch gives it up to a new sender.</summary>
-    private async Task SendAsync()
+    /// <summary>
+    /// Sends batches while requests wait, then gives up its place; a slow batch gives it up to a new sender. Started by a
+    /// request (<paramref name="inRequestContext"/>), its first batch goes in that request's context (its trace spans the
+    /// lease call); every other batch serves other requests, so none of that context goes with it (a change here does
+    /// not reach the caller: an async method restores its caller's context).
+    /// </summary>
+    private async Task SendAsync(bool inRequestContext)
     {
         var first = true;
         while (TakeOrLeave() is { } batch)
         {
-            if (!first)
+            if (!first || !inRequestContext)
             {
-                // The first batch goes in the context of the request that started this sender (its trace spans the
-                // lease call); the next ones serve other requests, so none of that context goes with them (a change
-                // here does not reach the caller: an async method restores its caller's context).
                 Activity.Current = null;
                 RequestContext.Clear();
             }
@@ -125,7 +124,7 @@ public sealed class LeaseRequestBatches(
             }
         }
 
-        StartSender();
+        _ = SendAsync(inRequestContext: false);
     }
 
     /// <summary>The next batch; or null, the sender's place given up, when nothing waits.</summary>
