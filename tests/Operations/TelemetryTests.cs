@@ -61,7 +61,9 @@ public sealed class TelemetryTests(SqliteEdgeFixture fixture) : IClassFixture<Sq
         {
             await Task.Delay(100);
             var spans = exported.ToArray();
-            http = spans.LastOrDefault(a => a.Source.Name == "Microsoft.AspNetCore" && a.DisplayName.Contains("decisions", StringComparison.Ordinal));
+            // This request's span, by its store: the listener sees the spans of every host in the test process.
+            http = spans.LastOrDefault(a => a.Source.Name == "Microsoft.AspNetCore" && a.DisplayName.Contains("decisions", StringComparison.Ordinal)
+                && a.TagObjects.Any(tag => tag.Value?.ToString()?.Contains(store, StringComparison.Ordinal) == true));
             grain = http is null ? null : spans.FirstOrDefault(a =>
                 a.Source.Name.StartsWith("Microsoft.Orleans", StringComparison.Ordinal) && a.TraceId == http.TraceId
                 && a.DisplayName.Contains("ISubjectGrain", StringComparison.Ordinal));
