@@ -45,7 +45,6 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
     private readonly HeldLeases _leases;
     private readonly HeldAbsences _absences;
     private readonly HeldPolicies _policies = new();
-    private readonly LeaseRequestBatches? _batches;
     private readonly CancellationTokenSource _stopping = new();
     private IDecisionLeaseHolder? _reference;
     private IDecisionLeaseBatchGrain? _batchGrain;
@@ -57,16 +56,16 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
     {
         (_grains, _time, _stats, _metrics, _options, _logger) = (grains, time, stats, metrics, options, logger);
         _epoch = new HolderEpoch(time);
+        Func<string, PolicyStamp?, Task<DecisionLease>> request = (key, held) => _grains.Of<ISubjectGrain>(key).LeaseDecisions(Reference, held).AsTask();
         if (options.Value.LeaseBatchesInFlight > 0)
         {
-            var batches = _batches = new LeaseRequestBatches(asks => BatchGrain.LeaseDecisions(Reference, asks), options.Value.LeaseBatchesInFlight,
+            var batches = new LeaseRequestBatches(asks => BatchGrain.LeaseDecisions(Reference, asks), options.Value.LeaseBatchesInFlight,
                 time, LeaseRequestBatches.DefaultSlowAfter);
             metrics.ObserveLeaseBatches(() => batches.Requests, () => batches.Batches);
+            request = batches.RequestAsync;
         }
 
-        _leases = new HeldLeases(time, _epoch, _batches is { } sent
-            ? sent.RequestAsync
-            : (key, held) => _grains.Of<ISubjectGrain>(key).LeaseDecisions(Reference, held).AsTask(), _policies);
+        _leases = new HeldLeases(time, _epoch, request, _policies);
         _absences = new HeldAbsences(time, _epoch, (storeId, epoch, since) => _grains.Of<IStoreGrain>(storeId).LeaseAbsence(Reference, epoch, since),
             _policies.Canonical, (exception, storeId) => LogAbsenceFailed(exception, storeId));
     }

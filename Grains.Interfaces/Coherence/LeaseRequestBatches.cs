@@ -92,8 +92,9 @@ public sealed class LeaseRequestBatches(
             var sending = SendOneAsync(batch);
             if (!sending.IsCompleted && !await AnsweredWithinAsync(sending))
             {
-                // It answers its own requests when it completes; the requests after it go on without it.
-                HandOver();
+                // It answers its own requests when it completes; the requests after it go on without it: this place
+                // goes to a new sender, which gives it up at once if nothing waits.
+                _ = SendAsync(inRequestContext: false);
                 return;
             }
         }
@@ -110,21 +111,6 @@ public sealed class LeaseRequestBatches(
         {
             return false;
         }
-    }
-
-    /// <summary>Gives up this sender's place; if requests wait, the place goes to a new sender.</summary>
-    private void HandOver()
-    {
-        lock (_lock)
-        {
-            if (_queue.Count == 0)
-            {
-                _inFlight--;
-                return;
-            }
-        }
-
-        _ = SendAsync(inRequestContext: false);
     }
 
     /// <summary>The next batch; or null, the sender's place given up, when nothing waits.</summary>
