@@ -31,7 +31,13 @@ internal sealed record CheckPairs(string Label, List<CheckPair> Pairs)
     public string RatiosText(Func<CheckPair, double> ratio, Func<WrkResult, double> value, string format) =>
         string.Join(", ", Pairs.Select(p => $"{ratio(p):0.###} ({value(p.Edge).ToString(format)}/{value(p.Ceiling).ToString(format)})"));
 
-    private static double Median(IEnumerable<double> values)
+    private static double Median(IEnumerable<double> values) => Medians.Of(values);
+}
+
+/// <summary>The median of the ratios of alternating pairs, as every paired figure of the report gives it.</summary>
+internal static class Medians
+{
+    public static double Of(IEnumerable<double> values)
     {
         var sorted = values.OrderBy(v => v).ToArray();
         return sorted.Length == 0 ? 0 : Math.Round(sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2, 3);

@@ -29,9 +29,9 @@ internal sealed class Diagnosis(RunContext run)
             "below); plus the lease renewals (one grain call per subject in use every 4-5 s). On two cores wrk itself takes a large " +
             "share of the CPU at these rates.",
         "durable writes" =>
-            "more CPU than two cores shared by PostgreSQL, the silo, the edge and the load generator: each first write costs about 1 ms of edge " +
-            "and silo CPU (activation read, store-lease call, write, lease revocation, feed announcement, two HTTP/Orleans hops) plus PostgreSQL's " +
-            "own share, against 0.09 ms for a raw upsert. PostgreSQL on its own cores (as in docker-compose), or writes to already-active " +
+            "more CPU than two cores shared by PostgreSQL, the silo, the edge and the load generator: each first write costs the edge and the " +
+            "silo several times a raw upsert's whole CPU (activation read, store-lease call, write, lease revocation, feed announcement, two " +
+            "HTTP/Orleans hops; see CPU per write below), plus PostgreSQL's own share. PostgreSQL on its own cores (as in docker-compose), or writes to already-active " +
             "subjects (no activation read), move it. Writes are committed in groups and activation reads sent in groups (Silo/Storage/" +
             "GroupCommit.cs, GroupRead.cs: one transaction, or one round trip, for many grains).",
         "memory" =>

@@ -1,6 +1,8 @@
 namespace ShopAstro.LoadTests;
 
 /// <summary>How long and how big each scenario runs. The key space is 1,000,000 subjects over 100 stores in both.</summary>
+/// <param name="WritePairs">The durable writes alternate with the raw-upsert ceiling: the preload in this many parts, each
+/// followed by a ceiling run of <c>PgCeilingDuration / WritePairs</c>.</param>
 public sealed record Profile(
     string Name,
     int Subjects,
@@ -9,6 +11,7 @@ public sealed record Profile(
     int EmbeddedPreload,
     int WriteConcurrency,
     int WriteWarmup,
+    int WritePairs,
     TimeSpan PgCeilingDuration,
     TimeSpan WrkWarmup,
     TimeSpan WrkDuration,
@@ -28,7 +31,7 @@ public sealed record Profile(
 {
     public static Profile Short { get; } = new(
         "short", 1_000_000, 100,
-        PreloadWrites: 10_000, EmbeddedPreload: 5_000, WriteConcurrency: 32, WriteWarmup: 3_000, PgCeilingDuration: TimeSpan.FromSeconds(5),
+        PreloadWrites: 10_000, EmbeddedPreload: 5_000, WriteConcurrency: 32, WriteWarmup: 3_000, WritePairs: 3, PgCeilingDuration: TimeSpan.FromSeconds(6),
         WrkWarmup: TimeSpan.FromSeconds(6), WrkDuration: TimeSpan.FromSeconds(15), WrkThreads: 2, WrkConnections: 64,
         CheckPairs: 3, PairDuration: TimeSpan.FromSeconds(10),
         SweepFractions: [0.10, 0.25, 0.50, 0.75, 0.90], SweepStep: TimeSpan.FromSeconds(6),
@@ -41,7 +44,7 @@ public sealed record Profile(
 
     public static Profile Full { get; } = new(
         "full", 1_000_000, 100,
-        PreloadWrites: 100_000, EmbeddedPreload: 20_000, WriteConcurrency: 32, WriteWarmup: 10_000, PgCeilingDuration: TimeSpan.FromSeconds(20),
+        PreloadWrites: 100_000, EmbeddedPreload: 20_000, WriteConcurrency: 32, WriteWarmup: 10_000, WritePairs: 5, PgCeilingDuration: TimeSpan.FromSeconds(20),
         WrkWarmup: TimeSpan.FromSeconds(30), WrkDuration: TimeSpan.FromSeconds(60), WrkThreads: 2, WrkConnections: 64,
         CheckPairs: 5, PairDuration: TimeSpan.FromSeconds(20),
         SweepFractions: [0.10, 0.25, 0.40, 0.50, 0.60, 0.75, 0.90], SweepStep: TimeSpan.FromSeconds(30),
