@@ -116,7 +116,7 @@ internal sealed class BatchScenario(RunContext run)
         }));
         var seconds = watch.Elapsed.TotalSeconds;
         var decisionsPerSecond = Math.Round(requests * p.BatchItems / seconds);
-        var usage = run.Cpu.Between(from + 0.5, run.Cpu.Now - 0.5);
+        var usage = run.Cpu.Inside(from, run.Cpu.Now);
         run.Report.Cpu.Add(new CpuWindow($"{target}, {p.BatchConcurrency} concurrent × {p.BatchItems:N0} items", usage, decisionsPerSecond, "decisions"));
         Console.WriteLine($"{target}: {decisionsPerSecond:N0} decisions/s");
         return new BatchRun(target, requests, Math.Round(seconds, 2), decisionsPerSecond, histogram.Summary(), Math.Round(coldSeconds, 2), usage);

@@ -73,7 +73,7 @@ internal sealed class CheckComparison(RunContext run)
         var p = run.Profile;
         var from = run.Cpu.Now;
         var result = await Wrk.RunAsync(name, baseUrl, run.WrkScript, p.WrkThreads, p.WrkConnections, p.PairDuration, run.WrkEnvironment());
-        return (result, run.Cpu.Between(from + 0.5, run.Cpu.Now - 0.5));
+        return (result, run.Cpu.Inside(from, run.Cpu.Now));
     }
 
     /// <summary>

@@ -29,7 +29,7 @@ internal sealed class SweepScenario(RunContext run)
             var rate = run.Saturation * fraction;
             var from = run.Cpu.Now;
             var result = await OpenLoop.RunAsync($"edge {fraction:P0}", client, _ => CheckRequest(run.EdgeUrl), rate, run.Profile.SweepStep);
-            run.Report.Cpu.Add(new CpuWindow($"open loop {fraction:P0} of saturation ({rate:N0}/s)", run.Cpu.Between(from + 0.5, run.Cpu.Now - 0.5), result.AchievedPerSecond, "checks"));
+            run.Report.Cpu.Add(new CpuWindow($"open loop {fraction:P0} of saturation ({rate:N0}/s)", run.Cpu.Inside(from, run.Cpu.Now), result.AchievedPerSecond, "checks"));
             results.Add(result);
             run.Report.Chart.Add(new ChartPoint("edge open loop", result.OfferedPerSecond, result.AchievedPerSecond, result.Latency.P50, result.Latency.P99, result.Latency.Max));
             Console.WriteLine($"open loop {fraction:P0}: offered {rate:N0}/s achieved {result.AchievedPerSecond:N0}/s p50 {result.Latency.P50} p99 {result.Latency.P99} max {result.Latency.Max} ms, errors {result.Errors}");
@@ -46,7 +46,7 @@ internal sealed class SweepScenario(RunContext run)
             await OpenLoop.RunAsync("ceiling warm-up", ceilingClient, _ => CheckRequest(run.CeilingUrl), Math.Max(100, run.Saturation * 0.1), TimeSpan.FromSeconds(1));
             var from = run.Cpu.Now;
             ceilingHalf = await OpenLoop.RunAsync("ceiling at the edge's half rate", ceilingClient, _ => CheckRequest(run.CeilingUrl), half.OfferedPerSecond, run.Profile.SweepStep);
-            run.Report.Cpu.Add(new CpuWindow($"open loop, bare Kestrel ceiling at {half.OfferedPerSecond:N0}/s", run.Cpu.Between(from + 0.5, run.Cpu.Now - 0.5), ceilingHalf.AchievedPerSecond, "requests"));
+            run.Report.Cpu.Add(new CpuWindow($"open loop, bare Kestrel ceiling at {half.OfferedPerSecond:N0}/s", run.Cpu.Inside(from, run.Cpu.Now), ceilingHalf.AchievedPerSecond, "requests"));
             run.Report.Chart.Add(new ChartPoint("ceiling open loop", ceilingHalf.OfferedPerSecond, ceilingHalf.AchievedPerSecond, ceilingHalf.Latency.P50, ceilingHalf.Latency.P99, ceilingHalf.Latency.Max));
         }
 

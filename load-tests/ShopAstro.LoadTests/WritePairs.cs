@@ -98,7 +98,7 @@ internal sealed class PostgresCeiling : IAsyncDisposable
             }
         }));
         var seconds = watch.Elapsed.TotalSeconds;
-        return new UpsertRun(concurrency, Math.Round(seconds, 2), rows, Math.Round(rows / seconds, 1), histogram.Summary()) { Cpu = _run.Cpu.Between(from, _run.Cpu.Now) };
+        return new UpsertRun(concurrency, Math.Round(seconds, 2), rows, Math.Round(rows / seconds, 1), histogram.Summary()) { Cpu = _run.Cpu.Inside(from, _run.Cpu.Now) };
     }
 
     public ValueTask DisposeAsync() => _source.DisposeAsync();

@@ -161,7 +161,7 @@ internal sealed class WritesScenario(RunContext run, Cluster cluster, Profiler p
                 statuses?.AddOrUpdate(status, 1, (_, n) => n + 1);
             }
         }));
-        return new FirstWrites(acknowledged, acked, histogram.Summary(), own, watch.Elapsed.TotalSeconds, run.Cpu.Between(from, run.Cpu.Now));
+        return new FirstWrites(acknowledged, acked, histogram.Summary(), own, watch.Elapsed.TotalSeconds, run.Cpu.Inside(from, run.Cpu.Now));
     }
 
     internal async Task<(long Verified, long Lost, long Wrong, long Unreadable)> VerifyAsync(bool?[] acknowledged)
