@@ -77,7 +77,7 @@ public static class EdgeApplication
         app.MapDashboardLogin();
         app.MapOrleansDashboard(BearerTokenHandler.DashboardPath).RequireAuthorization(EdgePolicies.Admin);
         var store = app.MapGroup("/v1/stores/{storeId}").WithTags(EdgeOperations.StoresTag).ProducesStoreProblems();
-        store.MapDecisionEndpoints();
+        store.MapDecisionEndpoints(checkRequestDuration: app.Configuration.GetValue(TelemetryExtensions.CheckRequestDurationKey, false));
         store.MapSubjectEndpoints();
         store.MapPolicyEndpoints();
         store.MapStatsHistoryEndpoints();

@@ -6,6 +6,9 @@ namespace ShopAstro.EdgeApi.Telemetry;
 
 public static class TelemetryExtensions
 {
+    /// <summary>true: the single check is counted in <c>http.server.request.duration</c> too (see <c>MapDecisionEndpoints</c>).</summary>
+    public const string CheckRequestDurationKey = "Telemetry:CheckRequestDuration";
+
     /// <summary>Orleans' own meter and activity sources (grain calls carry the trace across processes).</summary>
     public static readonly string[] OrleansMeters = ["Microsoft.Orleans"];
     public static readonly string[] OrleansActivitySources = ["Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application"];

@@ -12,7 +12,7 @@ internal sealed class Counters(RunContext run)
     internal sealed record Target(string Name, int Pid, string Providers);
 
     internal static Target Edge(string name, int pid) =>
-        new(name, pid, "System.Runtime,Microsoft.AspNetCore.Hosting[http.server.request.duration],Microsoft.AspNetCore.Server.Kestrel");
+        new(name, pid, "System.Runtime,Microsoft.AspNetCore.Hosting[http.server.request.duration],Microsoft.AspNetCore.Server.Kestrel,ShopAstro.Edge[shopastro.decision.duration]");
 
     internal static Target Silo(int pid) => new("silo", pid, "System.Runtime,Microsoft.Orleans");
 
@@ -109,7 +109,7 @@ internal sealed class Counters(RunContext run)
     internal static readonly string[] InterestingCounters =
     [
         "cpu", "gc.collections", "gc.heap.total_allocated", "gc.pause.time", "gc.last_collection.heap.size", "thread_pool.queue.length",
-        "thread_pool.thread.count", "thread_pool.work_item.count", "lock_contentions", "exceptions", "http.server.request.duration",
+        "thread_pool.thread.count", "thread_pool.work_item.count", "lock_contentions", "exceptions", "http.server.request.duration", "shopastro.decision.duration",
         "kestrel.active_connections", "working_set", "time-in-gc", "alloc-rate", "threadpool", "catalog", "activation",
     ];
 

@@ -4,6 +4,14 @@ using System.Net;
 using Microsoft.AspNetCore.TestHost;
 using OpenTelemetry;
 using OpenTelemetry.Trace;
+using System.Diagnostics.Metrics;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http.Metadata;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using ShopAstro.EdgeApi;
+using ShopAstro.EdgeApi.Endpoints;
+using ShopAstro.EdgeApi.Telemetry;
 using ShopAstro.Tests.Infrastructure;
 
 namespace ShopAstro.Tests.Operations;
@@ -37,6 +45,74 @@ public sealed class TelemetryTests(SqliteEdgeFixture fixture) : IClassFixture<Sq
         Assert.Contains("orleans_", text, StringComparison.Ordinal);
         Assert.DoesNotContain(store, text, StringComparison.Ordinal);
         Assert.DoesNotContain("metric-subject", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_single_check_is_timed_as_a_decision_and_left_out_of_the_http_request_duration()
+    {
+        // Measurements of this host's instruments only (other test hosts in the process have meters of the same names).
+        var meters = fixture.Factory.Services.GetRequiredService<IMeterFactory>();
+        var edgeMeter = fixture.Factory.Services.GetRequiredService<EdgeMetrics>().Meter;
+        var routes = new ConcurrentQueue<string>();
+        var decisionKinds = new ConcurrentQueue<string>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if ((instrument.Meter.Scope == meters && instrument.Name == "http.server.request.duration")
+                || (instrument.Meter == edgeMeter && instrument.Name == "shopastro.decision.duration"))
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<double>((instrument, _, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key is "http.route" or "kind")
+                {
+                    (instrument.Meter == edgeMeter ? decisionKinds : routes).Enqueue(tag.Value as string ?? "");
+                }
+            }
+        });
+        listener.Start();
+
+        var admin = fixture.Factory.ClientWith(EdgeApiFactory.AdminToken);
+        var store = "duration-" + Guid.NewGuid().ToString("N")[..8];
+        await (await admin.PublishPolicyAsync(store, 1)).ShouldBeOkAsync();
+        // One check answered ahead of the general pipeline (CheckFastPath), one by the endpoint (an explanation).
+        await admin.DecideAsync(store, "timed", "analytics");
+        (await admin.GetAsync($"/v1/stores/{store}/subjects/timed/decisions?purpose=analytics&explain=true")).EnsureSuccessStatusCode();
+        await (await admin.SetConsentAsync(store, "timed", "analytics", true)).ShouldBeOkAsync();
+
+        // Hosting records a request's duration as it ends, which may be after its client has the response.
+        const string writeRoute = "/v1/stores/{storeId}/subjects/{subjectId}/consents";
+        for (var attempt = 0; attempt < 40 && !routes.Contains(writeRoute); attempt++)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.Contains(writeRoute, routes);
+        Assert.DoesNotContain("/v1/stores/{storeId}/subjects/{subjectId}/decisions", routes);
+        Assert.Contains("check", decisionKinds);
+    }
+
+    [Theory]
+    [InlineData(null, true)]
+    [InlineData("false", true)]
+    [InlineData("true", false)]
+    public async Task Telemetry_CheckRequestDuration_puts_the_check_back_into_the_http_request_duration(string? setting, bool left)
+    {
+        var builder = WebApplication.CreateBuilder();
+        builder.Configuration["ConnectionStrings:Consent"] = "Data Source=" + Path.Combine(Path.GetTempPath(), "unused-" + Guid.NewGuid().ToString("N"), "consent.db");
+        builder.Configuration[TelemetryExtensions.CheckRequestDurationKey] = setting;
+        builder.AddEdgeApi();
+        await using var app = builder.Build();
+        app.MapEdgeApi();
+
+        // Built, never started: the endpoints as the edge maps them, both paths (CheckFastPath gives a check this endpoint).
+        var check = ((IEndpointRouteBuilder)app).DataSources.SelectMany(source => source.Endpoints)
+            .Single(endpoint => endpoint.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName == DecisionEndpoints.CheckName);
+        Assert.Equal(left, check.Metadata.GetMetadata<IDisableHttpMetricsMetadata>() is not null);
     }
 
     [Fact]
