@@ -107,9 +107,11 @@ internal sealed class Diagnosis(RunContext run)
 
         if (run.Report.Counters.TryGetValue("edge", out var edgeCounters))
         {
-            // The check is timed as a decision (it is left out of http.server.request.duration unless Telemetry:CheckRequestDuration).
+            // The check is timed as a decision (it is left out of http.server.request.duration unless Telemetry:CheckRequestDuration);
+            // dotnet-counters shows the histogram without its kind tag, and only checks run while it is attached.
             var serverP99 = edgeCounters.FirstOrDefault(c => c.Key.StartsWith("shopastro.decision.duration", StringComparison.Ordinal)
-                && c.Key.Contains("kind=check", StringComparison.Ordinal) && c.Key.Contains("Percentile=99", StringComparison.Ordinal)).Value;
+                && c.Key.Contains("Percentile=99", StringComparison.Ordinal)
+                && (c.Key.Contains("kind=check", StringComparison.Ordinal) || !c.Key.Contains("kind=", StringComparison.Ordinal))).Value;
             var single = run.Report.Figures.FirstOrDefault(f => f.Name.StartsWith("p99 at", StringComparison.Ordinal));
             if (serverP99 > 0 && single is not null)
             {
