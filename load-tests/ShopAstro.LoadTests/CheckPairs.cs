@@ -19,24 +19,31 @@ internal sealed record CheckPairs(string Label, List<CheckPair> Pairs)
     public double P99Ratio => Median(Pairs.Select(p => p.P99Ratio));
 
     /// <summary>The pair whose checks/s ratio is the median.</summary>
-    public CheckPair Median() => Pairs.OrderBy(p => p.RpsRatio).ElementAt(Pairs.Count / 2);
+    public CheckPair Median() => Medians.PairOf(Pairs, p => p.RpsRatio);
 
     /// <summary>The pair whose p99 ratio is the median.</summary>
-    public CheckPair MedianP99() => Pairs.OrderBy(p => p.P99Ratio).ElementAt(Pairs.Count / 2);
+    public CheckPair MedianP99() => Medians.PairOf(Pairs, p => p.P99Ratio);
 
     public long EdgeRequests => Pairs.Sum(p => p.Edge.Requests);
 
     public double EdgeSeconds => Pairs.Sum(p => p.Edge.Seconds);
 
     public string RatiosText(Func<CheckPair, double> ratio, Func<WrkResult, double> value, string format) =>
-        string.Join(", ", Pairs.Select(p => $"{ratio(p):0.###} ({value(p.Edge).ToString(format)}/{value(p.Ceiling).ToString(format)})"));
+        Medians.RatiosText(Pairs, ratio, p => value(p.Edge), p => value(p.Ceiling), format);
 
     private static double Median(IEnumerable<double> values) => Medians.Of(values);
 }
 
-/// <summary>The median of the ratios of alternating pairs, as every paired figure of the report gives it.</summary>
+/// <summary>The medians of alternating pairs (product run, ceiling run), as every paired figure of the report gives them.</summary>
 internal static class Medians
 {
+    /// <summary>The pair whose <paramref name="ratio"/> is the median (the upper one of an even count).</summary>
+    public static T PairOf<T>(IReadOnlyList<T> pairs, Func<T, double> ratio) => pairs.OrderBy(ratio).ElementAt(pairs.Count / 2);
+
+    /// <summary>Each pair as "ratio (product/ceiling)".</summary>
+    public static string RatiosText<T>(IEnumerable<T> pairs, Func<T, double> ratio, Func<T, double> product, Func<T, double> ceiling, string format) =>
+        string.Join(", ", pairs.Select(p => $"{ratio(p):0.###} ({product(p).ToString(format)}/{ceiling(p).ToString(format)})"));
+
     public static double Of(IEnumerable<double> values)
     {
         var sorted = values.OrderBy(v => v).ToArray();

@@ -21,13 +21,13 @@ internal sealed record WritePairs(List<WritePair> Pairs)
     public double P99Ratio => Medians.Of(Pairs.Select(p => p.P99Ratio));
 
     /// <summary>The pair whose rate ratio is the median.</summary>
-    public WritePair Median() => Pairs.OrderBy(p => p.RateRatio).ElementAt(Pairs.Count / 2);
+    public WritePair Median() => Medians.PairOf(Pairs, p => p.RateRatio);
 
     /// <summary>The pair whose p99 ratio is the median.</summary>
-    public WritePair MedianP99() => Pairs.OrderBy(p => p.P99Ratio).ElementAt(Pairs.Count / 2);
+    public WritePair MedianP99() => Medians.PairOf(Pairs, p => p.P99Ratio);
 
     public string RatiosText(Func<WritePair, double> ratio, Func<WritePair, double> writes, Func<WritePair, double> ceiling, string format) =>
-        string.Join(", ", Pairs.Select(p => $"{ratio(p):0.###} ({writes(p).ToString(format)}/{ceiling(p).ToString(format)})"));
+        Medians.RatiosText(Pairs, ratio, writes, ceiling, format);
 }
 
 /// <summary>One run of the raw-upsert ceiling.</summary>

@@ -92,16 +92,16 @@ internal sealed class WritesScenario(RunContext run, Cluster cluster, Profiler p
         return (new WritePairs(pairs), acknowledged, all.Summary(), statuses);
     }
 
-    internal sealed record FirstWrites(bool?[] Acknowledged, int Acked, LatencySummary Latency, ConcurrentDictionary<string, int> Statuses, double Seconds, CpuSampler.Usage Cpu)
+    internal sealed record FirstWrites(int Acked, LatencySummary Latency, ConcurrentDictionary<string, int> Statuses, double Seconds, CpuSampler.Usage Cpu)
     {
         public double PerSecond => Seconds > 0 ? Acked / Seconds : 0;
     }
 
     /// <summary>
     /// The first consent of the hottest <paramref name="count"/> ranks (3 in 4 grants), <see cref="Profile.WriteConcurrency"/> at a time:
-    /// these are also the 'granted' / 'withdrawn' answers of the checks. Acknowledged[rank] is the choice the edge acknowledged.
+    /// these are also the 'granted' / 'withdrawn' answers of the checks (<see cref="MeasurePairsAsync"/> writes them in parts).
     /// </summary>
-    internal Task<FirstWrites> WriteHottestAsync(int count) => WriteFirstAsync(1, count, HottestRank, new bool?[count + 1]);
+    internal Task<FirstWrites> WriteHottestAsync(int count) => WriteFirstAsync(1, count, HottestRank);
 
     private (string Path, bool Granted) HottestRank(long rank)
     {
@@ -115,11 +115,14 @@ internal sealed class WritesScenario(RunContext run, Cluster cluster, Profiler p
     /// (about a tenth of the silo's CPU in the first seconds) as the cost of a write.
     /// </summary>
     internal Task<FirstWrites> WarmUpAsync(int count, string prefix) => WriteFirstAsync(1, count, i =>
-        ($"/v1/stores/{KeySpace.StoreId((int)(i % run.Profile.Stores))}/subjects/{prefix}-{i}/consents", i % 4 != 0), new bool?[count + 1]);
+        ($"/v1/stores/{KeySpace.StoreId((int)(i % run.Profile.Stores))}/subjects/{prefix}-{i}/consents", i % 4 != 0));
 
-    /// <summary>Writes <paramref name="first"/>..<paramref name="last"/>; each latency also into <paramref name="all"/>, each status into <paramref name="statuses"/> when given.</summary>
+    /// <summary>
+    /// Writes <paramref name="first"/>..<paramref name="last"/>; when given, the acknowledged choice of each into <paramref name="acknowledged"/>,
+    /// each latency also into <paramref name="all"/> and each status into <paramref name="statuses"/>.
+    /// </summary>
     private async Task<FirstWrites> WriteFirstAsync(
-        long first, long last, Func<long, (string Path, bool Granted)> target, bool?[] acknowledged, MicrosHistogram? all = null, ConcurrentDictionary<string, int>? statuses = null)
+        long first, long last, Func<long, (string Path, bool Granted)> target, bool?[]? acknowledged = null, MicrosHistogram? all = null, ConcurrentDictionary<string, int>? statuses = null)
     {
         var histogram = new MicrosHistogram();
         var own = new ConcurrentDictionary<string, int>();
@@ -145,7 +148,11 @@ internal sealed class WritesScenario(RunContext run, Cluster cluster, Profiler p
                     status = ((int)response.StatusCode).ToString();
                     if (response.StatusCode == HttpStatusCode.OK)
                     {
-                        acknowledged[i] = granted;
+                        if (acknowledged is not null)
+                        {
+                            acknowledged[i] = granted;
+                        }
+
                         Interlocked.Increment(ref acked);
                     }
                 }
@@ -161,7 +168,7 @@ internal sealed class WritesScenario(RunContext run, Cluster cluster, Profiler p
                 statuses?.AddOrUpdate(status, 1, (_, n) => n + 1);
             }
         }));
-        return new FirstWrites(acknowledged, acked, histogram.Summary(), own, watch.Elapsed.TotalSeconds, run.Cpu.Inside(from, run.Cpu.Now));
+        return new FirstWrites(acked, histogram.Summary(), own, watch.Elapsed.TotalSeconds, run.Cpu.Inside(from, run.Cpu.Now));
     }
 
     internal async Task<(long Verified, long Lost, long Wrong, long Unreadable)> VerifyAsync(bool?[] acknowledged)
