@@ -17,6 +17,7 @@ using ShopAstro.Tests.Infrastructure;
 namespace ShopAstro.Tests.Operations;
 
 /// <summary>Metrics on /metrics, traces across the edge and the grain call, the admin-only Orleans dashboard.</summary>
+[Collection(TelemetryCollection.Name)]
 public sealed class TelemetryTests(SqliteEdgeFixture fixture) : IClassFixture<SqliteEdgeFixture>
 {
     [Fact]
@@ -171,4 +172,15 @@ public sealed class TelemetryTests(SqliteEdgeFixture fixture) : IClassFixture<Sq
         Assert.Equal(HttpStatusCode.OK, (await browser.GetAsync("/orleans/")).StatusCode);
         await (await browser.GetAsync($"/v1/stores/s1/policy")).ShouldBeProblemAsync(HttpStatusCode.Unauthorized);
     }
+}
+
+/// <summary>
+/// Alone: OpenTelemetry picks meters by name, so one host's provider also collects every other edge host's meter of the
+/// same name in this process, and a host disposed meanwhile ends that shared stream (its series vanish from the others'
+/// /metrics). One edge per process, as deployed, has no such neighbour.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class TelemetryCollection
+{
+    public const string Name = "Telemetry";
 }
