@@ -46,9 +46,8 @@ internal sealed class EmbeddedScenario(RunContext run, Cluster cluster, Profiler
             // The batch, against the batch ceiling measured again beside it.
             var batches = new BatchScenario(run);
             var (bodies, _) = batches.Bodies();
-            var edgeBatch = await batches.MeasureAsync("batch, embedded edge", run.EdgeUrl, bodies);
-            var ceilingBatch = await batches.MeasureAsync("batch ceiling, next to the embedded edge", run.CeilingUrl, bodies);
-            run.Report.EmbeddedFigures.Add(batches.Figure(Section, edgeBatch, ceilingBatch));
+            var batch = await batches.MeasurePairsAsync("batch, embedded edge", run.EdgeUrl, "batch ceiling, next to the embedded edge", bodies);
+            run.Report.EmbeddedFigures.Add(batches.Figure(Section, batch));
 
             run.Report.Scenarios["embeddedDefault"] = new
             {
@@ -56,7 +55,7 @@ internal sealed class EmbeddedScenario(RunContext run, Cluster cluster, Profiler
                 readySeconds, preload = new { writes = p.EmbeddedPreload, acknowledged = writes.Acked, seconds = Math.Round(writes.Seconds, 2), writes.Latency, writes.Statuses },
                 pairs = pairs.Pairs.Select(x => new { x.Edge, x.Ceiling, rpsRatio = Math.Round(x.RpsRatio, 3), p99Ratio = Math.Round(x.P99Ratio, 3) }),
                 medianRpsRatio = pairs.RpsRatio, medianP99Ratio = pairs.P99Ratio, countersRun = attached,
-                batch = new { edge = edgeBatch, ceiling = ceilingBatch },
+                batch = batch.Summary,
             };
         }
         finally
