@@ -24,7 +24,7 @@ internal sealed class WritesScenario(RunContext run, Cluster cluster, Profiler p
         run.Report.Cpu.Add(new CpuWindow("PostgreSQL ceiling (raw upserts, median pair)", median.Ceiling.Cpu, median.Ceiling.PerSecond, "upserts"));
 
         // The profile of writes comes from the silo and edge that made the measured ones, as warm as they were for them
-        // (a silo started after the crash still had the JIT in 6-15 % of its samples after 10,000 writes).
+        // (a silo started after the crash still had the JIT in 6-15 % of its samples after its 3,000 or 10,000 warm-up writes).
         await profiler.ProfileWritesAsync();
 
         // None lost: crash the silo (SIGKILL), start a new one, and read every acknowledged write back from PostgreSQL.
