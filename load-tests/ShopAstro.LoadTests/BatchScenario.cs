@@ -64,7 +64,7 @@ internal sealed class BatchScenario(RunContext run)
         var p = run.Profile;
         var product = pairs.Product;
         var ceiling = pairs.Median?.Ceiling;
-        var ratio = pairs.Ratio is { } median ? Math.Round(median, 3) : (double?)null;
+        var ratio = pairs.Ratio;
         return new Figure(scenario,
             $"decisions/s through /decisions/batch ({p.BatchItems:N0} items, {p.BatchConcurrency} concurrent" +
             (pairs.Pairs.Count > 0 ? $"; median of {pairs.Pairs.Count} alternating pairs of {(p.BatchDuration / p.BatchPairs).TotalSeconds:0.#} s)" : ")"),
@@ -95,11 +95,12 @@ internal sealed class BatchScenario(RunContext run)
         using var ceilingHttp = run.Http(run.CeilingUrl, RunContext.StorefrontToken, p.BatchConcurrency);
         var ceilingCold = await FirstPassAsync(ceiling, ceilingHttp, bodies);
         var pairs = new List<BatchPair>();
+        var side = p.BatchDuration / p.BatchPairs;
         for (var i = 0; i < p.BatchPairs; i++)
         {
             var pair = new BatchPair(
-                await RunAsync(product, productHttp, bodies, p.BatchDuration / p.BatchPairs),
-                await RunAsync(ceiling, ceilingHttp, bodies, p.BatchDuration / p.BatchPairs));
+                await RunAsync(product, productHttp, bodies, side),
+                await RunAsync(ceiling, ceilingHttp, bodies, side));
             pairs.Add(pair);
             Console.WriteLine($"{product} pair {i + 1}: {pair.Product.DecisionsPerSecond:N0} decisions/s, ceiling {pair.Ceiling.DecisionsPerSecond:N0}, ratio {pair.Ratio:0.###}");
         }
