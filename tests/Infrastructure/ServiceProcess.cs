@@ -88,12 +88,53 @@ public sealed class ServiceProcess : IAsyncDisposable
         // The child must not inherit the test host's own settings.
         start.Environment.Remove("ASPNETCORE_ENVIRONMENT");
         start.Environment.Remove("DOTNET_ENVIRONMENT");
+        // A crash (an unhandled exception, a fatal signal) leaves a crash report (every thread's stack, the exception) and a
+        // mini dump next to the test results: an edge that once died at start-up with no output left nothing to go on.
+        Directory.CreateDirectory(CrashDumps);
+        start.Environment["DOTNET_DbgEnableMiniDump"] = "1";
+        start.Environment["DOTNET_DbgMiniDumpType"] = "1";
+        start.Environment["DOTNET_EnableCrashReport"] = "1";
+        start.Environment["DOTNET_DbgMiniDumpName"] = Path.Combine(CrashDumps, $"{project}-%p.dmp");
         foreach (var (key, value) in environment)
         {
             start.Environment[key] = value;
         }
 
         return new ServiceProcess(Process.Start(start)!);
+    }
+
+    /// <summary>Where crashed processes' dumps and crash reports go (artifacts/test-results/crash-dumps).</summary>
+    public static string CrashDumps => Path.Combine(RepositoryRoot, "artifacts", "test-results", "crash-dumps");
+
+    /// <summary>
+    /// Why the process is gone, once it has exited: its exit code (and the signal of a code above 128), everything it
+    /// wrote (read to the end first: the lines of a process that has just exited can still be on their way), and its crash
+    /// report if it left one.
+    /// </summary>
+    public async Task<string> DescribeExitAsync()
+    {
+        using var drained = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            // Returns once the process has exited and its redirected output has been read to the end.
+            await _process.WaitForExitAsync(drained.Token);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        if (!_process.HasExited)
+        {
+            return $"The process {Id} is still running:\n{Output}";
+        }
+
+        var code = _process.ExitCode;
+        var signal = code > 128 ? $" (signal {code - 128}{(code - 128) switch { 6 => ", SIGABRT: an unhandled exception or a runtime abort", 9 => ", SIGKILL", 11 => ", SIGSEGV", _ => "" }})" : "";
+        var reports = Directory.Exists(CrashDumps)
+            ? Directory.GetFiles(CrashDumps, $"*-{Id}.dmp*").Order(StringComparer.Ordinal).ToArray()
+            : [];
+        var left = reports.Length > 0 ? $"\nCrash report and dump: {string.Join(", ", reports)}" : "";
+        return $"The process {Id} exited with {code}{signal}:{left}\n{Output}";
     }
 
     /// <summary>Polls until the HTTP endpoint answers 200, or fails with the process output.</summary>
@@ -105,7 +146,7 @@ public sealed class ServiceProcess : IAsyncDisposable
         {
             if (_process.HasExited)
             {
-                throw new InvalidOperationException($"The process exited with {_process.ExitCode}:\n{Output}");
+                throw new InvalidOperationException(await DescribeExitAsync());
             }
 
             try
@@ -135,9 +176,14 @@ public sealed class ServiceProcess : IAsyncDisposable
         var deadline = DateTime.UtcNow + timeout;
         while (!Output.Contains(text, StringComparison.Ordinal))
         {
-            if (_process.HasExited || DateTime.UtcNow > deadline)
+            if (_process.HasExited)
             {
-                throw new TimeoutException($"'{text}' did not appear:\n{Output}");
+                throw new InvalidOperationException($"'{text}' did not appear. {await DescribeExitAsync()}");
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"'{text}' did not appear within {timeout}:\n{Output}");
             }
 
             await Task.Delay(100);
