@@ -31,6 +31,7 @@ internal sealed class CheckScenario(RunContext run, Cluster cluster, Profiler pr
         // dotnet-counters during extra runs of the same load: its in-process listener sees every measurement of
         // every instrument, which would slow the measured runs. The allocation rate of these runs gives the bytes per check.
         var attachedEdge = await counters.AttachedCheckRunAsync("edge", run.EdgeUrl, Counters.Edge("edge", run.Edge!.Pid), Counters.Silo(run.Silo!.Pid));
+        run.AttachedCheckRps = attachedEdge.RequestsPerSecond;
         var attachedCeiling = await counters.AttachedCheckRunAsync("ceiling", run.CeilingUrl, Counters.Edge("ceiling server", run.Ceiling!.Pid));
         run.CeilingAllocatedPerRequest = counters.AllocatedPerRequest("ceiling server", attachedCeiling.RequestsPerSecond);
         await profiler.ProfileChecksAsync();

@@ -111,6 +111,7 @@ internal sealed class Counters(RunContext run)
         "cpu", "gc.collections", "gc.heap.total_allocated", "gc.pause.time", "gc.last_collection.heap.size", "thread_pool.queue.length",
         "thread_pool.thread.count", "thread_pool.work_item.count", "lock_contentions", "exceptions", "http.server.request.duration", "shopastro.decision.duration",
         "kestrel.active_connections", "working_set", "time-in-gc", "alloc-rate", "threadpool", "catalog", "activation",
+        "gateway-received", "dispatcher-received",
     ];
 
     internal static Dictionary<string, double> SummariseCounters(string json)
@@ -140,6 +141,12 @@ internal sealed class Counters(RunContext run)
             }
 
             var tags = e?["tags"]?.ToString() ?? "";
+            if (tags.Contains("grain_type=sys.", StringComparison.Ordinal) || name.Contains("activation-working-set", StringComparison.Ordinal))
+            {
+                // Orleans' own system targets, one series each, and the working-set gauge beside the activation count: noise here.
+                continue;
+            }
+
             if (name.Contains("request.duration", StringComparison.Ordinal) && !tags.Contains("Percentile", StringComparison.Ordinal))
             {
                 continue;
@@ -150,13 +157,15 @@ internal sealed class Counters(RunContext run)
             sums[key] = sums.TryGetValue(key, out var s) ? (s.Sum + value, s.Count + 1) : (value, 1);
         }
 
-        return sums.OrderBy(kv => kv.Key, StringComparer.Ordinal).Take(40).ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value.Sum / kv.Value.Count, 3));
+        return sums.OrderBy(kv => kv.Key, StringComparer.Ordinal).Take(80).ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value.Sum / kv.Value.Count, 3));
     }
 
+    /// <summary>The tags that tell a counter's series apart (an Orleans counter has one per grain type, or per message context and direction).</summary>
     internal static string Shorten(string tags)
     {
-        var parts = tags.Split(',').Where(t => t.Contains("Percentile", StringComparison.Ordinal) || t.Contains("gc.heap.generation", StringComparison.Ordinal)
-            || t.Contains("cpu.mode", StringComparison.Ordinal) || t.Contains("http.route", StringComparison.Ordinal));
+        var parts = tags.Split(new[] { ',', ';' }).Where(t => KeptTags.Any(k => t.Contains(k, StringComparison.Ordinal)));
         return string.Join(',', parts);
     }
+
+    private static readonly string[] KeptTags = ["Percentile", "gc.heap.generation", "cpu.mode", "http.route", "kind", "grain_type", "Context", "Direction"];
 }

@@ -39,6 +39,9 @@ internal sealed class RunContext(RunOptions options)
     public double CeilingRps { get; set; }
     public double CeilingP99 { get; set; }
     public double? CeilingAllocatedPerRequest { get; set; }
+
+    /// <summary>The check rate of the run with dotnet-counters attached to the edge and the silo (what their counters are rates of).</summary>
+    public double AttachedCheckRps { get; set; }
     public double DictionaryLookups { get; set; }
     public double PgCeilingRate { get; set; }
     public double BatchDistinct { get; set; }

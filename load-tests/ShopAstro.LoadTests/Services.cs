@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 
 namespace ShopAstro.LoadTests;
@@ -185,10 +183,6 @@ public sealed class ServiceProcess : IAsyncDisposable
         }
     }
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    /// <summary>A port for a server this run starts, from below the ephemeral range (<see cref="ShopAstro.Tests.Infrastructure.TestPorts"/>).</summary>
+    public static int FreePort() => ShopAstro.Tests.Infrastructure.TestPorts.Next();
 }

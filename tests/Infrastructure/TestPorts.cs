@@ -4,7 +4,8 @@ using System.Net.Sockets;
 namespace ShopAstro.Tests.Infrastructure;
 
 /// <summary>
-/// Listening ports for the servers a test starts (Kestrel, a silo's silo and gateway ports, a Redis).
+/// Listening ports for the servers a test starts (Kestrel, a silo's silo and gateway ports, a Redis), and those the load
+/// test starts (load-tests/ links this file).
 /// <para>
 /// A port that the kernel picked for a listener bound to port 0 and then released comes from the ephemeral range, the
 /// range every outgoing connection of the machine also takes its local port from: under the suite's load (thousands of
