@@ -113,6 +113,7 @@ internal sealed partial class StoreGrain(
 
     public Task<TimeSpan> MarkPresent(string subjectId, bool restrictive)
     {
+        subjectId = Shared(subjectId);
         var storeId = StoreId;
         return _absence.MarkPresentAsync(subjectId, restrictive, holder => holder.AddPresent(storeId, subjectId));
     }
@@ -130,10 +131,20 @@ internal sealed partial class StoreGrain(
 
     private IStoreFeedGrain Feed => GrainFactory.Of<IStoreFeedGrain>(StoreId);
 
+    /// <summary>
+    /// A subject's id as the absence index or the policy-lease holders already hold it: each call brings its own copy, and
+    /// both keep one per subject with a record (memory per subject is the budget: load-tests).
+    /// </summary>
+    private string Shared(string subjectId) =>
+        _absence.TryGetPresent(subjectId, out var present) ? present
+        : _policyLeases.TryGetHeld(subjectId, out var held) ? held
+        : subjectId;
+
     public Task<PolicyLease> AcquirePolicyLease(string subjectId, bool present, PolicyStamp? held)
     {
         var now = time.GetUtcNow();
         var lease = LeaseFor(_lease, now);
+        subjectId = Shared(subjectId);
         _policyLeases.Granted(subjectId, lease);
         var current = _stored.CurrentAt(now);
         // The version the subject holds is not sent again (it keeps its copy).

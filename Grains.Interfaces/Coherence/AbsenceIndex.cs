@@ -44,6 +44,9 @@ public sealed class AbsenceIndex(TimeProvider time, TimeSpan lease, LeaseGrants 
 
     public bool Contains(string subjectId) => _present.Contains(subjectId);
 
+    /// <summary>The id of <paramref name="subjectId"/> as this index holds it, if present: one string per subject in the store grain.</summary>
+    public bool TryGetPresent(string subjectId, out string present) => _present.TryGetValue(subjectId, out present!);
+
     /// <summary>
     /// Whether no lease on a stored record of the subject can still be used: the index was read at least a decision
     /// lease ago without it (so any row it had was gone by then, and every lease on it has run out), and no first

@@ -42,6 +42,10 @@ public sealed class PolicyLeases(TimeProvider time, TimeSpan lease)
         }
     }
 
+    /// <summary>The id of <paramref name="subjectId"/> as this index holds it, if it holds one: one string per subject in the store grain.</summary>
+    public bool TryGetHeld(string subjectId, out string held) =>
+        _expiries.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(subjectId, out held!, out _);
+
     /// <summary>A lease of <paramref name="duration"/> handed to <paramref name="subjectId"/> now.</summary>
     public void Granted(string subjectId, TimeSpan duration)
     {
