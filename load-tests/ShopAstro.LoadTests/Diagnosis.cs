@@ -139,8 +139,7 @@ internal sealed class Diagnosis(RunContext run)
             var single = run.Report.Figures.FirstOrDefault(f => f.Name.StartsWith("p99 at", StringComparison.Ordinal));
             if (serverP99 > 0 && single is not null)
             {
-                var activationP99 = run.Report.Counters.GetValueOrDefault("silo")?.FirstOrDefault(c => c.Key.StartsWith("orleans-catalog-activation-latency", StringComparison.Ordinal)
-                    && c.Key.Contains("Percentile=99", StringComparison.Ordinal)).Value ?? 0;
+                var activationP99 = SiloCounter("orleans-catalog-activation-latency", "Percentile=99");
                 var activationRate = SiloCounter("orleans-catalog-activation-created", "grain_type=subject");
                 var inside = serverP99 * 1000 / single.Value;
                 run.Report.Diagnosis.Add(
@@ -153,10 +152,10 @@ internal sealed class Diagnosis(RunContext run)
             }
         }
 
-        if (run.Report.Counters.TryGetValue("silo", out var siloCounters))
+        if (run.Report.Counters.ContainsKey("silo"))
         {
-            var contention = siloCounters.FirstOrDefault(c => c.Key.StartsWith("dotnet.monitor.lock_contentions", StringComparison.Ordinal)).Value;
-            var gcPause = siloCounters.FirstOrDefault(c => c.Key.StartsWith("dotnet.gc.pause.time", StringComparison.Ordinal)).Value;
+            var contention = SiloCounter("dotnet.monitor.lock_contentions");
+            var gcPause = SiloCounter("dotnet.gc.pause.time");
             run.Report.Diagnosis.Add(
                 $"Silo under the single-check load (the dotnet-counters run): {contention:0} lock contentions/s (dotnet-counters' own meter listener adds to the observable-instrument collection while it runs), GC pause {gcPause * 100:0.#} % of the time, " +
                 $"GC mode {run.Report.Machine.GetValueOrDefault("silo GC", "?")} (the Silo project does not set ServerGarbageCollection; the edge, a web project, runs server GC).");

@@ -21,7 +21,7 @@ public static class TestPorts
 
     private static readonly int End = EphemeralRangeStart();
     private static int _next = First + Random.Shared.Next(Math.Max(1, End - First));
-    private static int _handedOut;
+    private static int _tried;
 
     /// <summary>A port no server of this machine listens on, outside the ephemeral range, not handed out before in this run.</summary>
     public static int Next()
@@ -31,13 +31,9 @@ public static class TestPorts
             return KernelPicked();
         }
 
-        for (var attempt = 0; attempt < End - First; attempt++)
+        // Each port of the range is tried once per run at most: one found taken is not tried again, one handed out not reused.
+        while (Interlocked.Increment(ref _tried) <= End - First)
         {
-            if (Interlocked.Increment(ref _handedOut) > End - First)
-            {
-                throw new InvalidOperationException($"Every port from {First} to {End - 1} was handed out in this test run.");
-            }
-
             var port = First + ((Interlocked.Increment(ref _next) - First) % (End - First));
             if (IsFree(port))
             {
@@ -45,7 +41,7 @@ public static class TestPorts
             }
         }
 
-        throw new InvalidOperationException($"No free port from {First} to {End - 1}.");
+        throw new InvalidOperationException($"Every port from {First} to {End - 1} was tried in this test run.");
     }
 
     /// <summary>The first port of the kernel's ephemeral range (net.ipv4.ip_local_port_range).</summary>
