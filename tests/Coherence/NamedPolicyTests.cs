@@ -8,7 +8,7 @@ namespace ShopAstro.Tests.Coherence;
 
 /// <summary>
 /// A lease holder names the store policy version it has (<see cref="PolicyStamp"/>) and a lease of that version comes
-/// back without it: decision leases to edges (<see cref="HeldLeases"/>, <c>SubjectGrain.LeaseDecisions</c>) and policy
+/// back without it: decision leases to edges (<see cref="HeldLeases"/>, <c>LeasedSubjectGrain.LeaseDecisions</c>) and policy
 /// leases to subjects (<c>StoreGrain.AcquirePolicyLease</c>; the subject's side in <see cref="PolicyCopyTests"/>).
 /// </summary>
 public sealed class NamedPolicyTests(SqliteEdgeFixture fixture) : IClassFixture<SqliteEdgeFixture>

@@ -109,7 +109,7 @@ public sealed class SimSubject : IPolicyLeaseSource
         }
     }
 
-    /// <summary>As <c>SubjectGrain.LeaseDecisions</c> (interleaving).</summary>
+    /// <summary>As <c>LeasedSubjectGrain.LeaseDecisions</c> (interleaving).</summary>
     public async Task<DecisionLease> LeaseDecisionsAsync(IDecisionLeaseHolder holder, PolicyStamp? held)
     {
         await ReadyAsync();
@@ -146,7 +146,7 @@ public sealed class SimSubject : IPolicyLeaseSource
         return (State, _policy.Policy);
     });
 
-    /// <summary>As <c>SubjectGrain.OnPolicyChanged</c>: pushed by the store; with leases out, a change that revokes them.</summary>
+    /// <summary>As <c>LeasedSubjectGrain.OnPolicyChanged</c>: pushed by the store; with leases out, a change that revokes them.</summary>
     public Task<bool> OnPolicyChangedAsync(StorePolicy policy) => _turn.RunAsync(async () =>
     {
         await ReadyAsync();
@@ -254,7 +254,7 @@ public sealed class SimSubject : IPolicyLeaseSource
 
     private Task SettleAsync() => Leases.SettleAsync(EnsurePresentAsync, Revoke);
 
-    /// <summary>As <c>SubjectGrain.EnsurePresentAsync</c>.</summary>
+    /// <summary>As <c>LeasedSubjectGrain.EnsurePresentAsync</c>.</summary>
     private async Task EnsurePresentAsync()
     {
         if (!_presentConfirmed && _version is not null)

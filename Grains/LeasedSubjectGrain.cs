@@ -1,0 +1,172 @@
+using Microsoft.Extensions.Logging;
+using Orleans.Runtime;
+using ShopAstro.Coherence;
+using ShopAstro.Grains.Interfaces;
+
+namespace ShopAstro.Grains;
+
+/// <summary>
+/// A subject grain as edges lease it: the stored record, the subject's copy of its store's policy, the decision leases
+/// granted from both, and the store's index of subjects with a record. This is where a subject grain keeps the
+/// protocol of <c>docs/coherence.md</c> (S1, S2): every change goes through <see cref="Change"/> (durable, then the
+/// store's index, then every lease revoked, then acknowledged) and every write that changes nothing through
+/// <see cref="Settle"/>. What the subject's consent and rights rules are is <see cref="SubjectGrain"/>'s.
+/// <para>
+/// A base class rather than a member: one object more per activation would cost every subject grain its header and a
+/// reference, and subject grains are the cluster's per-grain memory budget.
+/// </para>
+/// </summary>
+internal abstract class LeasedSubjectGrain(SubjectGrainServices services)
+    : Grain, IPolicyLeaseSource, ILeaseFailureLog
+{
+    private PolicyCopy _policy = null!;
+    private SubjectLeases _leases = null!;
+    private bool _presentConfirmed;
+
+    // Made with the activation (not injected: an injected grain context is cached in the activation's service scope).
+    protected SubjectState state = null!;
+
+    protected SubjectGrainServices Services { get; } = services;
+
+    protected string StoreId { get; private set; } = "";
+
+    /// <summary>The subject's id, made from the grain's key when it is needed (per-grain memory is the budget: not kept).</summary>
+    protected string SubjectId => SubjectKey.Parse(this.GetPrimaryKeyString()).SubjectId;
+
+    /// <summary>The committed policy the subject decides under, while <see cref="PolicyExpired"/> is false.</summary>
+    protected StorePolicy? Policy => _policy.Policy;
+
+    protected bool PolicyExpired => _policy.Expired;
+
+    private IStoreGrain Store => GrainFactory.Of<IStoreGrain>(StoreId);
+
+    void ILeaseFailureLog.LeaseCallFailed(Exception exception, string what) =>
+        Services.Logger.LogWarning(exception, "{StoreId}/{SubjectId}: {What}", StoreId, SubjectId, what);
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        state = new SubjectState(GrainContext, Services.Storage);
+        await state.ReadStateAsync();
+        // Per-grain memory is the budget (load-tests): one copy of each store id, and no store reference kept.
+        StoreId = string.Intern(SubjectKey.Parse(this.GetPrimaryKeyString()).StoreId);
+        var settings = Services.Options;
+        var time = Services.Time;
+        _leases = new SubjectLeases(time, settings.DecisionLease, new LeaseGrants(Services.LeaseGrants, this));
+        _leases.Activated();
+        // The edge's copy must not outlive this grain's copy of the policy: renewed when less than a decision
+        // lease (or half a policy lease, if that is shorter) is left.
+        _policy = new PolicyCopy(time, settings.DecisionLease < settings.PolicyLease / 2 ? settings.DecisionLease : settings.PolicyLease / 2, this);
+        await _policy.RefreshAsync();
+    }
+
+    public ValueTask<DecisionLease> LeaseDecisions(IDecisionLeaseHolder holder, PolicyStamp? held) =>
+        _leases.Changing is null && !_policy.EndsSoon ? ValueTask.FromResult(GrantLease(holder, held)) : LeaseAfterChange(holder, held);
+
+    public Task OnPolicyChanged(StorePolicy policy)
+    {
+        if (!_leases.AnyLive)
+        {
+            _policy.Accept(policy);
+            return Task.CompletedTask;
+        }
+
+        // Even when a lease refresh brought this version first: edges may still hold leases on the old one.
+        return Change(() =>
+        {
+            _policy.Accept(policy);
+            return Task.FromResult(true);
+        });
+    }
+
+    /// <summary>Completes once the policy copy runs (see <see cref="PolicyCopy.EnsureAsync"/>).</summary>
+    protected Task EnsurePolicyAsync() => _policy.EnsureAsync();
+
+    /// <summary>
+    /// A change of what the subject decides: <paramref name="apply"/> makes it durable (calling
+    /// <see cref="EnsurePresentAsync"/> after the commit of a record) and says whether it may deny what was allowed;
+    /// every lease is then revoked (or waited out) before the change completes. Lease requests wait meanwhile.
+    /// </summary>
+    protected Task Change(Func<Task<bool>> apply)
+    {
+        var subjectId = SubjectId;
+        return _leases.ChangeAsync(apply, holder => holder.Revoke(StoreId, subjectId));
+    }
+
+    /// <summary>A write that changes nothing settles what an earlier activation or a failed change may have left out.</summary>
+    protected Task Settle()
+    {
+        var subjectId = SubjectId;
+        return _leases.SettleAsync(EnsurePresentAsync, holder => holder.Revoke(StoreId, subjectId));
+    }
+
+    Task<PolicyLease> IPolicyLeaseSource.AcquirePolicyLeaseAsync(PolicyStamp? held) =>
+        Store.AcquirePolicyLease(SubjectId, present: state.RecordExists, held);
+
+    void IPolicyLeaseSource.Received(PolicyLease lease)
+    {
+        if (lease.NoRecordLeased && !state.RecordExists && !_presentConfirmed)
+        {
+            _leases.EarlierActivationsLeasedNoRecord();
+        }
+
+        _presentConfirmed |= state.RecordExists;
+        AbsentViewsFor(lease.AbsentViewFor);
+    }
+
+    private void AbsentViewsFor(TimeSpan remaining)
+    {
+        if (remaining > TimeSpan.Zero)
+        {
+            _leases.AbsentViewsUntil(Services.Time.GetTimestamp() + Services.Time.TimestampTicks(remaining));
+        }
+    }
+
+    /// <summary>
+    /// Lease requests interleave with everything (so that a change waiting for an unreachable edge's lease
+    /// to run out does not hold up the checks of the others), but never with the part of a change that
+    /// alters the state and revokes the leases.
+    /// </summary>
+    private async ValueTask<DecisionLease> LeaseAfterChange(IDecisionLeaseHolder holder, PolicyStamp? held)
+    {
+        var refreshed = false;
+        while (true)
+        {
+            if (_leases.Changing is not null)
+            {
+                await _leases.NotChangingAsync();
+            }
+            else if (_policy.EndsSoon && !refreshed)
+            {
+                // Once: a policy lease shorter than a decision lease gives decision leases of what it has left.
+                await _policy.RefreshAsync();
+                refreshed = true;
+            }
+            else if (_policy.Expired)
+            {
+                // Not even a lease for one use from a copy that ran out (the refresh it joined may have brought one).
+                await _policy.EnsureAsync();
+            }
+            else
+            {
+                return GrantLease(holder, held);
+            }
+        }
+    }
+
+    /// <summary>
+    /// After the commit of a record, before its acknowledgement: the store's index, and every edge deciding this store's
+    /// unknown subjects as absent, name this one. Whether it denies more is judged against no record at all, which is
+    /// how those edges decided it.
+    /// </summary>
+    protected async Task EnsurePresentAsync()
+    {
+        if (!_presentConfirmed && state.RecordExists)
+        {
+            AbsentViewsFor(await Store.MarkPresent(SubjectId, SubjectLeases.Restricts(SubjectRecord.Empty, state.State)));
+            _presentConfirmed = true;
+        }
+    }
+
+    private DecisionLease GrantLease(IDecisionLeaseHolder holder, PolicyStamp? held) =>
+        _leases.Grant(holder, _policy.Policy, state.State, _policy.ExpiresAt, held);
+}
