@@ -21,18 +21,19 @@ internal sealed class Diagnosis(RunContext run)
         "single check" when f.Name.StartsWith("max latency", StringComparison.Ordinal) =>
             "fewer activations in the window (see below): the slowest checks are those of never-asked subjects queued behind other activations.",
         "single check" =>
-            "a cheaper request at the edge. Nearly every check is now answered there without a grain call (a subject lease, or the " +
-            "store's absence lease for a subject with no record), so what separates the edge from bare Kestrel is the per-request " +
-            "work the ceiling does not do: bearer-token authentication and store-scope authorization, the per-token rate limiter, " +
-            "routing with two route values and a query string, metrics (a counter per decision, a duration histogram, a cache-lookup " +
-            "counter), and serializing a real response (see the edge's CPU per check against the ceiling server's, and the edge profile " +
-            "below); plus the lease renewals (one grain call per subject in use every 4-5 s). On two cores wrk itself takes a large " +
-            "share of the CPU at these rates.",
+            "fewer lease renewals over the key space. A subject lease runs Consent:DecisionLease (5 s), so every subject asked less " +
+            "often than that costs a cluster call per check (see the cluster calls below and the diagnostic on 1,000 active subjects); " +
+            "with no lease expiry at all (a measurement-only build, load-tests/results/20261206-ab-structural.md) the check reached 0.855 " +
+            "of the ceiling and its p99 1.3x. Leases that run until revoked need the protocol designed in docs/coherence.md (\"Next\"). " +
+            "The rest is the per-request work the ceiling does not do (bearer-token authentication and store-scope authorization, the " +
+            "per-token rate limiter, metrics, a real response; see the edge's CPU per check and the edge profile below); on two cores " +
+            "wrk itself takes a large share of the CPU at these rates.",
         "durable writes" =>
             "more CPU than two cores shared by PostgreSQL, the silo, the edge and the load generator: each first write costs the edge and the " +
             "silo several times a raw upsert's whole CPU (activation read, store-lease call, write, lease revocation, feed announcement, two " +
-            "HTTP/Orleans hops; see CPU per write below), plus PostgreSQL's own share. PostgreSQL on its own cores (as in docker-compose), or writes to already-active " +
-            "subjects (no activation read), move it. Writes are committed in groups and activation reads sent in groups (Silo/Storage/" +
+            "HTTP/Orleans hops; see CPU per write below), plus PostgreSQL's own share. PostgreSQL on its own cores (as in docker-compose) moves it; taking the " +
+            "activation read and the mark-present call away (measured unsafely, load-tests/results/20261206-ab-structural.md) gave 0.33 of " +
+            "the ceiling, not 0.40. Writes are committed in groups and activation reads sent in groups (Silo/Storage/" +
             "GroupCommit.cs, GroupRead.cs: one transaction, or one round trip, for many grains).",
         "memory" =>
             "a smaller record in memory. One grant adds about 690 B to a never-written grain: the record, its immutable dictionary and list, the " +
