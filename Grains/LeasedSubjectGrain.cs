@@ -60,7 +60,7 @@ internal abstract class LeasedSubjectGrain(SubjectGrainServices services)
     }
 
     public ValueTask<DecisionLease> LeaseDecisions(IDecisionLeaseHolder holder, PolicyStamp? held) =>
-        _leases.Changing is null && !_policy.EndsSoon ? ValueTask.FromResult(GrantLease(holder, held)) : LeaseAfterChange(holder, held);
+        _leases.GrantWhenReadyAsync(_policy, static request => request.Grain.GrantLease(request.Holder, request.Held), (Grain: this, Holder: holder, Held: held));
 
     public Task OnPolicyChanged(StorePolicy policy)
     {
@@ -118,38 +118,6 @@ internal abstract class LeasedSubjectGrain(SubjectGrainServices services)
         if (remaining > TimeSpan.Zero)
         {
             _leases.AbsentViewsUntil(Services.Time.GetTimestamp() + Services.Time.TimestampTicks(remaining));
-        }
-    }
-
-    /// <summary>
-    /// Lease requests interleave with everything (so that a change waiting for an unreachable edge's lease
-    /// to run out does not hold up the checks of the others), but never with the part of a change that
-    /// alters the state and revokes the leases.
-    /// </summary>
-    private async ValueTask<DecisionLease> LeaseAfterChange(IDecisionLeaseHolder holder, PolicyStamp? held)
-    {
-        var refreshed = false;
-        while (true)
-        {
-            if (_leases.Changing is not null)
-            {
-                await _leases.NotChangingAsync();
-            }
-            else if (_policy.EndsSoon && !refreshed)
-            {
-                // Once: a policy lease shorter than a decision lease gives decision leases of what it has left.
-                await _policy.RefreshAsync();
-                refreshed = true;
-            }
-            else if (_policy.Expired)
-            {
-                // Not even a lease for one use from a copy that ran out (the refresh it joined may have brought one).
-                await _policy.EnsureAsync();
-            }
-            else
-            {
-                return GrantLease(holder, held);
-            }
         }
     }
 

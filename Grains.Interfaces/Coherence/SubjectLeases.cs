@@ -58,6 +58,43 @@ public sealed class SubjectLeases(TimeProvider time, TimeSpan decisionLease, Lea
     public void AbsentViewsUntil(long timestamp) => _absentViewsUntil = Math.Max(_absentViewsUntil, timestamp);
 
     /// <summary>
+    /// A lease request, answered by <paramref name="grant"/> (which calls <see cref="Grant"/> with the state and policy
+    /// copy as they are then) once it may be: not while a change alters the state and revokes, and not from a policy
+    /// copy that ran out, not even for one use. A copy with less than its renewal margin left is refreshed once first
+    /// (a policy lease shorter than a decision lease gives decision leases of what it has left). Lease requests
+    /// interleave with everything else, so a change waiting for an unreachable edge's lease to run out does not hold up
+    /// the checks of the others. Without anything to wait for, <paramref name="grant"/> runs before this returns.
+    /// </summary>
+    public ValueTask<DecisionLease> GrantWhenReadyAsync<TState>(PolicyCopy policy, Func<TState, DecisionLease> grant, TState state) =>
+        _changing is null && !policy.EndsSoon ? ValueTask.FromResult(grant(state)) : GrantAfterWaitAsync(policy, grant, state);
+
+    private async ValueTask<DecisionLease> GrantAfterWaitAsync<TState>(PolicyCopy policy, Func<TState, DecisionLease> grant, TState state)
+    {
+        var refreshed = false;
+        while (true)
+        {
+            if (_changing is not null)
+            {
+                await NotChangingAsync();
+            }
+            else if (policy.EndsSoon && !refreshed)
+            {
+                await policy.RefreshAsync();
+                refreshed = true;
+            }
+            else if (policy.Expired)
+            {
+                // The refresh it joined may have brought a lease that ran out on arrival.
+                await policy.EnsureAsync();
+            }
+            else
+            {
+                return grant(state);
+            }
+        }
+    }
+
+    /// <summary>
     /// A lease of <paramref name="record"/> under <paramref name="policy"/> for <paramref name="holder"/>, never
     /// outliving <paramref name="policyExpiresAt"/> (the grain's own copy of the policy). Zero duration: use once.
     /// The policy is left out when it is the version the holder named (<paramref name="held"/>).

@@ -109,32 +109,17 @@ public sealed class SimSubject : IPolicyLeaseSource
         }
     }
 
-    /// <summary>As <c>LeasedSubjectGrain.LeaseDecisions</c> (interleaving).</summary>
+    /// <summary>As <c>LeasedSubjectGrain.LeaseDecisions</c> (interleaving, <see cref="SubjectLeases.GrantWhenReadyAsync"/>).</summary>
     public async Task<DecisionLease> LeaseDecisionsAsync(IDecisionLeaseHolder holder, PolicyStamp? held)
     {
         await ReadyAsync();
-        var refreshed = false;
-        while (true)
+        return await Leases.GrantWhenReadyAsync(_policy, Grant, holder);
+
+        DecisionLease Grant(IDecisionLeaseHolder holder)
         {
-            if (Leases.Changing is not null)
-            {
-                await Leases.NotChangingAsync();
-            }
-            else if (_policy.EndsSoon && !refreshed)
-            {
-                await _policy.RefreshAsync();
-                refreshed = true;
-            }
-            else if (_policy.Expired)
-            {
-                await _policy.EnsureAsync();
-            }
-            else
-            {
-                var lease = Leases.Grant(holder, _policy.Policy, State, _policy.ExpiresAt, held);
-                _cluster.World.Log($"{Silo.Process}/{Id}: lease to {holder} of {State.LastWrittenAt?.Ticks % 100000} {State.Status} under policy {_policy.Policy?.Version} for {lease.Duration.TotalMilliseconds} ms");
-                return lease;
-            }
+            var lease = Leases.Grant(holder, _policy.Policy, State, _policy.ExpiresAt, held);
+            _cluster.World.Log($"{Silo.Process}/{Id}: lease to {holder} of {State.LastWrittenAt?.Ticks % 100000} {State.Status} under policy {_policy.Policy?.Version} for {lease.Duration.TotalMilliseconds} ms");
+            return lease;
         }
     }
 
