@@ -23,8 +23,11 @@ internal abstract class LeasedSubjectGrain(SubjectGrainServices services)
     private SubjectLeases _leases = null!;
     private bool _presentConfirmed;
 
-    // Made with the activation (not injected: an injected grain context is cached in the activation's service scope).
-    protected SubjectState state = null!;
+    /// <summary>
+    /// The subject's stored record, made with the activation (not injected: an injected grain context is cached in the
+    /// activation's service scope).
+    /// </summary>
+    protected SubjectState Stored { get; private set; } = null!;
 
     protected SubjectGrainServices Services { get; } = services;
 
@@ -45,8 +48,8 @@ internal abstract class LeasedSubjectGrain(SubjectGrainServices services)
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        state = new SubjectState(GrainContext, Services.Storage);
-        await state.ReadStateAsync();
+        Stored = new SubjectState(GrainContext, Services.Storage);
+        await Stored.ReadStateAsync();
         // Per-grain memory is the budget (load-tests): one copy of each store id, and no store reference kept.
         StoreId = string.Intern(SubjectKey.Parse(this.GetPrimaryKeyString()).StoreId);
         var settings = Services.Options;
@@ -100,16 +103,16 @@ internal abstract class LeasedSubjectGrain(SubjectGrainServices services)
     }
 
     Task<PolicyLease> IPolicyLeaseSource.AcquirePolicyLeaseAsync(PolicyStamp? held) =>
-        Store.AcquirePolicyLease(SubjectId, present: state.RecordExists, held);
+        Store.AcquirePolicyLease(SubjectId, present: Stored.RecordExists, held);
 
     void IPolicyLeaseSource.Received(PolicyLease lease)
     {
-        if (lease.NoRecordLeased && !state.RecordExists && !_presentConfirmed)
+        if (lease.NoRecordLeased && !Stored.RecordExists && !_presentConfirmed)
         {
             _leases.EarlierActivationsLeasedNoRecord();
         }
 
-        _presentConfirmed |= state.RecordExists;
+        _presentConfirmed |= Stored.RecordExists;
         AbsentViewsFor(lease.AbsentViewFor);
     }
 
@@ -128,13 +131,13 @@ internal abstract class LeasedSubjectGrain(SubjectGrainServices services)
     /// </summary>
     protected async Task EnsurePresentAsync()
     {
-        if (!_presentConfirmed && state.RecordExists)
+        if (!_presentConfirmed && Stored.RecordExists)
         {
-            AbsentViewsFor(await Store.MarkPresent(SubjectId, SubjectLeases.Restricts(SubjectRecord.Empty, state.State)));
+            AbsentViewsFor(await Store.MarkPresent(SubjectId, SubjectLeases.Restricts(SubjectRecord.Empty, Stored.State)));
             _presentConfirmed = true;
         }
     }
 
     private DecisionLease GrantLease(IDecisionLeaseHolder holder, PolicyStamp? held) =>
-        _leases.Grant(holder, _policy.Policy, state.State, _policy.ExpiresAt, held);
+        _leases.Grant(holder, _policy.Policy, Stored.State, _policy.ExpiresAt, held);
 }

@@ -50,7 +50,7 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
     public async Task<ExplainedSet> Explain(Purpose[] purposes, RequestSignals signals)
     {
         await EnsurePolicyAsync();
-        var record = state.State;
+        var record = Stored.State;
         var policy = Policy;
         var explained = purposes.Select(purpose => DecisionEngine.Explain(policy, record, purpose, signals)).ToArray();
         foreach (var decision in explained)
@@ -63,7 +63,7 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
 
     public async Task<ConsentWriteResult> SetConsents(ConsentUpdate update)
     {
-        if (Refusal(state.State.Status) is { } refused)
+        if (Refusal(Stored.State.Status) is { } refused)
         {
             await Settle();
             return new ConsentWriteResult(refused, null);
@@ -84,30 +84,30 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
         var choices = update.Purposes.OrderBy(p => p.Key)
             .Select(p => (p.Key, new ConsentChoice(p.Value, update.PolicyVersion, at, update.Source, update.Signals.Dnt, update.Signals.Gpc)))
             .ToList();
-        var previous = state.State;
+        var previous = Stored.State;
         var next = SubjectTransitions.WithChoices(previous, choices, at);
         await Persist(next);
         SubjectChangeAnnouncement.Announce(GrainFactory, _counters, StoreId, SubjectId, previous, next, at, countAsChoices: true);
         return new ConsentWriteResult(ConsentWriteStatus.Recorded, next);
     }
 
-    public Task<SubjectRecord?> GetRecord() => Task.FromResult(state.RecordExists ? state.State : null);
+    public Task<SubjectRecord?> GetRecord() => Task.FromResult(Stored.RecordExists ? Stored.State : null);
 
     public async Task Erase()
     {
-        if (!state.RecordExists)
+        if (!Stored.RecordExists)
         {
             await Settle();
         }
-        else if (state.State.Status == SubjectStatus.Active)
+        else if (Stored.State.Status == SubjectStatus.Active)
         {
             await Tombstone(SubjectStatus.Erased);
         }
-        else if (SubjectTransitions.NamesLinkedIds(state.State))
+        else if (SubjectTransitions.NamesLinkedIds(Stored.State))
         {
             // Already a tombstone (cancellation and minority outlive a deletion request), whose receipt may still name
             // the visitor whose link made it a minor's.
-            await Persist(SubjectTransitions.WithoutLinkedIds(state.State));
+            await Persist(SubjectTransitions.WithoutLinkedIds(Stored.State));
         }
         else
         {
@@ -117,7 +117,7 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
 
     public async Task Cancel()
     {
-        if (state.State.Status == SubjectStatus.Cancelled)
+        if (Stored.State.Status == SubjectStatus.Cancelled)
         {
             await Settle();
             return;
@@ -128,7 +128,7 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
 
     public async Task<ConsentWriteStatus> SetMinor(bool minor)
     {
-        var status = state.State.Status;
+        var status = Stored.State.Status;
         if (status == SubjectStatus.Cancelled)
         {
             await Settle();
@@ -141,7 +141,7 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
         }
         else if (!minor && status == SubjectStatus.Minor)
         {
-            await Persist(SubjectTransitions.MinorLifted(state.State, Now()));
+            await Persist(SubjectTransitions.MinorLifted(Stored.State, Now()));
         }
         else
         {
@@ -158,7 +158,7 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
             return new ConsentWriteResult(ConsentWriteStatus.NotLinkable, null);
         }
 
-        if (Refusal(state.State.Status) is { } refused)
+        if (Refusal(Stored.State.Status) is { } refused)
         {
             await Settle();
             return new ConsentWriteResult(refused, null);
@@ -171,31 +171,31 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
         switch (await visitor.TakeForLink(SubjectId))
         {
             case null:
-                return new ConsentWriteResult(ConsentWriteStatus.Recorded, state.State);
+                return new ConsentWriteResult(ConsentWriteStatus.Recorded, Stored.State);
             case { Status: SubjectStatus.Cancelled }:
                 return new ConsentWriteResult(ConsentWriteStatus.SubjectCancelled, null);
             case { Status: SubjectStatus.Minor }:
                 // As "age" would: the account's data goes, its receipt names the link.
                 await Tombstone(SubjectStatus.Minor, anonymousSubjectId);
-                return new ConsentWriteResult(ConsentWriteStatus.Recorded, state.State);
+                return new ConsentWriteResult(ConsentWriteStatus.Recorded, Stored.State);
             case { } anonymous:
                 // The account's own choices win; the visitor's fill the purposes the account has none for.
-                var previous = state.State;
+                var previous = Stored.State;
                 var at = Now();
                 await Persist(SubjectTransitions.Linked(previous, anonymous, anonymousSubjectId, at));
-                SubjectChangeAnnouncement.Announce(GrainFactory, _counters, StoreId, SubjectId, previous, state.State, at, countAsChoices: false);
-                return new ConsentWriteResult(ConsentWriteStatus.Recorded, state.State);
+                SubjectChangeAnnouncement.Announce(GrainFactory, _counters, StoreId, SubjectId, previous, Stored.State, at, countAsChoices: false);
+                return new ConsentWriteResult(ConsentWriteStatus.Recorded, Stored.State);
         }
     }
 
     public async Task<SubjectRecord?> TakeForLink(string accountSubjectId)
     {
-        if (!state.RecordExists)
+        if (!Stored.RecordExists)
         {
             return null;
         }
 
-        var record = state.State;
+        var record = Stored.State;
         if (Refusal(record.Status) is not null)
         {
             // Revealed to the account: settled as any refusal is.
@@ -214,9 +214,9 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
             return;
         }
 
-        if (!state.RecordExists || Retention.Due(state.State.LastWrittenAt, Now()))
+        if (!Stored.RecordExists || Retention.Due(Stored.State.LastWrittenAt, Now()))
         {
-            if (state.RecordExists)
+            if (Stored.RecordExists)
             {
                 await ClearAll();
             }
@@ -240,24 +240,24 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
         // Before the archive too: a write refused for want of a reminder archives nothing twice when it is retried.
         await EnsureRetention();
         await ArchiveReceipts();
-        var previous = state.State;
+        var previous = Stored.State;
         var at = Now();
         await Persist(SubjectTransitions.Tombstone(status, at, linkedFrom));
-        SubjectChangeAnnouncement.Announce(GrainFactory, _counters, StoreId, SubjectId, previous, state.State, at, countAsChoices: false);
+        SubjectChangeAnnouncement.Announce(GrainFactory, _counters, StoreId, SubjectId, previous, Stored.State, at, countAsChoices: false);
     }
 
     /// <summary>Nothing is left: the row is deleted, the receipts kept anonymised.</summary>
     private async Task ClearAll()
     {
         await ArchiveReceipts();
-        var previous = state.State;
+        var previous = Stored.State;
         await Change(async () =>
         {
-            await state.ClearAsync(this, "erasure");
-            state.State = SubjectRecord.Empty;
+            await Stored.ClearAsync(this, "erasure");
+            Stored.State = SubjectRecord.Empty;
             return true;
         });
-        SubjectChangeAnnouncement.Announce(GrainFactory, _counters, StoreId, SubjectId, previous, state.State, Now(), countAsChoices: false);
+        SubjectChangeAnnouncement.Announce(GrainFactory, _counters, StoreId, SubjectId, previous, Stored.State, Now(), countAsChoices: false);
         if (IsAnonymous)
         {
             await Retention.AfterRowDeletedAsync();
@@ -269,10 +269,10 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
     /// <summary>Under a token of this erasure alone, without the id of any visitor linked in (see <see cref="ReceiptChain.Anonymise"/>).</summary>
     private async Task ArchiveReceipts()
     {
-        if (state.State.Receipts.Count > 0)
+        if (Stored.State.Receipts.Count > 0)
         {
             await GrainFactory.GetGrain<IReceiptArchiveGrain>(SubjectKey.Of(StoreId, Services.Anonymiser.NewToken(StoreId, SubjectId)))
-                .Archive([.. state.State.Receipts.Select(ReceiptChain.Anonymise)]);
+                .Archive([.. Stored.State.Receipts.Select(ReceiptChain.Anonymise)]);
         }
     }
 
@@ -285,7 +285,7 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
 
     private DecisionSet DecideNow(Purpose[] purposes, RequestSignals signals)
     {
-        var record = state.State;
+        var record = Stored.State;
         var policy = Policy;
         var decisions = new Decision[purposes.Length];
         for (var i = 0; i < purposes.Length; i++)
@@ -312,12 +312,12 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
         IReadOnlyList<string> queuedFor = [];
         await Change(async () =>
         {
-            var before = state.State;
+            var before = Stored.State;
             // The downstream event, if the change makes one, is committed in the transaction of this write.
             var outgoing = DownstreamEvents.Between(StoreId, SubjectId, before, next, next.LastWrittenAt ?? Now());
             using (var staged = outgoing is null ? null : Services.Outbox.Stage(GrainContext.GrainId, outgoing))
             {
-                await state.PersistAsync(next, this, "subject change");
+                await Stored.PersistAsync(next, this, "subject change");
                 queuedFor = staged?.QueuedFor ?? [];
             }
 
