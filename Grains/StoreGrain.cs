@@ -111,9 +111,11 @@ internal sealed partial class StoreGrain(
         return Task.FromResult(_absence.Lease(holder, _stored.CurrentAt(now), epoch, since, LeaseFor(options.Value.DecisionLease, now)));
     }
 
-    public Task<TimeSpan> MarkPresent(string subjectId, bool restrictive)
+    public Task<TimeSpan> MarkPresent(string subjectId, bool restrictive) => MarkPresentShared(Shared(subjectId), restrictive);
+
+    /// <summary><see cref="MarkPresent"/> of an id <see cref="Shared"/> has already given.</summary>
+    private Task<TimeSpan> MarkPresentShared(string subjectId, bool restrictive)
     {
-        subjectId = Shared(subjectId);
         var storeId = StoreId;
         return _absence.MarkPresentAsync(subjectId, restrictive, holder => holder.AddPresent(storeId, subjectId));
     }
@@ -156,7 +158,7 @@ internal sealed partial class StoreGrain(
         {
             // A repair of the index (no write waits on it): holders are told, an unreachable one is not waited for,
             // so that an activation never stalls on a dead edge; the subject learns how long to count it.
-            var absentViewFor = await MarkPresent(subjectId, restrictive: false);
+            var absentViewFor = await MarkPresentShared(subjectId, restrictive: false);
             return new PolicyLease(policy, lease, absentViewFor);
         }
     }
