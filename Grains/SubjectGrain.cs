@@ -87,7 +87,7 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
         var previous = Stored.State;
         var next = SubjectTransitions.WithChoices(previous, choices, at);
         await Persist(next);
-        SubjectChangeAnnouncement.Announce(GrainFactory, _counters, StoreId, SubjectId, previous, next, at, countAsChoices: true);
+        Announce(previous, next, at, countAsChoices: true);
         return new ConsentWriteResult(ConsentWriteStatus.Recorded, next);
     }
 
@@ -183,7 +183,7 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
                 var previous = Stored.State;
                 var at = Now();
                 await Persist(SubjectTransitions.Linked(previous, anonymous, anonymousSubjectId, at));
-                SubjectChangeAnnouncement.Announce(GrainFactory, _counters, StoreId, SubjectId, previous, Stored.State, at, countAsChoices: false);
+                Announce(previous, Stored.State, at, countAsChoices: false);
                 return new ConsentWriteResult(ConsentWriteStatus.Recorded, Stored.State);
         }
     }
@@ -243,7 +243,7 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
         var previous = Stored.State;
         var at = Now();
         await Persist(SubjectTransitions.Tombstone(status, at, linkedFrom));
-        SubjectChangeAnnouncement.Announce(GrainFactory, _counters, StoreId, SubjectId, previous, Stored.State, at, countAsChoices: false);
+        Announce(previous, Stored.State, at, countAsChoices: false);
     }
 
     /// <summary>Nothing is left: the row is deleted, the receipts kept anonymised.</summary>
@@ -257,7 +257,7 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
             Stored.State = SubjectRecord.Empty;
             return true;
         });
-        SubjectChangeAnnouncement.Announce(GrainFactory, _counters, StoreId, SubjectId, previous, Stored.State, Now(), countAsChoices: false);
+        Announce(previous, Stored.State, Now(), countAsChoices: false);
         if (IsAnonymous)
         {
             await Retention.AfterRowDeletedAsync();
@@ -265,6 +265,9 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
 
         DeactivateOnIdle();
     }
+
+    private void Announce(SubjectRecord before, SubjectRecord after, DateTimeOffset at, bool countAsChoices) =>
+        SubjectChangeAnnouncement.Announce(GrainFactory, _counters, StoreId, SubjectId, before, after, at, countAsChoices);
 
     /// <summary>Under a token of this erasure alone, without the id of any visitor linked in (see <see cref="ReceiptChain.Anonymise"/>).</summary>
     private async Task ArchiveReceipts()
