@@ -89,13 +89,12 @@ public interface ISubjectGrain : IGrainWithStringKey
     ValueTask<DecisionSet> Decide(Purpose[] purposes, RequestSignals signals);
 
     /// <summary>
-    /// The decision inputs for <paramref name="holder"/> to cache; the grain revokes them before it
-    /// acknowledges a change. Never touches storage once active. Interleaves with a change that is only
-    /// waiting for an unreachable edge's lease to run out.
+    /// The subject's decision inputs for <paramref name="holder"/> to cache (its policy comes from the store's lease);
+    /// the grain revokes them before it acknowledges a change. Never touches storage once active. Interleaves with a
+    /// change that is only waiting for an unreachable edge's lease to run out.
     /// </summary>
-    /// <param name="held">The store policy version the holder has: if the grain decides under it, the lease does not carry it.</param>
     [Alias("LeaseDecisions"), AlwaysInterleave, ResponseTimeout(CallTimeouts.Check)]
-    ValueTask<DecisionLease> LeaseDecisions(IDecisionLeaseHolder holder, PolicyStamp? held);
+    ValueTask<DecisionLease> LeaseDecisions(IDecisionLeaseHolder holder);
 
     /// <summary>Completes only after the change is durable.</summary>
     [Alias("SetConsents"), ResponseTimeout(CallTimeouts.Write)]

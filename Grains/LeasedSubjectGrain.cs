@@ -56,29 +56,21 @@ internal abstract class LeasedSubjectGrain(SubjectGrainServices services)
         var time = Services.Time;
         _leases = new SubjectLeases(time, settings.DecisionLease, new LeaseGrants(Services.LeaseGrants, this));
         _leases.Activated();
-        // The edge's copy must not outlive this grain's copy of the policy: renewed when less than a decision
-        // lease (or half a policy lease, if that is shorter) is left.
-        _policy = new PolicyCopy(time, settings.DecisionLease < settings.PolicyLease / 2 ? settings.DecisionLease : settings.PolicyLease / 2, this);
+        _policy = new PolicyCopy(time, this);
         await _policy.RefreshAsync();
     }
 
-    public ValueTask<DecisionLease> LeaseDecisions(IDecisionLeaseHolder holder, PolicyStamp? held) =>
-        _leases.GrantWhenReadyAsync(_policy, static request => request.Grain.GrantLease(request.Holder, request.Held), (Grain: this, Holder: holder, Held: held));
+    public ValueTask<DecisionLease> LeaseDecisions(IDecisionLeaseHolder holder) =>
+        _leases.GrantWhenReadyAsync(static request => request.Grain._leases.Grant(request.Holder, request.Grain.Stored.State), (Grain: this, Holder: holder));
 
+    /// <summary>
+    /// A new version, pushed by the store before it acknowledges the publish. Decision leases carry no policy (edges
+    /// decide with their store's lease, which the publish revokes), so none is revoked here.
+    /// </summary>
     public Task OnPolicyChanged(StorePolicy policy)
     {
-        if (!_leases.AnyLive)
-        {
-            _policy.Accept(policy);
-            return Task.CompletedTask;
-        }
-
-        // Even when a lease refresh brought this version first: edges may still hold leases on the old one.
-        return Change(() =>
-        {
-            _policy.Accept(policy);
-            return Task.FromResult(true);
-        });
+        _policy.Accept(policy);
+        return Task.CompletedTask;
     }
 
     /// <summary>Completes once the policy copy runs (see <see cref="PolicyCopy.EnsureAsync"/>).</summary>
@@ -137,7 +129,4 @@ internal abstract class LeasedSubjectGrain(SubjectGrainServices services)
             _presentConfirmed = true;
         }
     }
-
-    private DecisionLease GrantLease(IDecisionLeaseHolder holder, PolicyStamp? held) =>
-        _leases.Grant(holder, _policy.Policy, Stored.State, _policy.ExpiresAt, held);
 }

@@ -24,7 +24,7 @@ public sealed class DecisionCacheOptions
 /// <summary>
 /// This edge process's copy of subjects' decision inputs, held as leases granted by the subject grains, so that a
 /// check is a dictionary lookup and the precedence table instead of a grain call. The protocol lives in
-/// <see cref="HeldLeases"/>, <see cref="HeldAbsences"/> and <see cref="HolderEpoch"/> (docs/coherence.md); this
+/// <see cref="HeldLeases"/>, <see cref="HeldAbsences"/>, <see cref="HeldDecisionInputs"/> and <see cref="HolderEpoch"/> (docs/coherence.md); this
 /// class wires it to the cluster: it answers the grains' revocations, keeps the registration with the lease holder
 /// registry alive, and counts what it decides.
 /// </summary>
@@ -44,7 +44,7 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
     private readonly HolderEpoch _epoch;
     private readonly HeldLeases _leases;
     private readonly HeldAbsences _absences;
-    private readonly HeldPolicies _policies = new();
+    private readonly HeldDecisionInputs _inputs;
     private readonly CancellationTokenSource _stopping = new();
     private IDecisionLeaseHolder? _reference;
     private IDecisionLeaseBatchGrain? _batchGrain;
@@ -56,7 +56,7 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
     {
         (_grains, _time, _stats, _metrics, _options, _logger) = (grains, time, stats, metrics, options, logger);
         _epoch = new HolderEpoch(time);
-        Func<string, PolicyStamp?, Task<DecisionLease>> request = (key, held) => _grains.Of<ISubjectGrain>(key).LeaseDecisions(Reference, held).AsTask();
+        Func<string, Task<DecisionLease>> request = key => _grains.Of<ISubjectGrain>(key).LeaseDecisions(Reference).AsTask();
         if (options.Value.LeaseBatchesInFlight > 0)
         {
             var batches = new LeaseRequestBatches(asks => BatchGrain.LeaseDecisions(Reference, asks), options.Value.LeaseBatchesInFlight,
@@ -65,9 +65,10 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
             request = batches.RequestAsync;
         }
 
-        _leases = new HeldLeases(time, _epoch, request, _policies);
+        _leases = new HeldLeases(time, _epoch, request);
         _absences = new HeldAbsences(time, _epoch, (storeId, epoch, since) => _grains.Of<IStoreGrain>(storeId).LeaseAbsence(Reference, epoch, since),
-            _policies.Canonical, (exception, storeId) => LogAbsenceFailed(exception, storeId));
+            (exception, storeId) => LogAbsenceFailed(exception, storeId));
+        _inputs = new HeldDecisionInputs(time, _leases, _absences);
     }
 
     public bool Enabled => _options.Value.Enabled;
@@ -138,21 +139,13 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
         return DecideAfterLease(storeId, key, purposes, signals);
     }
 
-    /// <summary>From the subject's lease, or from the store's absence lease when the subject has no record.</summary>
+    /// <summary>From the subject's lease and the store's policy, or from the store's absence lease when the subject has no record.</summary>
     private bool TryDecideHere(string storeId, string subjectId, string key, Purpose[] purposes, RequestSignals signals, out DecisionSet decided)
     {
-        if (_leases.TryGet(key, out var lease))
+        if (_inputs.TryGet(storeId, subjectId, key, out var record, out var policy, out var absent))
         {
-            _metrics.Looked(CacheLookup.Hit);
-            RenewAhead(key, storeId, lease);
-            decided = Decide(storeId, lease.Policy, lease.Subject!, purposes, signals);
-            return true;
-        }
-
-        if (_absences.TryGetAbsent(storeId, subjectId, out var absence))
-        {
-            _metrics.Looked(CacheLookup.Absent);
-            decided = Decide(storeId, absence.Policy, SubjectRecord.Empty, purposes, signals);
+            _metrics.Looked(absent ? CacheLookup.Absent : CacheLookup.Hit);
+            decided = Decide(storeId, policy, record, purposes, signals);
             return true;
         }
 
@@ -160,31 +153,23 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
         return false;
     }
 
-    /// <summary>
-    /// A subject still asked for near the end of its lease gets the next one in the background, so that no
-    /// check of a subject in use waits for a renewal (and renewals do not come in bursts).
-    /// </summary>
-    private void RenewAhead(string key, string storeId, HeldLeases.Entry lease)
-    {
-        if (_time.GetTimestamp() >= lease.RenewAfter && !_leases.Renewing(key))
-        {
-            _leases.LeaseAsync(storeId, key).ContinueWith(
-                static renewal => _ = renewal.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
-        }
-    }
-
     private async ValueTask<DecisionSet> DecideAfterLease(string storeId, string key, Purpose[] purposes, RequestSignals signals)
     {
-        if (!Active)
+        if (Active)
+        {
+            _metrics.Looked(CacheLookup.Lease);
+            var (held, record, policy) = await _inputs.LeaseAsync(storeId, key, _time.GetTimestamp());
+            if (held)
+            {
+                return Decide(storeId, policy, record, purposes, signals);
+            }
+        }
+        else
         {
             _metrics.Looked(CacheLookup.Grain);
-            return await _grains.Of<ISubjectGrain>(key).Decide(purposes, signals);
         }
 
-        var startedAt = _time.GetTimestamp();
-        _metrics.Looked(CacheLookup.Lease);
-        var lease = await _leases.LeaseForCheckAsync(storeId, key, startedAt);
-        return Decide(storeId, lease.Policy, lease.Subject!, purposes, signals);
+        return await _grains.Of<ISubjectGrain>(key).Decide(purposes, signals);
     }
 
     public Task Revoke(string storeId, string subjectId)

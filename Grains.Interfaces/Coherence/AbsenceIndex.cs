@@ -55,20 +55,28 @@ public sealed class AbsenceIndex(TimeProvider time, TimeSpan lease, LeaseGrants 
     public bool NoRecordLeased(string subjectId) =>
         Indexed && time.GetTimestamp() >= _indexedAt + time.TimestampTicks(lease) && !_present.Contains(subjectId);
 
-    /// <summary>An absence lease under <paramref name="policy"/>; with the holder's epoch and version, only the subjects added since.</summary>
+    /// <summary>
+    /// The store's lease of <paramref name="policy"/>, with its absence part once the index is read; with the holder's
+    /// epoch and version, only the subjects added since. Before the index is read the policy is leased alone (every
+    /// subject is then decided from its own lease): the holder is counted all the same, so a publish revokes it.
+    /// </summary>
     /// <param name="duration">At most the absence lease; shorter when the policy changes sooner.</param>
     public AbsenceLease Lease(IDecisionLeaseHolder holder, StorePolicy? policy, Guid epoch, int since, TimeSpan? duration = null)
     {
         var granted = duration is { } shorter && shorter < lease ? shorter : lease;
-        if (!Indexed)
+        if (granted > TimeSpan.Zero)
         {
-            return new AbsenceLease(null, _epoch, 0, [], false, TimeSpan.Zero);
+            grants.Grant(holder, time.GetTimestamp() + time.TimestampTicks(granted));
         }
 
-        grants.Grant(holder, time.GetTimestamp() + time.TimestampTicks(granted));
+        if (!Indexed)
+        {
+            return new AbsenceLease(policy, _epoch, 0, [], false, TimeSpan.Zero, granted);
+        }
+
         var delta = epoch == _epoch && since >= 0 && since <= _log.Count;
         var present = delta ? _log.GetRange(since, _log.Count - since).ToArray() : _log.ToArray();
-        return new AbsenceLease(policy, _epoch, _log.Count, present, delta, granted);
+        return new AbsenceLease(policy, _epoch, _log.Count, present, delta, granted, granted);
     }
 
     /// <summary>

@@ -4,20 +4,17 @@ using ShopAstro.Coherence;
 namespace ShopAstro.Grains.Interfaces;
 
 /// <summary>
-/// What an edge process needs to decide for one subject without calling its grain: the store policy and the
-/// subject's status and choices (no receipts), valid for <see cref="Duration"/> counted from before the
-/// edge sent its request. The subject grain remembers the holder and, before it acknowledges any change,
-/// revokes the lease (<see cref="IDecisionLeaseHolder.Revoke"/>) or waits until it has expired.
+/// What an edge process needs to decide for one subject without calling its grain, besides the store's policy (which
+/// comes from the store's own lease, <see cref="AbsenceLease"/>): the subject's status and choices (no receipts),
+/// valid for <see cref="Duration"/> counted from before the edge sent its request. The subject grain remembers the
+/// holder and, before it acknowledges any change, revokes the lease (<see cref="IDecisionLeaseHolder.Revoke"/>) or
+/// waits until it has expired.
 /// </summary>
-/// <param name="Policy">Null when there is none, or when it is the one the request named (<paramref name="PolicyAsNamed"/>).</param>
 /// <param name="Duration">Zero when the grain could not grant a lease: decide from this copy once, keep nothing.</param>
-/// <param name="PolicyAsNamed">The grain's policy is the version the request named (<see cref="PolicyStamp"/>): not sent again.</param>
 [GenerateSerializer, Immutable, Alias("shopastro.DecisionLease")]
 public sealed record DecisionLease(
-    [property: Id(0)] StorePolicy? Policy,
-    [property: Id(1)] SubjectRecord Subject,
-    [property: Id(2)] TimeSpan Duration,
-    [property: Id(3)] bool PolicyAsNamed = false);
+    [property: Id(0)] SubjectRecord Subject,
+    [property: Id(1)] TimeSpan Duration);
 
 /// <summary>An edge process that caches decision leases.</summary>
 [Alias("shopastro.IDecisionLeaseHolder")]
@@ -36,17 +33,21 @@ public interface IDecisionLeaseHolder : IGrainObserver
     [Alias("AddPresent")]
     Task AddPresent(string storeId, string subjectId);
 
-    /// <summary>Drops the store's absence lease (its policy changed) and refuses one requested before this arrived.</summary>
+    /// <summary>Drops the store's lease, policy and absence (its policy changed), and refuses one requested before this arrived.</summary>
     [Alias("RevokeAbsence")]
     Task RevokeAbsence(string storeId);
 }
 
 /// <summary>
-/// A store's absence lease: every subject of the store that has no stored record is decided as one with an
-/// empty record under <see cref="Policy"/>; the subjects that have one are <see cref="Present"/> (all of them,
-/// or with <see cref="Delta"/> those added after the edge's version of the same <see cref="Epoch"/>).
+/// A store's lease to one edge process: the store's committed <see cref="Policy"/>, which the edge decides every
+/// subject of the store with, for <see cref="PolicyDuration"/>; and, for <see cref="Duration"/> (at most as long),
+/// its absence lease: every subject of the store that has no stored record is decided as one with an empty record;
+/// the subjects that have one are <see cref="Present"/> (all of them, or with <see cref="Delta"/> those added after
+/// the edge's version of the same <see cref="Epoch"/>). Both are revoked together
+/// (<see cref="IDecisionLeaseHolder.RevokeAbsence"/>).
 /// </summary>
-/// <param name="Duration">Zero while the store has not read its index yet: no absence lease.</param>
+/// <param name="Duration">Zero while the store has not read its index yet: the policy only, no absence lease.</param>
+/// <param name="PolicyDuration">How long the policy may be used; zero: not at all.</param>
 [GenerateSerializer, Immutable, Alias("shopastro.AbsenceLease")]
 public sealed record AbsenceLease(
     [property: Id(0)] StorePolicy? Policy,
@@ -54,7 +55,8 @@ public sealed record AbsenceLease(
     [property: Id(2)] int Version,
     [property: Id(3)] string[] Present,
     [property: Id(4)] bool Delta,
-    [property: Id(5)] TimeSpan Duration);
+    [property: Id(5)] TimeSpan Duration,
+    [property: Id(6)] TimeSpan PolicyDuration);
 
 /// <summary>
 /// Every edge process that caches decisions registers here (key 0) before it takes its first lease, and
@@ -79,9 +81,9 @@ public interface ILeaseHolderRegistryGrain : IGrainWithIntegerKey
     Task<IDecisionLeaseHolder[]> GetHolders();
 }
 
-/// <summary>One subject's lease request in a batch: its key and the store policy version the edge holds.</summary>
+/// <summary>One subject's lease request in a batch: its key.</summary>
 [GenerateSerializer, Immutable, Alias("shopastro.LeaseAsk")]
-public readonly record struct LeaseAsk([property: Id(0)] string Key, [property: Id(1)] PolicyStamp? Held);
+public readonly record struct LeaseAsk([property: Id(0)] string Key);
 
 /// <summary>The subject grain's answer to one <see cref="LeaseAsk"/>: its lease, or why the call failed.</summary>
 [GenerateSerializer, Immutable, Alias("shopastro.LeaseAnswer")]
@@ -95,7 +97,7 @@ public sealed record LeaseAnswer([property: Id(0)] DecisionLease? Lease, [proper
 /// <summary>
 /// Carries an edge's decision lease requests to their subject grains in one message per batch
 /// (<see cref="LeaseRequestBatches"/>). Transport only: each lease is granted by its subject grain's
-/// <see cref="ISubjectGrain.LeaseDecisions"/> for the same holder and the same named policy version as a call of its own
+/// <see cref="ISubjectGrain.LeaseDecisions"/> for the same holder as a call of its own
 /// from the edge (which then comes from a silo, within <see cref="CallTimeouts.LeaseBatch"/>).
 /// </summary>
 [Alias("shopastro.IDecisionLeaseBatchGrain")]

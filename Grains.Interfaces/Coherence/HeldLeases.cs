@@ -5,24 +5,22 @@ namespace ShopAstro.Coherence;
 
 /// <summary>
 /// Holder side of subjects' decision leases, one per edge process: the leases it holds and the revocations that
-/// refuse older ones.
+/// refuse older ones. A lease carries the subject's record; the policy it is decided with is the store's
+/// (<see cref="HeldAbsences"/>).
 /// <para>
 /// Invariant: a lease is used only while it runs (counted from before its request was sent, so never longer than
 /// the grant side counts it), within the edge's registration epoch, and only if no revocation for the subject
 /// arrived after its request was sent. A revocation therefore completes only when no later check here can use
 /// the revoked state, including a lease that is still on its way. A check decides from a lease whose request it
-/// joined only if the lease still ran when the check started (<see cref="LeaseForCheckAsync"/>): a lease is cut at the
-/// instant a scheduled policy version takes effect, with no revocation, so one that ran out before a check started may
-/// hold the version before.
+/// joined only if the lease still ran when the check started (<see cref="LeaseForCheckAsync"/>): a lease that ran out
+/// before a check started may hold a state a change replaced since, once it could wait no longer for this edge.
 /// </para>
 /// </summary>
-/// <param name="request">Asks a subject grain for a lease: (key, the store policy version held here).</param>
-/// <param name="policies">The store policies held here: named in requests, one object per version.</param>
+/// <param name="request">Asks a subject grain for a lease: (key).</param>
 public sealed class HeldLeases(
     TimeProvider time,
     HolderEpoch epoch,
-    Func<string, PolicyStamp?, Task<DecisionLease>> request,
-    HeldPolicies policies)
+    Func<string, Task<DecisionLease>> request)
 {
     private static readonly TimeSpan MinimumTombstoneLife = TimeSpan.FromMinutes(1);
 
@@ -32,7 +30,7 @@ public sealed class HeldLeases(
 
     /// <summary>A lease, or a revocation (<see cref="Subject"/> null) that refuses leases requested before it.</summary>
     /// <param name="RenewAfter">From then on a check still answered from this lease also asks for the next one.</param>
-    public sealed record Entry(StorePolicy? Policy, SubjectRecord? Subject, long RequestedAt, long ExpiresAt, long RenewAfter = long.MaxValue);
+    public sealed record Entry(SubjectRecord? Subject, long RequestedAt, long ExpiresAt, long RenewAfter = long.MaxValue);
 
     public int Count => _entries.Count;
 
@@ -49,11 +47,11 @@ public sealed class HeldLeases(
     /// A lease a check that started at <paramref name="startedAt"/> may decide from: the one of a request it joined if
     /// that lease ran at least until the check started, else a new one (requested after the check started).
     /// </summary>
-    public async ValueTask<Entry> LeaseForCheckAsync(string storeId, string key, long startedAt)
+    public async ValueTask<Entry> LeaseForCheckAsync(string key, long startedAt)
     {
         while (true)
         {
-            var lease = await LeaseAsync(storeId, key);
+            var lease = await LeaseAsync(key);
             if (startedAt <= lease.ExpiresAt)
             {
                 return lease;
@@ -61,8 +59,8 @@ public sealed class HeldLeases(
         }
     }
 
-    /// <summary>A new lease for the subject <paramref name="key"/> of <paramref name="storeId"/>; concurrent misses of one subject share one request.</summary>
-    public Task<Entry> LeaseAsync(string storeId, string key)
+    /// <summary>A new lease for the subject <paramref name="key"/>; concurrent misses of one subject share one request.</summary>
+    public Task<Entry> LeaseAsync(string key)
     {
         while (true)
         {
@@ -74,23 +72,22 @@ public sealed class HeldLeases(
             var fill = new TaskCompletionSource<Entry>(TaskCreationOptions.RunContinuationsAsynchronously);
             if (_pending.TryAdd(key, fill.Task))
             {
-                _ = FillAsync(storeId, key, fill);
+                _ = FillAsync(key, fill);
                 return fill.Task;
             }
         }
     }
 
-    private async Task FillAsync(string storeId, string key, TaskCompletionSource<Entry> fill)
+    private async Task FillAsync(string key, TaskCompletionSource<Entry> fill)
     {
         // Counted from before the request: this copy runs out no later than the grain's record of it.
         var requestedAt = time.GetTimestamp();
         Entry entry;
         try
         {
-            var named = policies.Latest(storeId);
-            var lease = await request(key, PolicyStamp.Of(named));
+            var lease = await request(key);
             var duration = time.TimestampTicks(lease.Duration);
-            entry = new Entry(policies.Of(storeId, lease, named), lease.Subject, requestedAt, requestedAt + duration, requestedAt + duration * 3 / 4);
+            entry = new Entry(lease.Subject, requestedAt, requestedAt + duration, requestedAt + duration * 3 / 4);
             if (duration > 0)
             {
                 InterlockedMax(ref _longestLease, duration);
@@ -141,7 +138,7 @@ public sealed class HeldLeases(
 
     public void Revoke(string key)
     {
-        _entries[key] = new Entry(null, null, time.GetTimestamp(), 0);
+        _entries[key] = new Entry(null, time.GetTimestamp(), 0);
         // Checks that start from now on must not join a lease request sent before the change.
         _pending.TryRemove(key, out _);
     }

@@ -46,9 +46,9 @@ public sealed class LeaseRequestBatches(
     public long Requests => Interlocked.Read(ref _requests);
 
     /// <summary>The lease of the subject <paramref name="key"/> (the signature of <see cref="HeldLeases"/>' request).</summary>
-    public Task<DecisionLease> RequestAsync(string key, PolicyStamp? held)
+    public Task<DecisionLease> RequestAsync(string key)
     {
-        var waiting = new Waiting(new LeaseAsk(key, held));
+        var waiting = new Waiting(new LeaseAsk(key));
         bool start;
         lock (_lock)
         {

@@ -15,7 +15,7 @@ public interface IPolicyLeaseSource
 /// <summary>
 /// A subject's copy of its store's committed policy, held under a policy lease from the store grain.
 /// <para>
-/// Invariant: the copy is used (for decisions, and in the decision leases granted from it) only until the lease it
+/// Invariant: the copy is used (for the subject's own decisions and writes) only until the lease it
 /// came with runs out, counted from before the request, so never after the store stopped counting this subject as a
 /// holder to push a new version to; a version replaces the copy only if it supersedes it (version, then publish
 /// time), so an older answer arriving late never brings back an older policy.
@@ -27,7 +27,7 @@ public interface IPolicyLeaseSource
 /// not even once.
 /// </para>
 /// </summary>
-public sealed class PolicyCopy(TimeProvider time, TimeSpan renewMargin, IPolicyLeaseSource source)
+public sealed class PolicyCopy(TimeProvider time, IPolicyLeaseSource source)
 {
     /// <summary>
     /// Requests for a running copy before giving up: one joined that was sent before, one of its own, and one more in
@@ -43,9 +43,6 @@ public sealed class PolicyCopy(TimeProvider time, TimeSpan renewMargin, IPolicyL
     public long ExpiresAt { get; private set; }
 
     public bool Expired => time.GetTimestamp() >= ExpiresAt;
-
-    /// <summary>Less than the renewal margin is left: a decision lease granted now would be cut short.</summary>
-    public bool EndsSoon => time.GetTimestamp() + time.TimestampTicks(renewMargin) > ExpiresAt;
 
     /// <summary>Completes once the copy runs; throws <see cref="TimeoutException"/> if no lease that still runs came.</summary>
     public Task EnsureAsync() => Expired ? RenewUntilRunningAsync() : Task.CompletedTask;

@@ -58,69 +58,32 @@ public sealed class SubjectLeases(TimeProvider time, TimeSpan decisionLease, Lea
     public void AbsentViewsUntil(long timestamp) => _absentViewsUntil = Math.Max(_absentViewsUntil, timestamp);
 
     /// <summary>
-    /// A lease request, answered by <paramref name="grant"/> (which calls <see cref="Grant"/> with the state and policy
-    /// copy as they are then) once it may be: not while a change alters the state and revokes, and not from a policy
-    /// copy that ran out, not even for one use. A copy with less than its renewal margin left is refreshed once first
-    /// (a policy lease shorter than a decision lease gives decision leases of what it has left). Lease requests
-    /// interleave with everything else, so a change waiting for an unreachable edge's lease to run out does not hold up
-    /// the checks of the others. Without anything to wait for, <paramref name="grant"/> runs before this returns.
+    /// A lease request, answered by <paramref name="grant"/> (which calls <see cref="Grant"/> with the state as it is
+    /// then) once it may be: not while a change alters the state and revokes. Lease requests interleave with everything
+    /// else, so a change waiting for an unreachable edge's lease to run out does not hold up the checks of the others.
+    /// Without a change to wait for, <paramref name="grant"/> runs before this returns. The policy is not the subject's
+    /// to lease: the edge decides with its store's lease (docs/coherence.md, S1 for policy).
     /// </summary>
-    public ValueTask<DecisionLease> GrantWhenReadyAsync<TState>(PolicyCopy policy, Func<TState, DecisionLease> grant, TState state) =>
-        _changing is null && !policy.EndsSoon ? ValueTask.FromResult(grant(state)) : GrantAfterWaitAsync(policy, grant, state);
+    public ValueTask<DecisionLease> GrantWhenReadyAsync<TState>(Func<TState, DecisionLease> grant, TState state) =>
+        _changing is null ? ValueTask.FromResult(grant(state)) : GrantAfterChangeAsync(grant, state);
 
-    private async ValueTask<DecisionLease> GrantAfterWaitAsync<TState>(PolicyCopy policy, Func<TState, DecisionLease> grant, TState state)
+    private async ValueTask<DecisionLease> GrantAfterChangeAsync<TState>(Func<TState, DecisionLease> grant, TState state)
     {
-        var refreshed = false;
-        while (true)
-        {
-            if (_changing is not null)
-            {
-                await NotChangingAsync();
-            }
-            else if (policy.EndsSoon && !refreshed)
-            {
-                await policy.RefreshAsync();
-                refreshed = true;
-            }
-            else if (policy.Expired)
-            {
-                // The refresh it joined may have brought a lease that ran out on arrival.
-                await policy.EnsureAsync();
-            }
-            else
-            {
-                return grant(state);
-            }
-        }
+        await NotChangingAsync();
+        return grant(state);
     }
 
-    /// <summary>
-    /// A lease of <paramref name="record"/> under <paramref name="policy"/> for <paramref name="holder"/>, never
-    /// outliving <paramref name="policyExpiresAt"/> (the grain's own copy of the policy). Zero duration: use once.
-    /// The policy is left out when it is the version the holder named (<paramref name="held"/>).
-    /// </summary>
-    public DecisionLease Grant(IDecisionLeaseHolder holder, StorePolicy? policy, SubjectRecord record, long policyExpiresAt, PolicyStamp? held)
+    /// <summary>A lease of <paramref name="record"/> for <paramref name="holder"/>.</summary>
+    public DecisionLease Grant(IDecisionLeaseHolder holder, SubjectRecord record)
     {
         var now = time.GetTimestamp();
         // Between three quarters and all of the configured length, so that leases granted together (a burst of
         // first asks) do not all run out together again and again.
-        var duration = TimeSpan.FromSeconds(Math.Min(
-            decisionLease.TotalSeconds * (0.75 + 0.25 * (random ?? Random.Shared).NextDouble()),
-            (double)(policyExpiresAt - now) / time.TimestampFrequency));
-        if (duration <= TimeSpan.Zero)
-        {
-            duration = TimeSpan.Zero;
-        }
-        else
-        {
-            grants.Grant(holder, now + time.TimestampTicks(duration));
-        }
+        var duration = TimeSpan.FromSeconds(decisionLease.TotalSeconds * (0.75 + 0.25 * (random ?? Random.Shared).NextDouble()));
+        grants.Grant(holder, now + time.TimestampTicks(duration));
 
         // Receipts are proof, not decision input: they stay in the grain.
-        var view = record.Receipts.IsEmpty ? record : record with { Receipts = [] };
-        return policy is not null && policy.IsNamedBy(held)
-            ? new DecisionLease(null, view, duration, PolicyAsNamed: true)
-            : new DecisionLease(policy, view, duration);
+        return new DecisionLease(record.Receipts.IsEmpty ? record : record with { Receipts = [] }, duration);
     }
 
     /// <summary>

@@ -16,6 +16,6 @@ internal sealed class DecisionLeaseBatchGrain : Grain, IDecisionLeaseBatchGrain
         // The batch's timeout is longer than a check's, so CallDeadlineFilter gave it a deadline; lease requests are
         // reads bounded by the check timeout and go without one, as the edge's own calls of them do.
         CallDeadline.Clear();
-        return LeaseBatchAnswers.AnswerEachAsync(asks, ask => GrainFactory.Of<ISubjectGrain>(ask.Key).LeaseDecisions(holder, ask.Held));
+        return LeaseBatchAnswers.AnswerEachAsync(asks, ask => GrainFactory.Of<ISubjectGrain>(ask.Key).LeaseDecisions(holder));
     }
 }

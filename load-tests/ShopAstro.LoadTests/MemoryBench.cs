@@ -80,7 +80,7 @@ public static class MemoryBench
                     throw new InvalidOperationException($"grant for {key}: {result.Status}");
                 }
 
-                await RetryTimeoutsAsync(() => subject.LeaseDecisions(holder, null));
+                await RetryTimeoutsAsync(() => subject.LeaseDecisions(holder));
             });
             var seconds = watch.Elapsed.TotalSeconds;
             var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalMicroseconds;
@@ -126,7 +126,7 @@ public static class MemoryBench
         {
             var i = from + n;
             var key = SubjectKey.Of(KeySpace.StoreId((int)(i % stores)), prefix + i);
-            var lease = await RetryTimeoutsAsync(() => grains.GetGrain<ISubjectGrain>(key).LeaseDecisions(holder, null));
+            var lease = await RetryTimeoutsAsync(() => grains.GetGrain<ISubjectGrain>(key).LeaseDecisions(holder));
             if (lease.Duration <= TimeSpan.Zero)
             {
                 throw new InvalidOperationException("no decision lease granted");

@@ -29,12 +29,12 @@ public sealed class LeaseRequestBatchesTests(SqliteEdgeFixture fixture) : IClass
             return answers.Task;
         }, maxInFlight: 2);
 
-        var first = batches.RequestAsync("s/u1", null);
-        var second = batches.RequestAsync("s/u2", new PolicyStamp(3, DateTimeOffset.UnixEpoch));
+        var first = batches.RequestAsync("s/u1");
+        var second = batches.RequestAsync("s/u2");
         Assert.Equal(["s/u1", "s/u2"], sent.Select(batch => Assert.Single(batch.Asks).Key));
 
         // Both places taken: these wait, and go in one batch once a place is free.
-        var waiting = Enumerable.Range(3, 5).Select(i => batches.RequestAsync($"s/u{i}", null)).ToArray();
+        var waiting = Enumerable.Range(3, 5).Select(i => batches.RequestAsync($"s/u{i}")).ToArray();
         Assert.Equal(2, sent.Count);
         Assert.True(sent.TryDequeue(out var one));
         one.Answers.SetResult([LeaseAnswer.Granted(Lease(1))]);
@@ -43,7 +43,6 @@ public sealed class LeaseRequestBatchesTests(SqliteEdgeFixture fixture) : IClass
         await WaitUntil(() => sent.Count == 2);
         var together = sent.ToArray()[1];
         Assert.Equal(["s/u3", "s/u4", "s/u5", "s/u6", "s/u7"], together.Asks.Select(ask => ask.Key));
-        Assert.Equal(new PolicyStamp(3, DateTimeOffset.UnixEpoch), sent.ToArray()[0].Asks[0].Held);
         together.Answers.SetResult([.. Enumerable.Range(3, 5).Select(i => LeaseAnswer.Granted(Lease(i)))]);
         Assert.Equal([3, 4, 5, 6, 7], (await Task.WhenAll(waiting).WaitAsync(Timeout)).Select(lease => (int)lease.Duration.TotalSeconds));
         Assert.False(second.IsCompleted);
@@ -62,7 +61,7 @@ public sealed class LeaseRequestBatchesTests(SqliteEdgeFixture fixture) : IClass
             return [.. asks.Select(_ => LeaseAnswer.Granted(Lease(1)))];
         }, maxInFlight: 1, maxBatch: 2);
 
-        var requests = Enumerable.Range(0, 6).Select(i => batches.RequestAsync($"s/u{i}", null)).ToArray();
+        var requests = Enumerable.Range(0, 6).Select(i => batches.RequestAsync($"s/u{i}")).ToArray();
         gate.SetResult();
         await Task.WhenAll(requests).WaitAsync(Timeout);
         Assert.Equal([1, 2, 2, 1], sizes);
@@ -73,8 +72,8 @@ public sealed class LeaseRequestBatchesTests(SqliteEdgeFixture fixture) : IClass
     {
         var (batches, release) = HeldFirst(_ => Task.FromResult<LeaseAnswer[]>(
             [LeaseAnswer.Failed(new StorageUnavailableException("u1")), LeaseAnswer.Granted(Lease(2))]));
-        var u1 = batches.RequestAsync("s/u1", null);
-        var u2 = batches.RequestAsync("s/u2", null);
+        var u1 = batches.RequestAsync("s/u1");
+        var u2 = batches.RequestAsync("s/u2");
         release();
 
         await Assert.ThrowsAsync<StorageUnavailableException>(() => u1.WaitAsync(Timeout));
@@ -92,16 +91,16 @@ public sealed class LeaseRequestBatchesTests(SqliteEdgeFixture fixture) : IClass
             3 => Task.FromResult<LeaseAnswer[]>([]),
             _ => Task.FromResult<LeaseAnswer[]>([.. asks.Select(_ => LeaseAnswer.Granted(Lease(4)))]),
         });
-        var u1 = batches.RequestAsync("s/u1", null);
-        var u2 = batches.RequestAsync("s/u2", null);
+        var u1 = batches.RequestAsync("s/u1");
+        var u2 = batches.RequestAsync("s/u2");
         release();
 
         await Assert.ThrowsAsync<TimeoutException>(() => u1.WaitAsync(Timeout));
         await Assert.ThrowsAsync<TimeoutException>(() => u2.WaitAsync(Timeout));
         // Thrown by the send itself; answered with the wrong number of answers: the sender's place is given back each time.
-        await Assert.ThrowsAsync<InvalidOperationException>(() => batches.RequestAsync("s/u3", null).WaitAsync(Timeout));
-        await Assert.ThrowsAsync<InvalidOperationException>(() => batches.RequestAsync("s/u4", null).WaitAsync(Timeout));
-        Assert.Equal(4, (await batches.RequestAsync("s/u5", null).WaitAsync(Timeout)).Duration.TotalSeconds);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => batches.RequestAsync("s/u3").WaitAsync(Timeout));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => batches.RequestAsync("s/u4").WaitAsync(Timeout));
+        Assert.Equal(4, (await batches.RequestAsync("s/u5").WaitAsync(Timeout)).Duration.TotalSeconds);
     }
 
     [Fact]
@@ -112,8 +111,8 @@ public sealed class LeaseRequestBatchesTests(SqliteEdgeFixture fixture) : IClass
             asks => asks is [{ Key: "s/slow" }] ? slow.Task : Task.FromResult<LeaseAnswer[]>([.. asks.Select(_ => LeaseAnswer.Granted(Lease(2)))]),
             maxInFlight: 1, TimeProvider.System, slowAfter: TimeSpan.FromMilliseconds(50));
 
-        var held = batches.RequestAsync("s/slow", null);
-        var after = Enumerable.Range(0, 3).Select(i => batches.RequestAsync($"s/u{i}", null)).ToArray();
+        var held = batches.RequestAsync("s/slow");
+        var after = Enumerable.Range(0, 3).Select(i => batches.RequestAsync($"s/u{i}")).ToArray();
 
         // The only place is the slow batch's until it has taken 50 ms; then the requests after it go without it.
         Assert.All(await Task.WhenAll(after).WaitAsync(Timeout), lease => Assert.Equal(2, lease.Duration.TotalSeconds));
@@ -121,7 +120,7 @@ public sealed class LeaseRequestBatchesTests(SqliteEdgeFixture fixture) : IClass
         slow.SetResult([LeaseAnswer.Granted(Lease(7))]);
         Assert.Equal(7, (await held.WaitAsync(Timeout)).Duration.TotalSeconds);
         // Both places given back: the next request goes at once.
-        Assert.Equal(2, (await batches.RequestAsync("s/next", null).WaitAsync(Timeout)).Duration.TotalSeconds);
+        Assert.Equal(2, (await batches.RequestAsync("s/next").WaitAsync(Timeout)).Duration.TotalSeconds);
     }
 
     [Fact]
@@ -129,9 +128,9 @@ public sealed class LeaseRequestBatchesTests(SqliteEdgeFixture fixture) : IClass
     {
         var time = TimeProvider.System;
         var (batches, release) = HeldFirst(asks => Task.FromResult<LeaseAnswer[]>([.. asks.Select(_ => LeaseAnswer.Granted(Lease(5)))]));
-        var leases = new HeldLeases(time, Registered(time), batches.RequestAsync, new HeldPolicies());
+        var leases = new HeldLeases(time, Registered(time), batches.RequestAsync);
 
-        var queued = leases.LeaseAsync("s", "s/u1");
+        var queued = leases.LeaseAsync("s/u1");
         leases.Revoke("s/u1");
         release();
 
@@ -139,7 +138,7 @@ public sealed class LeaseRequestBatchesTests(SqliteEdgeFixture fixture) : IClass
         Assert.NotNull((await queued.WaitAsync(Timeout)).Subject);
         Assert.False(leases.TryGet("s/u1", out _));
         // Asked again after the revocation: kept.
-        await leases.LeaseAsync("s", "s/u1").WaitAsync(Timeout);
+        await leases.LeaseAsync("s/u1").WaitAsync(Timeout);
         Assert.True(leases.TryGet("s/u1", out _));
     }
 
@@ -165,7 +164,7 @@ public sealed class LeaseRequestBatchesTests(SqliteEdgeFixture fixture) : IClass
             for (var i = 0; i < 2_000; i++)
             {
                 var number = thread * 10_000 + i;
-                mine.Add((number, batches.RequestAsync($"s/u{number}", null)));
+                mine.Add((number, batches.RequestAsync($"s/u{number}")));
                 if (i % 50 == 0)
                 {
                     await Task.Yield();
@@ -191,24 +190,22 @@ public sealed class LeaseRequestBatchesTests(SqliteEdgeFixture fixture) : IClass
         var (client, storeId) = await StoreWhereU1GrantedAsync("batch-");
         var grains = fixture.Factory.Services.GetRequiredService<IGrainFactory>();
         var holder = grains.CreateObjectReference<IDecisionLeaseHolder>(new NoOpLeaseHolder());
-        var direct = await grains.GetGrain<ISubjectGrain>(SubjectKey.Of(storeId, "u1")).LeaseDecisions(holder, null);
+        var direct = await grains.GetGrain<ISubjectGrain>(SubjectKey.Of(storeId, "u1")).LeaseDecisions(holder);
 
         var answers = await grains.GetGrain<IDecisionLeaseBatchGrain>(0).LeaseDecisions(holder,
         [
-            new LeaseAsk(SubjectKey.Of(storeId, "u1"), null),
-            new LeaseAsk("not-a-subject-key", null),
-            new LeaseAsk(SubjectKey.Of(storeId, "u1"), PolicyStamp.Of(direct.Policy)),
-            new LeaseAsk(SubjectKey.Of(storeId, "never-written"), null),
+            new LeaseAsk(SubjectKey.Of(storeId, "u1")),
+            new LeaseAsk("not-a-subject-key"),
+            new LeaseAsk(SubjectKey.Of(storeId, "u1")),
+            new LeaseAsk(SubjectKey.Of(storeId, "never-written")),
         ]);
 
         Assert.Equal(4, answers.Length);
         Assert.Equal(direct.Subject, answers[0].Lease!.Subject);
-        Assert.Equal(direct.Policy, answers[0].Lease!.Policy);
         Assert.True(answers[0].Lease!.Subject.Consents[Purpose.Analytics].Granted);
         Assert.Null(answers[1].Lease);
         Assert.NotNull(answers[1].Failure);
-        Assert.True(answers[2].Lease!.PolicyAsNamed);
-        Assert.Null(answers[2].Lease!.Policy);
+        Assert.Equal(direct.Subject, answers[2].Lease!.Subject);
         Assert.Empty(answers[3].Lease!.Subject.Consents);
     }
 
@@ -296,7 +293,7 @@ public sealed class LeaseRequestBatchesTests(SqliteEdgeFixture fixture) : IClass
     {
         var held = new TaskCompletionSource<LeaseAnswer[]>(TaskCreationOptions.RunContinuationsAsynchronously);
         var batches = Batches(asks => asks is [{ Key: "s/hold" }] ? held.Task : send(asks), maxInFlight: 1);
-        _ = batches.RequestAsync("s/hold", null);
+        _ = batches.RequestAsync("s/hold");
         return (batches, () => held.SetResult([LeaseAnswer.Granted(Lease(9))]));
     }
 
@@ -312,7 +309,7 @@ public sealed class LeaseRequestBatchesTests(SqliteEdgeFixture fixture) : IClass
     private static LeaseRequestBatches Batches(Func<LeaseAsk[], Task<LeaseAnswer[]>> send, int maxInFlight, int maxBatch = LeaseRequestBatches.DefaultMaxBatch) =>
         new(send, maxInFlight, TimeProvider.System, TimeSpan.FromHours(1), maxBatch);
 
-    private static DecisionLease Lease(int seconds) => new(null, Record, TimeSpan.FromSeconds(seconds));
+    private static DecisionLease Lease(int seconds) => new(Record, TimeSpan.FromSeconds(seconds));
 
     private static void InterlockedMax(ref int location, int value)
     {

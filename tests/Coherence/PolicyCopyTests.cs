@@ -16,7 +16,7 @@ public sealed class PolicyCopyTests
     public async Task A_refresh_that_completed_at_once_is_not_handed_out_again_as_the_next_refresh()
     {
         var source = new Source { Answer = new PolicyLease(Policy(1, StoreStatus.Active, 1), TimeSpan.FromSeconds(30)) };
-        var copy = new PolicyCopy(TimeProvider.System, TimeSpan.FromSeconds(5), source);
+        var copy = new PolicyCopy(TimeProvider.System, source);
 
         await copy.RefreshAsync();
         source.Answer = new PolicyLease(Policy(2, StoreStatus.Suspended, 2), TimeSpan.FromSeconds(30));
@@ -30,7 +30,7 @@ public sealed class PolicyCopyTests
     public async Task An_older_answer_never_replaces_a_newer_copy_and_a_version_republished_after_a_failure_does()
     {
         var source = new Source { Answer = new PolicyLease(Policy(2, StoreStatus.Active, 5), TimeSpan.FromSeconds(30)) };
-        var copy = new PolicyCopy(TimeProvider.System, TimeSpan.FromSeconds(5), source);
+        var copy = new PolicyCopy(TimeProvider.System, source);
         copy.Accept(Policy(3, StoreStatus.Suspended, 6));
 
         await copy.RefreshAsync(); // a late lease answer with version 2
@@ -48,12 +48,11 @@ public sealed class PolicyCopyTests
     {
         var time = new SteppingTime();
         var source = new Source { Answer = new PolicyLease(Policy(1, StoreStatus.Active, 1), TimeSpan.FromSeconds(30)), Time = time };
-        var copy = new PolicyCopy(time, TimeSpan.FromSeconds(5), source);
+        var copy = new PolicyCopy(time, source);
 
         await copy.RefreshAsync(); // the answer takes 2 s to come
         Assert.Equal(TimeSpan.FromSeconds(30).Ticks, copy.ExpiresAt);
-        time.Now = TimeSpan.FromSeconds(25).Ticks + 1;
-        Assert.True(copy.EndsSoon);
+        time.Now = TimeSpan.FromSeconds(30).Ticks - 1;
         Assert.False(copy.Expired);
         time.Now = TimeSpan.FromSeconds(30).Ticks;
         Assert.True(copy.Expired);
@@ -65,7 +64,7 @@ public sealed class PolicyCopyTests
         var v1 = Policy(1, StoreStatus.Active, 10);
         var time = new SteppingTime();
         var source = new Source { Answer = new PolicyLease(v1, TimeSpan.FromSeconds(30)), Time = time };
-        var copy = new PolicyCopy(time, TimeSpan.FromSeconds(5), source);
+        var copy = new PolicyCopy(time, source);
         await copy.RefreshAsync();
         Assert.Null(source.Held);
         var expiresAt = copy.ExpiresAt;
@@ -84,7 +83,7 @@ public sealed class PolicyCopyTests
         // A refresh sent at 0 s comes back at 10 s with a lease cut at 5 s (a scheduled version took effect then).
         var time = new SteppingTime();
         var source = new QueuedSource();
-        var copy = new PolicyCopy(time, TimeSpan.FromSeconds(5), source);
+        var copy = new PolicyCopy(time, source);
         var earlier = copy.RefreshAsync();
         time.Now = TimeSpan.FromSeconds(10).Ticks;
 
@@ -106,7 +105,7 @@ public sealed class PolicyCopyTests
     {
         var time = new SteppingTime { Now = TimeSpan.FromSeconds(10).Ticks };
         var source = new QueuedSource { Time = time };
-        var copy = new PolicyCopy(time, TimeSpan.FromSeconds(5), source);
+        var copy = new PolicyCopy(time, source);
         var ensured = copy.EnsureAsync();
         for (var i = 0; i < PolicyCopy.MaxRequests; i++)
         {

@@ -38,9 +38,7 @@ public sealed class SimSubject : IPolicyLeaseSource
         Id = id;
         Silo = silo;
         Leases = new SubjectLeases(cluster.World.Clock, cluster.DecisionLease, silo.NewGrants(cluster), cluster.World.Random);
-        // As SubjectGrain: renewed when less than a decision lease (or half a policy lease, if shorter) is left.
-        _policy = new PolicyCopy(cluster.World.Clock,
-            cluster.DecisionLease < cluster.PolicyLease / 2 ? cluster.DecisionLease : cluster.PolicyLease / 2, this);
+        _policy = new PolicyCopy(cluster.World.Clock, this);
         var activated = new TaskCompletionSource();
         Activation = activated.Task;
         silo.Process.Run(async () =>
@@ -110,15 +108,15 @@ public sealed class SimSubject : IPolicyLeaseSource
     }
 
     /// <summary>As <c>LeasedSubjectGrain.LeaseDecisions</c> (interleaving, <see cref="SubjectLeases.GrantWhenReadyAsync"/>).</summary>
-    public async Task<DecisionLease> LeaseDecisionsAsync(IDecisionLeaseHolder holder, PolicyStamp? held)
+    public async Task<DecisionLease> LeaseDecisionsAsync(IDecisionLeaseHolder holder)
     {
         await ReadyAsync();
-        return await Leases.GrantWhenReadyAsync(_policy, Grant, holder);
+        return await Leases.GrantWhenReadyAsync(Grant, holder);
 
         DecisionLease Grant(IDecisionLeaseHolder holder)
         {
-            var lease = Leases.Grant(holder, _policy.Policy, State, _policy.ExpiresAt, held);
-            _cluster.World.Log($"{Silo.Process}/{Id}: lease to {holder} of {State.LastWrittenAt?.Ticks % 100000} {State.Status} under policy {_policy.Policy?.Version} for {lease.Duration.TotalMilliseconds} ms");
+            var lease = Leases.Grant(holder, State);
+            _cluster.World.Log($"{Silo.Process}/{Id}: lease to {holder} of {State.LastWrittenAt?.Ticks % 100000} {State.Status} for {lease.Duration.TotalMilliseconds} ms");
             return lease;
         }
     }
@@ -131,22 +129,12 @@ public sealed class SimSubject : IPolicyLeaseSource
         return (State, _policy.Policy);
     });
 
-    /// <summary>As <c>LeasedSubjectGrain.OnPolicyChanged</c>: pushed by the store; with leases out, a change that revokes them.</summary>
+    /// <summary>As <c>LeasedSubjectGrain.OnPolicyChanged</c>: pushed by the store; decision leases carry no policy and stay.</summary>
     public Task<bool> OnPolicyChangedAsync(StorePolicy policy) => _turn.RunAsync(async () =>
     {
         await ReadyAsync();
-        _cluster.World.Log($"{Silo.Process}/{Id}: policy {policy.Version} pushed (leases live {Leases.AnyLive})");
-        if (!Leases.AnyLive)
-        {
-            _policy.Accept(policy);
-            return true;
-        }
-
-        await Leases.ChangeAsync(() =>
-        {
-            _policy.Accept(policy);
-            return Task.FromResult(true);
-        }, Revoke);
+        _cluster.World.Log($"{Silo.Process}/{Id}: policy {policy.Version} pushed");
+        _policy.Accept(policy);
         return true;
     });
 
@@ -456,31 +444,31 @@ public sealed class SimEdge
         var clock = cluster.World.Clock;
         Epoch = new HolderEpoch(clock);
         Reference = new SimEdgeReference(cluster.Network, this);
-        var policies = new HeldPolicies();
         // As DecisionCacheOptions.LeaseBatchesInFlight: each request a call of its own, or batches through a gateway silo.
         var batchesInFlight = cluster.World.Random.Next(3);
         var batchTimeout = TimeSpan.Parse(CallTimeouts.LeaseBatch, System.Globalization.CultureInfo.InvariantCulture);
         Leases = new HeldLeases(clock, Epoch, batchesInFlight == 0
             ? LeaseOne
-            : new LeaseRequestBatches(LeaseBatch, batchesInFlight, clock, LeaseRequestBatches.DefaultSlowAfter).RequestAsync, policies);
-        Task<DecisionLease> LeaseOne(string key, PolicyStamp? held)
+            : new LeaseRequestBatches(LeaseBatch, batchesInFlight, clock, LeaseRequestBatches.DefaultSlowAfter).RequestAsync);
+        Task<DecisionLease> LeaseOne(string key)
         {
             var subject = cluster.Route(SubjectKey.Parse(key).SubjectId);
-            return cluster.Network.Call(subject.Silo, () => subject.LeaseDecisionsAsync(Reference, held)).WaitAsync(cluster.CheckTimeout, clock);
+            return cluster.Network.Call(subject.Silo, () => subject.LeaseDecisionsAsync(Reference)).WaitAsync(cluster.CheckTimeout, clock);
         }
 
         // As IDecisionLeaseBatchGrain: a stateless worker in the gateway silo asks each subject's activation.
         Task<LeaseAnswer[]> LeaseBatch(LeaseAsk[] asks)
         {
             var gateway = cluster.Gateway();
-            return cluster.Network.Call(gateway, () => LeaseBatchAnswers.AnswerEachAsync(asks, ask => new ValueTask<DecisionLease>(LeaseOne(ask.Key, ask.Held))))
+            return cluster.Network.Call(gateway, () => LeaseBatchAnswers.AnswerEachAsync(asks, ask => new ValueTask<DecisionLease>(LeaseOne(ask.Key))))
                 .WaitAsync(batchTimeout, clock);
         }
         Absences = new HeldAbsences(clock, Epoch, (_, epoch, since) =>
         {
             var control = cluster.Control;
             return cluster.Network.Call(control.Silo, () => control.LeaseAbsence(Reference, epoch, since)).WaitAsync(cluster.CheckTimeout, clock);
-        }, policies.Canonical, (_, _) => { });
+        }, (_, _) => { });
+        Inputs = new HeldDecisionInputs(clock, Leases, Absences);
         Process.Run(RegisterLoopAsync);
     }
 
@@ -491,6 +479,8 @@ public sealed class SimEdge
     public HeldLeases Leases { get; }
 
     public HeldAbsences Absences { get; }
+
+    public HeldDecisionInputs Inputs { get; }
 
     public SimEdgeReference Reference { get; }
 
@@ -523,24 +513,21 @@ public sealed class SimEdge
     {
         var startedAt = _cluster.World.Clock.GetTimestamp();
         var key = SubjectKey.Of(SimCluster.StoreId, subjectId);
-        if (Leases.TryGet(key, out var lease))
+        if (Inputs.TryGet(SimCluster.StoreId, subjectId, key, out var held, out var heldPolicy, out var absent))
         {
-            return (lease.Subject, lease.Policy);
+            return (absent ? null : held, heldPolicy);
         }
 
-        if (Absences.TryGetAbsent(SimCluster.StoreId, subjectId, out var absence))
+        if (Epoch.Active)
         {
-            return (null, absence.Policy);
+            var (leased, record, policy) = await Inputs.LeaseAsync(SimCluster.StoreId, key, startedAt);
+            if (leased)
+            {
+                return (record, policy);
+            }
         }
 
-        if (!Epoch.Active)
-        {
-            var subject = _cluster.Route(subjectId);
-            var (record, policy) = await _cluster.Network.Call(subject.Silo, subject.DecideAsync).WaitAsync(_cluster.CheckTimeout, _cluster.World.Clock);
-            return (record, policy);
-        }
-
-        var leased = await Leases.LeaseForCheckAsync(SimCluster.StoreId, key, startedAt);
-        return (leased.Subject, leased.Policy);
+        var subject = _cluster.Route(subjectId);
+        return await _cluster.Network.Call(subject.Silo, subject.DecideAsync).WaitAsync(_cluster.CheckTimeout, _cluster.World.Clock);
     }
 }
