@@ -126,16 +126,11 @@ public enum PolicyCancelStatus
 /// How long from now an edge may still decide the subject as one without a record (the store repaired its index
 /// and could not tell every absence-lease holder).
 /// </param>
-/// <param name="NoRecordLeased">
-/// The subject has had no stored record for at least a decision lease, so no lease on any other state of it can
-/// still be used (asked with <c>present: false</c>; false whenever the store cannot tell).
-/// </param>
 [GenerateSerializer, Immutable, Alias("shopastro.PolicyLease")]
 public sealed record PolicyLease(
     [property: Id(0)] StorePolicy? Policy,
     [property: Id(1)] TimeSpan Duration,
-    [property: Id(2)] TimeSpan AbsentViewFor = default,
-    [property: Id(3)] bool NoRecordLeased = false);
+    [property: Id(2)] TimeSpan AbsentViewFor = default);
 
 /// <summary>What publishing a draft version would do to the subjects with a stored record (an impact preview).</summary>
 /// <param name="Current">The version in force the draft is compared with; null if none.</param>

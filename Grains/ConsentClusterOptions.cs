@@ -14,13 +14,16 @@ public sealed class ConsentClusterOptions
     public TimeSpan PolicyPushTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// How long an edge process may decide for a subject from its cached copy without hearing from the
-    /// subject grain. Bounds how long a withdrawal waits on an edge it cannot reach; never longer than what
-    /// remains of the subject's own policy lease.
+    /// How long an edge process may decide a store's subjects under its copy of the store's policy, and its subjects
+    /// without a record as absent, without hearing from the store grain (a store lease). Bounds how long a policy
+    /// publish waits on an edge it cannot reach. Subjects' own leases run until revoked (docs/coherence.md).
     /// </summary>
     public TimeSpan DecisionLease { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>How long a subject grain waits for one edge to confirm a revocation before relying on expiry.</summary>
+    /// <summary>
+    /// How long a grain waits for one edge to confirm a revocation before relying on expiry (a store lease) or having
+    /// the edge expelled by the lease holder registry (a subject lease).
+    /// </summary>
     public TimeSpan DecisionLeaseRevokeTimeout { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>§2(3): anonymous visitors' data is deleted at most this long after it was last written.</summary>

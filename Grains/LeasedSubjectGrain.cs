@@ -52,10 +52,14 @@ internal abstract class LeasedSubjectGrain(SubjectGrainServices services)
         await Stored.ReadStateAsync();
         // Per-grain memory is the budget (load-tests): one copy of each store id, and no store reference kept.
         StoreId = string.Intern(SubjectKey.Parse(this.GetPrimaryKeyString()).StoreId);
-        var settings = Services.Options;
         var time = Services.Time;
-        _leases = new SubjectLeases(time, settings.DecisionLease, new LeaseGrants(Services.LeaseGrants, this));
+        _leases = new SubjectLeases(time, new LeaseGrants(Services.LeaseGrants, this));
         _leases.Activated();
+        if (!Stored.RecordExists)
+        {
+            _leases.EarlierActivationsLeasedNoRecord();
+        }
+
         _policy = new PolicyCopy(time, this);
         await _policy.RefreshAsync();
     }
@@ -87,6 +91,16 @@ internal abstract class LeasedSubjectGrain(SubjectGrainServices services)
         return _leases.ChangeAsync(apply, holder => holder.Revoke(StoreId, subjectId));
     }
 
+    /// <summary>
+    /// The deletion of the subject's row: every lease is revoked, and every edge that does not confirm waited out, before
+    /// <paramref name="delete"/> runs (see <see cref="SubjectLeases.DeleteAsync"/>).
+    /// </summary>
+    protected Task Delete(Func<Task> delete)
+    {
+        var subjectId = SubjectId;
+        return _leases.DeleteAsync(delete, holder => holder.Revoke(StoreId, subjectId));
+    }
+
     /// <summary>A write that changes nothing settles what an earlier activation or a failed change may have left out.</summary>
     protected Task Settle()
     {
@@ -99,11 +113,6 @@ internal abstract class LeasedSubjectGrain(SubjectGrainServices services)
 
     void IPolicyLeaseSource.Received(PolicyLease lease)
     {
-        if (lease.NoRecordLeased && !Stored.RecordExists && !_presentConfirmed)
-        {
-            _leases.EarlierActivationsLeasedNoRecord();
-        }
-
         _presentConfirmed |= Stored.RecordExists;
         AbsentViewsFor(lease.AbsentViewFor);
     }

@@ -152,7 +152,7 @@ internal sealed partial class StoreGrain(
         // The version the subject holds is not sent again (it keeps its copy).
         var policy = current is not null && current.IsNamedBy(held) ? null : current;
         return present && !_absence.Contains(subjectId) ? MarkedAsync()
-            : Task.FromResult(new PolicyLease(policy, lease, NoRecordLeased: !present && _absence.NoRecordLeased(subjectId)));
+            : Task.FromResult(new PolicyLease(policy, lease));
 
         async Task<PolicyLease> MarkedAsync()
         {

@@ -251,11 +251,10 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
     {
         await ArchiveReceipts();
         var previous = Stored.State;
-        await Change(async () =>
+        await Delete(async () =>
         {
             await Stored.ClearAsync(this, "erasure");
             Stored.State = SubjectRecord.Empty;
-            return true;
         });
         Announce(previous, Stored.State, Now(), countAsChoices: false);
         if (IsAnonymous)

@@ -53,6 +53,7 @@ public static class SubjectGrainServiceRegistration
                 provider.GetRequiredService<TimeProvider>(),
                 provider.GetRequiredService<IOptions<ConsentClusterOptions>>().Value.DecisionLeaseRevokeTimeout,
                 provider.GetRequiredService<RegisteredHolders>(),
-                provider.GetRequiredService<UnresponsiveHolders>()))
+                provider.GetRequiredService<UnresponsiveHolders>(),
+                provider.GetRequiredService<HolderExpulsions>()))
             .AddSingleton<SubjectGrainServices>();
 }

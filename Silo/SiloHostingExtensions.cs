@@ -39,6 +39,8 @@ public static class SiloHostingExtensions
         services.AddSingleton<ShopAstro.Coherence.UnresponsiveHolders>();
         services.AddSingleton<ShopAstro.Coherence.RegisteredHolders>(
             provider => new(provider.GetRequiredService<TimeProvider>(), provider.GetRequiredService<IGrainFactory>()));
+        services.AddSingleton<ShopAstro.Coherence.HolderExpulsions>(
+            provider => new(provider.GetRequiredService<TimeProvider>(), provider.GetRequiredService<IGrainFactory>()));
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, ConsentSchemaSetup>();
         services.AddOptions<ConsentClusterOptions>()
             .Bind(configuration.GetSection(ConsentClusterOptions.Section))

@@ -19,6 +19,12 @@ public sealed class DecisionCacheOptions
     /// loopback test machine (load-tests/results: more CPU per check, not less); they may where a message costs more.
     /// </summary>
     public int LeaseBatchesInFlight { get; set; }
+
+    /// <summary>
+    /// The most subject leases held (they run until revoked): past it, others are dropped, and their subjects' next
+    /// checks ask their grains again. About 300 bytes each.
+    /// </summary>
+    public int MaxSubjects { get; set; } = 1_000_000;
 }
 
 /// <summary>
@@ -46,6 +52,7 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
     private readonly HeldAbsences _absences;
     private readonly HeldDecisionInputs _inputs;
     private readonly CancellationTokenSource _stopping = new();
+    private readonly Lock _referenceLock = new();
     private IDecisionLeaseHolder? _reference;
     private IDecisionLeaseBatchGrain? _batchGrain;
     private Task? _maintenance;
@@ -65,7 +72,8 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
             request = batches.RequestAsync;
         }
 
-        _leases = new HeldLeases(time, _epoch, request);
+        _leases = new HeldLeases(time, _epoch, request, options.Value.MaxSubjects);
+        metrics.ObserveSubjectLeases(() => _leases.Count, () => _leases.Dropped);
         _absences = new HeldAbsences(time, _epoch, (storeId, epoch, since) => _grains.Of<IStoreGrain>(storeId).LeaseAbsence(Reference, epoch, since),
             (exception, storeId) => LogAbsenceFailed(exception, storeId));
         _inputs = new HeldDecisionInputs(time, _leases, _absences);
@@ -214,7 +222,20 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
         return new DecisionSet(policy?.Version, decisions);
     }
 
-    private IDecisionLeaseHolder Reference => _reference ??= _grains.CreateObjectReference<IDecisionLeaseHolder>(this);
+    /// <summary>
+    /// This process as a lease holder, until the registry expels it: then another reference (a new holder to the
+    /// cluster) takes its place, and the expelled one is never registered again.
+    /// </summary>
+    private IDecisionLeaseHolder Reference
+    {
+        get
+        {
+            lock (_referenceLock)
+            {
+                return _reference ??= _grains.CreateObjectReference<IDecisionLeaseHolder>(this);
+            }
+        }
+    }
 
     /// <summary>Made on first use: a client knows which grain serves an interface only once it has joined the cluster.</summary>
     private IDecisionLeaseBatchGrain BatchGrain => _batchGrain ??= _grains.GetGrain<IDecisionLeaseBatchGrain>(0);
@@ -245,9 +266,15 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
     private async Task RegisterAsync()
     {
         var sentAt = _time.GetTimestamp();
+        var reference = Reference;
         try
         {
-            await _grains.GetGrain<ILeaseHolderRegistryGrain>(0).Register(Reference).WaitAsync(RegistrationPeriod, _time);
+            if (!await _grains.GetGrain<ILeaseHolderRegistryGrain>(0).Register(reference).WaitAsync(RegistrationPeriod, _time))
+            {
+                Expelled(reference);
+                await RegisterAsync();
+                return;
+            }
         }
         catch (Exception exception)
         {
@@ -263,6 +290,30 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
             LogRegistered();
         }
     }
+
+    /// <summary>
+    /// The registry expelled <paramref name="reference"/> (a revocation sent to it was not confirmed in time): nothing
+    /// held is used again, and the next registration is of a new reference, in a new epoch.
+    /// </summary>
+    private void Expelled(IDecisionLeaseHolder reference)
+    {
+        _epoch.End();
+        _leases.Clear();
+        _absences.Clear();
+        lock (_referenceLock)
+        {
+            if (ReferenceEquals(_reference, reference))
+            {
+                _reference = null;
+            }
+        }
+
+        _grains.DeleteObjectReference<IDecisionLeaseHolder>(reference);
+        LogExpelled();
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Decision cache: expelled by the lease holder registry (a revocation was not confirmed in time); dropped every lease, registering anew")]
+    private partial void LogExpelled();
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Decision cache: registration with the lease holder registry failed; checks go to the grains once it lapses")]
     private partial void LogRegistrationFailed(Exception exception);

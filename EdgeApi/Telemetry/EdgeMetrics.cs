@@ -70,6 +70,15 @@ public sealed class EdgeMetrics : IDisposable
             "Batches of subject lease requests this edge sent: one cluster call each.");
     }
 
+    /// <summary>The decision cache's subject leases (they run until revoked): how many are held, and how many were dropped past its capacity.</summary>
+    public void ObserveSubjectLeases(Func<int> held, Func<long> dropped)
+    {
+        _meter.CreateObservableGauge("shopastro.decision_cache.subject_leases", held, "{lease}",
+            "Subject leases this edge holds (at most DecisionCache:MaxSubjects).");
+        _meter.CreateObservableCounter("shopastro.decision_cache.subject_leases_dropped", dropped, "{lease}",
+            "Subject leases this edge dropped to stay within DecisionCache:MaxSubjects (their subjects' next checks ask the grains).");
+    }
+
     public void Looked(CacheLookup result) => Interlocked.Increment(ref _cacheLookups[(int)result]);
 
     public void Decided(ReadOnlySpan<Decision> decisions, string kind, long startedAt)

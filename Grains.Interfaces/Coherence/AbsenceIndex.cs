@@ -17,7 +17,6 @@ public sealed class AbsenceIndex(TimeProvider time, TimeSpan lease, LeaseGrants 
     private readonly HashSet<string> _present = new(StringComparer.Ordinal);
     private readonly List<string> _log = [];
     private readonly Guid _epoch = Guid.NewGuid();
-    private long _indexedAt;
 
     // Subjects whose mark is being delivered, or could not reach every holder: until when a holder may still
     // decide them as absent. Only these few are kept; the rest of the index is a set of ids.
@@ -39,21 +38,12 @@ public sealed class AbsenceIndex(TimeProvider time, TimeSpan lease, LeaseGrants 
         }
 
         Indexed = true;
-        _indexedAt = time.GetTimestamp();
     }
 
     public bool Contains(string subjectId) => _present.Contains(subjectId);
 
     /// <summary>The id of <paramref name="subjectId"/> as this index holds it, if present: one string per subject in the store grain.</summary>
     public bool TryGetPresent(string subjectId, out string present) => _present.TryGetValue(subjectId, out present!);
-
-    /// <summary>
-    /// Whether no lease on a stored record of the subject can still be used: the index was read at least a decision
-    /// lease ago without it (so any row it had was gone by then, and every lease on it has run out), and no first
-    /// write has added it since (a first write adds it before any lease on the new record is granted).
-    /// </summary>
-    public bool NoRecordLeased(string subjectId) =>
-        Indexed && time.GetTimestamp() >= _indexedAt + time.TimestampTicks(lease) && !_present.Contains(subjectId);
 
     /// <summary>
     /// The store's lease of <paramref name="policy"/>, with its absence part once the index is read; with the holder's

@@ -6,15 +6,20 @@ namespace ShopAstro.Grains.Interfaces;
 /// <summary>
 /// What an edge process needs to decide for one subject without calling its grain, besides the store's policy (which
 /// comes from the store's own lease, <see cref="AbsenceLease"/>): the subject's status and choices (no receipts),
-/// valid for <see cref="Duration"/> counted from before the edge sent its request. The subject grain remembers the
-/// holder and, before it acknowledges any change, revokes the lease (<see cref="IDecisionLeaseHolder.Revoke"/>) or
-/// waits until it has expired.
+/// valid for <see cref="Duration"/> counted from before the edge sent its request, within the edge's registration
+/// epoch. The subject grain remembers the holder and, before it acknowledges any change, revokes the lease
+/// (<see cref="IDecisionLeaseHolder.Revoke"/>), or has an edge that does not confirm expelled and waits out its
+/// registration (docs/coherence.md, L1 and L3).
 /// </summary>
-/// <param name="Duration">Zero when the grain could not grant a lease: decide from this copy once, keep nothing.</param>
+/// <param name="Duration"><see cref="UntilRevoked"/> as subject grains grant them; zero: decide from this copy once, keep nothing.</param>
 [GenerateSerializer, Immutable, Alias("shopastro.DecisionLease")]
 public sealed record DecisionLease(
     [property: Id(0)] SubjectRecord Subject,
-    [property: Id(1)] TimeSpan Duration);
+    [property: Id(1)] TimeSpan Duration)
+{
+    /// <summary>A lease that runs until revoked (or until the holder's epoch ends).</summary>
+    public static readonly TimeSpan UntilRevoked = TimeSpan.MaxValue;
+}
 
 /// <summary>An edge process that caches decision leases.</summary>
 [Alias("shopastro.IDecisionLeaseHolder")]
@@ -63,23 +68,36 @@ public sealed record AbsenceLease(
 /// renews within <see cref="Expiry"/>; it stops using its cache when it could not renew in time. A first
 /// registration is durable before it is confirmed, so the registry knows every possible holder even right
 /// after it was activated again. A subject grain activated recently (so that leases from its previous
-/// activation may still run) asks this registry whom to revoke.
+/// activation may still run) asks this registry whom to revoke, and a change whose revocation an edge did not
+/// confirm has that edge expelled (<see cref="Expel"/>).
 /// </summary>
 [Alias("shopastro.ILeaseHolderRegistryGrain")]
 public interface ILeaseHolderRegistryGrain : IGrainWithIntegerKey
 {
     public static readonly TimeSpan Expiry = TimeSpan.FromSeconds(10);
 
+    /// <summary>False: the holder was expelled; the edge drops every lease and registers anew as another holder.</summary>
     [Alias("Register")]
-    Task Register(IDecisionLeaseHolder holder);
+    Task<bool> Register(IDecisionLeaseHolder holder);
 
     [Alias("Unregister")]
     Task Unregister(IDecisionLeaseHolder holder);
+
+    /// <summary>
+    /// No registration of <paramref name="holder"/> is confirmed any more (stored before this answers); returns how long
+    /// from now it may still use a lease (until its last confirmed registration expires).
+    /// </summary>
+    [Alias("Expel")]
+    Task<TimeSpan> Expel(IDecisionLeaseHolder holder);
 
     /// <summary>Every edge that registered and has not let its registration expire.</summary>
     [Alias("GetHolders"), ReadOnly, ResponseTimeout(CallTimeouts.Check)]
     Task<IDecisionLeaseHolder[]> GetHolders();
 }
+
+/// <summary>An edge the registry expelled, and when (kept for <see cref="HolderRegistry.ExpulsionKept"/>).</summary>
+[GenerateSerializer, Immutable, Alias("shopastro.ExpelledHolder")]
+public sealed record ExpelledHolder([property: Id(0)] IDecisionLeaseHolder Holder, [property: Id(1)] DateTimeOffset At);
 
 /// <summary>One subject's lease request in a batch: its key.</summary>
 [GenerateSerializer, Immutable, Alias("shopastro.LeaseAsk")]

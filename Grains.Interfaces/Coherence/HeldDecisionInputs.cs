@@ -17,7 +17,7 @@ public sealed class HeldDecisionInputs(TimeProvider time, HeldLeases leases, Hel
         if (leases.TryGet(key, out var lease) && absences.TryGetPolicy(storeId, out policy))
         {
             RenewAhead(key, lease);
-            (record, absent) = (lease.Subject!, false);
+            (record, absent) = (lease.Subject, false);
             return true;
         }
 
@@ -33,14 +33,19 @@ public sealed class HeldDecisionInputs(TimeProvider time, HeldLeases leases, Hel
 
     /// <summary>
     /// After <see cref="TryGet"/> found nothing, for a check that started at <paramref name="startedAt"/>: the subject's
-    /// lease (held, or a new one) and the policy of a store lease; <c>Held</c> false when no store lease came, and the
-    /// check is decided at the subject grain.
+    /// lease (held, or a new one) and the policy of a store lease; <c>Held</c> false when no lease the epoch admits or
+    /// no store lease came, and the check is decided at the subject grain.
     /// </summary>
     public async ValueTask<(bool Held, SubjectRecord Record, StorePolicy? Policy)> LeaseAsync(string storeId, string key, long startedAt)
     {
         var lease = leases.TryGet(key, out var held) ? held : await leases.LeaseForCheckAsync(key, startedAt);
+        if (lease is null)
+        {
+            return (false, null!, null);
+        }
+
         var (policyHeld, policy) = await absences.PolicyForCheckAsync(storeId);
-        return (policyHeld, lease.Subject!, policy);
+        return (policyHeld, lease.Subject, policy);
     }
 
     /// <summary>

@@ -6,55 +6,78 @@ namespace ShopAstro.Coherence;
 /// <summary>
 /// Holder side of subjects' decision leases, one per edge process: the leases it holds and the revocations that
 /// refuse older ones. A lease carries the subject's record; the policy it is decided with is the store's
-/// (<see cref="HeldAbsences"/>).
+/// (<see cref="HeldAbsences"/>). Subject grains grant leases that run until revoked
+/// (<see cref="DecisionLease.UntilRevoked"/>, docs/coherence.md L1); at most <c>capacity</c> are held, and any may be
+/// dropped.
 /// <para>
 /// Invariant: a lease is used only while it runs (counted from before its request was sent, so never longer than
-/// the grant side counts it), within the edge's registration epoch, and only if no revocation for the subject
-/// arrived after its request was sent. A revocation therefore completes only when no later check here can use
-/// the revoked state, including a lease that is still on its way. A check decides from a lease whose request it
-/// joined only if the lease still ran when the check started (<see cref="LeaseForCheckAsync"/>): a lease that ran out
-/// before a check started may hold a state a change replaced since, once it could wait no longer for this edge.
+/// the grant side counts it), within the edge's registration epoch it was requested in, and only if no revocation
+/// for the subject arrived after its request was sent. A revocation therefore completes only when no later check
+/// here can use the revoked state, including a lease that is still on its way: a revocation is kept at least
+/// <see cref="TombstoneLife"/> apart from the leases (a newer lease does not replace it, and dropping that lease does
+/// not drop it), and a lease whose answer took longer than that is not kept. A check decides from a
+/// lease whose request it joined only if the lease still ran when the check started and its epoch admits it now
+/// (<see cref="LeaseForCheckAsync"/>): a lease that ran out before a check started, or one of an epoch that ended,
+/// may hold a state a change replaced since, once it could wait no longer for this edge.
 /// </para>
 /// </summary>
 /// <param name="request">Asks a subject grain for a lease: (key).</param>
+/// <param name="capacity">The most leases held: past it, others are dropped.</param>
 public sealed class HeldLeases(
     TimeProvider time,
     HolderEpoch epoch,
-    Func<string, Task<DecisionLease>> request)
+    Func<string, Task<DecisionLease>> request,
+    int capacity = int.MaxValue)
 {
-    private static readonly TimeSpan MinimumTombstoneLife = TimeSpan.FromMinutes(1);
+    /// <summary>How long a revocation is kept, and the longest a lease's answer may take to be kept.</summary>
+    public static readonly TimeSpan TombstoneLife = TimeSpan.FromMinutes(1);
 
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Task<Entry>> _pending = new(StringComparer.Ordinal);
-    private long _longestLease;
 
-    /// <summary>A lease, or a revocation (<see cref="Subject"/> null) that refuses leases requested before it.</summary>
+    // Revocations (when each arrived): a lease requested at or before one is never used or kept.
+    private readonly ConcurrentDictionary<string, long> _revoked = new(StringComparer.Ordinal);
+    private long _dropped;
+
+    /// <summary>A lease.</summary>
     /// <param name="RenewAfter">From then on a check still answered from this lease also asks for the next one.</param>
-    public sealed record Entry(SubjectRecord? Subject, long RequestedAt, long ExpiresAt, long RenewAfter = long.MaxValue);
+    public sealed record Entry(SubjectRecord Subject, long RequestedAt, long ExpiresAt, long RenewAfter = long.MaxValue);
 
+    /// <summary>Leases held.</summary>
     public int Count => _entries.Count;
 
-    /// <summary>The longest lease held so far: revocations are kept at least this long.</summary>
-    public long LongestLease => Volatile.Read(ref _longestLease);
+    /// <summary>Revocations kept.</summary>
+    public int Revocations => _revoked.Count;
+
+    /// <summary>Leases dropped to stay within the capacity, so far.</summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
 
     /// <summary>A valid lease for <paramref name="key"/>, if this process holds one.</summary>
     public bool TryGet(string key, out Entry lease) =>
-        _entries.TryGetValue(key, out lease!) && lease.Subject is not null && time.GetTimestamp() < lease.ExpiresAt && epoch.Admits(lease.RequestedAt);
+        _entries.TryGetValue(key, out lease!) && time.GetTimestamp() < lease.ExpiresAt && epoch.Admits(lease.RequestedAt) && !RevokedSince(key, lease.RequestedAt);
+
+    private bool RevokedSince(string key, long requestedAt) => _revoked.TryGetValue(key, out var revokedAt) && revokedAt >= requestedAt;
 
     public bool Renewing(string key) => _pending.ContainsKey(key);
 
     /// <summary>
     /// A lease a check that started at <paramref name="startedAt"/> may decide from: the one of a request it joined if
-    /// that lease ran at least until the check started, else a new one (requested after the check started).
+    /// that lease ran at least until the check started, else a new one (requested after the check started); null when
+    /// the epoch admits none (the check is decided at the grain).
     /// </summary>
-    public async ValueTask<Entry> LeaseForCheckAsync(string key, long startedAt)
+    public async ValueTask<Entry?> LeaseForCheckAsync(string key, long startedAt)
     {
         while (true)
         {
             var lease = await LeaseAsync(key);
-            if (startedAt <= lease.ExpiresAt)
+            if (startedAt <= lease.ExpiresAt && epoch.Admits(lease.RequestedAt))
             {
                 return lease;
+            }
+
+            if (!epoch.Active)
+            {
+                return null;
             }
         }
     }
@@ -86,11 +109,11 @@ public sealed class HeldLeases(
         try
         {
             var lease = await request(key);
-            var duration = time.TimestampTicks(lease.Duration);
-            entry = new Entry(lease.Subject, requestedAt, requestedAt + duration, requestedAt + duration * 3 / 4);
-            if (duration > 0)
+            var expiresAt = lease.Duration == DecisionLease.UntilRevoked ? long.MaxValue : requestedAt + time.TimestampTicks(lease.Duration);
+            var renewAfter = expiresAt == long.MaxValue ? long.MaxValue : requestedAt + (expiresAt - requestedAt) * 3 / 4;
+            entry = new Entry(lease.Subject, requestedAt, expiresAt, renewAfter);
+            if (expiresAt > requestedAt && time.GetElapsedTime(requestedAt) < TombstoneLife)
             {
-                InterlockedMax(ref _longestLease, duration);
                 Keep(key, entry);
             }
         }
@@ -111,7 +134,7 @@ public sealed class HeldLeases(
     /// <summary>Stores a lease unless a revocation or a newer lease for the subject arrived meanwhile.</summary>
     private void Keep(string key, Entry lease)
     {
-        if (lease.RequestedAt < epoch.Start)
+        if (lease.RequestedAt < epoch.Start || RevokedSince(key, lease.RequestedAt))
         {
             return;
         }
@@ -122,57 +145,91 @@ public sealed class HeldLeases(
             {
                 if (_entries.TryAdd(key, lease))
                 {
-                    return;
+                    break;
                 }
 
                 continue;
             }
 
-            // A revocation refuses leases requested at or before it arrived; a lease replaces only an older one.
-            if (current.RequestedAt >= lease.RequestedAt || _entries.TryUpdate(key, lease, current))
+            // A lease replaces only an older one.
+            if (current.RequestedAt >= lease.RequestedAt)
             {
                 return;
+            }
+
+            if (_entries.TryUpdate(key, lease, current))
+            {
+                break;
+            }
+        }
+
+        // A revocation that arrived while this was being kept wins (checks test it too: TryGet).
+        if (RevokedSince(key, lease.RequestedAt))
+        {
+            _entries.TryRemove(new KeyValuePair<string, Entry>(key, lease));
+            return;
+        }
+
+        DropOverCapacity(key);
+    }
+
+    /// <summary>Past the capacity, drops other leases (any: dropping is always safe; revocations are kept apart).</summary>
+    private void DropOverCapacity(string kept)
+    {
+        if (_entries.Count <= capacity)
+        {
+            return;
+        }
+
+        foreach (var (key, entry) in _entries)
+        {
+            if (!ReferenceEquals(key, kept) && _entries.TryRemove(new KeyValuePair<string, Entry>(key, entry)))
+            {
+                Interlocked.Increment(ref _dropped);
+                if (_entries.Count <= capacity)
+                {
+                    return;
+                }
             }
         }
     }
 
     public void Revoke(string key)
     {
-        _entries[key] = new Entry(null, time.GetTimestamp(), 0);
+        var now = time.GetTimestamp();
+        _revoked.AddOrUpdate(key, now, (_, before) => Math.Max(before, now));
+        _entries.TryRemove(key, out _);
         // Checks that start from now on must not join a lease request sent before the change.
         _pending.TryRemove(key, out _);
     }
 
-    /// <summary>A new epoch: nothing held before is trusted again.</summary>
-    public void Clear() => _entries.Clear();
+    /// <summary>A new epoch: nothing held before is trusted again, and no check joins a request sent before.</summary>
+    public void Clear()
+    {
+        _entries.Clear();
+        _revoked.Clear();
+        _pending.Clear();
+    }
 
-    /// <summary>Drops run-out leases, and revocations old enough that no lease requested before them can still be valid.</summary>
+    /// <summary>Drops run-out leases, and revocations older than <see cref="TombstoneLife"/>.</summary>
     public void Sweep()
     {
         var now = time.GetTimestamp();
-        var tombstoneLife = Math.Max(LongestLease, time.TimestampTicks(MinimumTombstoneLife));
         foreach (var (key, entry) in _entries)
         {
-            var gone = entry.Subject is null ? entry.RequestedAt + tombstoneLife < now : entry.ExpiresAt < now;
-            if (gone)
+            if (entry.ExpiresAt < now)
             {
                 _entries.TryRemove(new KeyValuePair<string, Entry>(key, entry));
             }
         }
-    }
 
-    private static void InterlockedMax(ref long location, long value)
-    {
-        var current = Volatile.Read(ref location);
-        while (value > current)
+        var oldest = now - time.TimestampTicks(TombstoneLife);
+        foreach (var (key, revokedAt) in _revoked)
         {
-            var seen = Interlocked.CompareExchange(ref location, value, current);
-            if (seen == current)
+            if (revokedAt < oldest)
             {
-                return;
+                _revoked.TryRemove(new KeyValuePair<string, long>(key, revokedAt));
             }
-
-            current = seen;
         }
     }
 }

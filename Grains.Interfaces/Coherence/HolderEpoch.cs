@@ -36,6 +36,6 @@ public sealed class HolderEpoch(TimeProvider time)
         return lapsed;
     }
 
-    /// <summary>Stopping: no lease is used any more.</summary>
+    /// <summary>Stopping, or expelled by the registry: no lease is used any more, and a registration confirmed later starts a new epoch.</summary>
     public void End() => Volatile.Write(ref _usableUntil, 0);
 }

@@ -8,9 +8,15 @@ namespace ShopAstro.Coherence;
 /// <para>
 /// Guarantees to its owner: after <see cref="CallAsync"/> returns <c>t</c>, no holder can use a lease older
 /// than the call except until <c>t</c> (0: none). Leases granted by an earlier activation (on a silo that may
-/// have died, or a duplicate) are unknown to this one: until they must have run out
-/// (<see cref="PreviousActivationMayHold"/>), calls go to every edge in the registry, and an edge the
-/// registry could not name counts as unreached.
+/// have died, or a duplicate) are unknown to this one: until they must have run out, or one call reached every
+/// edge the registry named (<see cref="PreviousActivationMayHold"/>), calls go to every edge in the registry,
+/// and an edge the registry could not name counts as unreached.
+/// </para>
+/// <para>
+/// A holder that does not confirm a call about a lease running longer than a registration (a subject's lease runs
+/// until revoked) is expelled (<see cref="HolderExpulsions"/>, docs/coherence.md L3) rather than waited out: its lease
+/// then ends with its registration, which is <c>t</c>, and later calls count it until then as any unreached holder's. When it cannot be expelled, the call throws: no
+/// bound on that holder's lease is known.
 /// </para>
 /// Grants may interleave with a call that is out: a lease granted meanwhile carries the new state and is kept.
 /// </summary>
@@ -20,25 +26,15 @@ public sealed class LeaseGrants(LeaseGrantSettings settings, ILeaseFailureLog lo
     private long _unknownUntil;
     private long _activatedAt;
 
-    /// <summary>A new activation: leases of the previous one run until at most <paramref name="lease"/> from now.</summary>
-    public void Activated(TimeSpan lease)
+    /// <summary>A new activation: leases of the previous one run until at most <paramref name="lease"/> from now (null: until revoked).</summary>
+    public void Activated(TimeSpan? lease)
     {
         _activatedAt = settings.Time.GetTimestamp();
-        _unknownUntil = _activatedAt + settings.Time.TimestampTicks(lease);
+        _unknownUntil = lease is { } length ? _activatedAt + settings.Time.TimestampTicks(length) : long.MaxValue;
     }
 
     /// <summary>Whether an earlier activation's leases, of a state this one may never have seen, may still be used.</summary>
     public bool PreviousActivationMayHold => _unknownUntil > settings.Time.GetTimestamp();
-
-    /// <summary>Whether a lease handed out by this activation or an earlier one may still be used.</summary>
-    public bool AnyLive
-    {
-        get
-        {
-            var now = settings.Time.GetTimestamp();
-            return _unknownUntil > now || _holders.Any(h => h.ExpiresAt > now);
-        }
-    }
 
     public void Grant(IDecisionLeaseHolder holder, long expiresAt)
     {
@@ -88,16 +84,46 @@ public sealed class LeaseGrants(LeaseGrantSettings settings, ILeaseFailureLog lo
                     }
                 }
             }
-            catch (Exception exception)
+            catch (Exception exception) when (unknownUntil != long.MaxValue)
             {
                 log.LeaseCallFailed(exception, "the lease holder registry did not answer; relying on lease expiry");
                 waitUntil = unknownUntil;
             }
         }
 
+        var registryRead = waitUntil == 0;
         var reached = await Task.WhenAll(targets.Select(target => ReachAsync(target.Holder, call)));
 
-        var unknownReached = waitUntil == 0;
+        // A holder not reached whose lease would outlast an expulsion is expelled instead of waited out.
+        var expelAfter = startedAt + settings.Time.TimestampTicks(ILeaseHolderRegistryGrain.Expiry);
+        var expelling = new List<int>();
+        for (var i = 0; i < targets.Count; i++)
+        {
+            if (!reached[i] && targets[i].ExpiresAt > expelAfter)
+            {
+                expelling.Add(i);
+            }
+        }
+
+        // An expelled holder is still unreached, but its lease now ends with its registration.
+        var expelled = await Task.WhenAll(expelling.Select(i => ExpelAsync(targets[i].Holder)));
+        Exception? notExpelled = null;
+        var wasExpelled = new bool[targets.Count];
+        for (var e = 0; e < expelling.Count; e++)
+        {
+            if (expelled[e].Failure is { } failure)
+            {
+                notExpelled = failure;
+            }
+            else
+            {
+                var i = expelling[e];
+                targets[i] = (targets[i].Holder, expelled[e].Until);
+                wasExpelled[i] = true;
+            }
+        }
+
+        var unknownReached = registryRead;
         var unreached = new List<(IDecisionLeaseHolder Holder, long ExpiresAt)>();
         for (var i = 0; i < targets.Count; i++)
         {
@@ -106,7 +132,8 @@ public sealed class LeaseGrants(LeaseGrantSettings settings, ILeaseFailureLog lo
                 // Still usable by that edge until it runs out: a later change must reach it or wait for it too.
                 unreached.Add(targets[i]);
                 waitUntil = Math.Max(waitUntil, targets[i].ExpiresAt);
-                unknownReached &= i < unknownFrom;
+                // An earlier activation's holder that was expelled is known from now on, with the end of its lease.
+                unknownReached &= i < unknownFrom || wasExpelled[i];
             }
             else if (keepLeases && i >= unknownFrom)
             {
@@ -141,7 +168,25 @@ public sealed class LeaseGrants(LeaseGrantSettings settings, ILeaseFailureLog lo
             _unknownUntil = 0;
         }
 
+        if (notExpelled is not null)
+        {
+            throw new TimeoutException("An edge did not confirm a lease revocation and could not be expelled; the change is not acknowledged.", notExpelled);
+        }
+
         return waitUntil;
+    }
+
+    private async Task<(long Until, Exception? Failure)> ExpelAsync(IDecisionLeaseHolder holder)
+    {
+        try
+        {
+            return (await settings.Expulsions.ExpelAsync(holder).WaitAsync(settings.RevokeTimeout, settings.Time), null);
+        }
+        catch (Exception exception)
+        {
+            log.LeaseCallFailed(exception, "an edge that did not confirm a lease revocation could not be expelled");
+            return (0, exception);
+        }
     }
 
     private async Task<bool> ReachAsync(IDecisionLeaseHolder holder, Func<IDecisionLeaseHolder, Task> call)
@@ -180,6 +225,7 @@ public interface ILeaseFailureLog
 
 /// <summary>
 /// What every <see cref="LeaseGrants"/> of a silo shares (the clock, how long a revocation call may take, the holder
-/// registry and the holders that did not answer): held once, not by each grain activation.
+/// registry, the holders that did not answer and those expelled): held once, not by each grain activation.
 /// </summary>
-public sealed record LeaseGrantSettings(TimeProvider Time, TimeSpan RevokeTimeout, RegisteredHolders Registered, UnresponsiveHolders Unresponsive);
+public sealed record LeaseGrantSettings(
+    TimeProvider Time, TimeSpan RevokeTimeout, RegisteredHolders Registered, UnresponsiveHolders Unresponsive, HolderExpulsions Expulsions);

@@ -6,24 +6,27 @@ namespace ShopAstro.Coherence;
 /// Grant side of a subject's decision leases (S1 for one subject), owned by its grain activation.
 /// <para>
 /// Invariant: while a lease on state X may still be used by some edge, a change away from X that may deny
-/// what X allowed is not acknowledged. Four sources of such leases are covered: leases this activation
-/// granted (revoked, or waited out if an edge does not confirm); leases of an earlier activation
-/// (<see cref="LeaseGrants.PreviousActivationMayHold"/>: every change counts as restrictive, since this
-/// activation cannot know what they carried); leases still out after a change of this activation failed half
-/// way (<see cref="ChangeAsync"/> owes the next change the full wait); and edges that decide the subject as
-/// one without a record because they did not hear of its first write (<see cref="AbsentViewsUntil"/>).
+/// what X allowed is not acknowledged. A lease runs until it is revoked (docs/coherence.md, L1): an edge that does
+/// not confirm a revocation is expelled and waited out (<see cref="LeaseGrants"/>, L3). Four sources of such leases
+/// are covered: leases this activation granted; leases of an earlier activation
+/// (<see cref="LeaseGrants.PreviousActivationMayHold"/> until one change reached every registered edge, L4: every
+/// change counts as restrictive, since this activation cannot know what they carried); leases still out after a
+/// change of this activation failed half way (<see cref="ChangeAsync"/> owes the next change the full wait); and
+/// edges that decide the subject as one without a record because they did not hear of its first write
+/// (<see cref="AbsentViewsUntil"/>).
 /// </para>
 /// Lease requests are held back while a change alters the state and revokes; they interleave with the
 /// wait that follows, so that one unreachable edge does not stall the others' checks.
 /// </summary>
-public sealed class SubjectLeases(TimeProvider time, TimeSpan decisionLease, LeaseGrants grants, Random? random = null)
+public sealed class SubjectLeases(TimeProvider time, LeaseGrants grants)
 {
     private Task? _changing;
     private bool _owed;
     private bool _earlierLeasedNoRecord;
     private long _absentViewsUntil;
 
-    public void Activated() => grants.Activated(decisionLease);
+    /// <summary>A new activation: an earlier one's leases are unknown until a change has reached every registered edge.</summary>
+    public void Activated() => grants.Activated(lease: null);
 
     /// <summary>Set while a change alters the state and revokes: a lease request waits for it.</summary>
     public Task? Changing => _changing;
@@ -40,16 +43,14 @@ public sealed class SubjectLeases(TimeProvider time, TimeSpan decisionLease, Lea
     }
 
     /// <summary>
-    /// The store says every lease an earlier activation may have granted carried no record (the subject has had none
-    /// for at least a lease): a change is then judged against that, as for this activation's own leases, instead of
-    /// as restrictive whatever it does.
+    /// The activation found no stored record: every lease an earlier activation may have granted carried no record, or
+    /// was revoked (or waited out) before that record's row was deleted (<see cref="DeleteAsync"/>). A change is then
+    /// judged against no record, as for this activation's own leases, instead of as restrictive whatever it does: a new
+    /// shopper's first write does not wait for an edge that died.
     /// </summary>
     public void EarlierActivationsLeasedNoRecord() => _earlierLeasedNoRecord = true;
 
     private bool EarlierActivationsMayHoldAnyState => grants.PreviousActivationMayHold && !_earlierLeasedNoRecord;
-
-    /// <summary>Whether some lease, of this activation or an earlier one, may still be used.</summary>
-    public bool AnyLive => grants.AnyLive;
 
     /// <summary>
     /// Until when an edge may still decide this subject as one with no record (its store could not tell every
@@ -73,17 +74,13 @@ public sealed class SubjectLeases(TimeProvider time, TimeSpan decisionLease, Lea
         return grant(state);
     }
 
-    /// <summary>A lease of <paramref name="record"/> for <paramref name="holder"/>.</summary>
+    /// <summary>A lease of <paramref name="record"/> for <paramref name="holder"/>, until it is revoked.</summary>
     public DecisionLease Grant(IDecisionLeaseHolder holder, SubjectRecord record)
     {
-        var now = time.GetTimestamp();
-        // Between three quarters and all of the configured length, so that leases granted together (a burst of
-        // first asks) do not all run out together again and again.
-        var duration = TimeSpan.FromSeconds(decisionLease.TotalSeconds * (0.75 + 0.25 * (random ?? Random.Shared).NextDouble()));
-        grants.Grant(holder, now + time.TimestampTicks(duration));
+        grants.Grant(holder, long.MaxValue);
 
         // Receipts are proof, not decision input: they stay in the grain.
-        return new DecisionLease(record.Receipts.IsEmpty ? record : record with { Receipts = [] }, duration);
+        return new DecisionLease(record.Receipts.IsEmpty ? record : record with { Receipts = [] }, DecisionLease.UntilRevoked);
     }
 
     /// <summary>
@@ -117,6 +114,31 @@ public sealed class SubjectLeases(TimeProvider time, TimeSpan decisionLease, Lea
         }
 
         _owed = false;
+    }
+
+    /// <summary>
+    /// The deletion of the subject's row (<paramref name="delete"/>): every lease, of this activation or an earlier one,
+    /// is revoked and every edge that does not confirm is waited out <em>before</em> the row goes, with lease requests
+    /// held back until it has gone. So no lease of a stored record outlives its row, and an activation that finds no
+    /// row knows that every earlier lease carried no record (<see cref="EarlierActivationsLeasedNoRecord"/>). Throws,
+    /// with the row kept, when an edge can be neither reached nor expelled.
+    /// </summary>
+    public async Task DeleteAsync(Func<Task> delete, Func<IDecisionLeaseHolder, Task> revoke)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _changing = done.Task;
+        try
+        {
+            // An edge that decides the subject as absent already decides it as the deletion will leave it.
+            await grants.SettleAsync(await grants.CallAsync(revoke, keepLeases: false));
+            await delete();
+            _owed = false;
+        }
+        finally
+        {
+            _changing = null;
+            done.SetResult();
+        }
     }
 
     /// <summary>

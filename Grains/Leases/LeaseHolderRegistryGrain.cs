@@ -7,11 +7,14 @@ namespace ShopAstro.Grains.Leases;
 public sealed class LeaseHolderRegistryState
 {
     [Id(0)] public List<IDecisionLeaseHolder> Holders { get; set; } = [];
+
+    [Id(1)] public List<ExpelledHolder> Expelled { get; set; } = [];
 }
 
 /// <summary>
 /// The edge processes that may hold decision leases (<see cref="HolderRegistry"/> keeps the rules). Renewals
-/// live in memory; the set of edges is stored before a registration that it lacks is confirmed.
+/// live in memory; the set of edges is stored before a registration that it lacks is confirmed, and an expulsion
+/// before it is answered. Not reentrant: a registration and an expulsion never interleave.
 /// </summary>
 internal sealed class LeaseHolderRegistryGrain(
     [PersistentState("leaseholders", StorageNames.Consent)] IPersistentState<LeaseHolderRegistryState> state,
@@ -21,22 +24,59 @@ internal sealed class LeaseHolderRegistryGrain(
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _registry = new HolderRegistry(time, state.State.Holders);
+        _registry = new HolderRegistry(time, state.State.Holders, state.State.Expelled);
         return Task.CompletedTask;
     }
 
-    public Task Register(IDecisionLeaseHolder holder) => SaveAsync(_registry.Register(holder));
+    public async Task<bool> Register(IDecisionLeaseHolder holder)
+    {
+        if (_registry.IsExpelled(holder))
+        {
+            return false;
+        }
 
-    public Task Unregister(IDecisionLeaseHolder holder) => SaveAsync(_registry.Unregister(holder));
+        if (_registry.Register(holder))
+        {
+            await SaveAsync();
+        }
+
+        return true;
+    }
+
+    public async Task Unregister(IDecisionLeaseHolder holder)
+    {
+        if (_registry.Unregister(holder))
+        {
+            await SaveAsync();
+        }
+    }
+
+    public async Task<TimeSpan> Expel(IDecisionLeaseHolder holder)
+    {
+        var remaining = _registry.Expel(holder, out var store);
+        if (store)
+        {
+            try
+            {
+                await SaveAsync();
+            }
+            catch
+            {
+                // Never answered: a later expulsion of this holder must be stored before it is.
+                _registry.ExpulsionNotStored(holder);
+                throw;
+            }
+        }
+
+        return remaining;
+    }
 
     public Task<IDecisionLeaseHolder[]> GetHolders() => Task.FromResult(_registry.Live());
 
-    private async Task SaveAsync(IReadOnlyList<IDecisionLeaseHolder>? holders)
+    private async Task SaveAsync()
     {
-        if (holders is not null)
-        {
-            await state.PersistAsync(new LeaseHolderRegistryState { Holders = [.. holders] }, this, "lease holder registry");
-            _registry.Stored(holders);
-        }
+        var (holders, expelled) = _registry.Snapshot();
+        await state.PersistAsync(new LeaseHolderRegistryState { Holders = [.. holders], Expelled = [.. expelled] }, this, "lease holder registry");
+        _registry.Stored(holders);
     }
 }

@@ -25,12 +25,12 @@ public sealed class HeldLeasesTests
         sent.SetResult(new DecisionLease(before, TimeSpan.FromSeconds(1)));
 
         // The check that sent the request started before the lease ran out: it decides from it.
-        Assert.Same(before, (await first.AsTask().WaitAsync(Timeout)).Subject);
+        Assert.Same(before, (await first.AsTask().WaitAsync(Timeout))!.Subject);
         TaskCompletionSource<DecisionLease>? second = null;
         await WaitUntil(() => answers.TryDequeue(out second));
         Assert.False(joined.IsCompleted);
         second!.SetResult(new DecisionLease(after, TimeSpan.FromSeconds(5)));
-        Assert.Same(after, (await joined.AsTask().WaitAsync(Timeout)).Subject);
+        Assert.Same(after, (await joined.AsTask().WaitAsync(Timeout))!.Subject);
     }
 
     [Fact]
@@ -46,7 +46,7 @@ public sealed class HeldLeasesTests
         Assert.True(answers.TryDequeue(out var sent));
         sent.SetResult(new DecisionLease(Record(SubjectStatus.Active), TimeSpan.FromSeconds(2)));
 
-        Assert.Same((await first.AsTask().WaitAsync(Timeout)).Subject, (await joined.AsTask().WaitAsync(Timeout)).Subject);
+        Assert.Same((await first.AsTask().WaitAsync(Timeout))!.Subject, (await joined.AsTask().WaitAsync(Timeout))!.Subject);
         Assert.Empty(answers);
     }
 
@@ -56,7 +56,9 @@ public sealed class HeldLeasesTests
     private static (HeldLeases Leases, ConcurrentQueue<TaskCompletionSource<DecisionLease>> Answers) Leases(TimeProvider time)
     {
         var answers = new ConcurrentQueue<TaskCompletionSource<DecisionLease>>();
-        var leases = new HeldLeases(time, new HolderEpoch(time), _ =>
+        var epoch = new HolderEpoch(time);
+        epoch.Confirmed(0, TimeSpan.FromHours(1), TimeSpan.Zero);
+        var leases = new HeldLeases(time, epoch, _ =>
         {
             var answer = new TaskCompletionSource<DecisionLease>();
             answers.Enqueue(answer);

@@ -149,6 +149,8 @@ internal sealed class HistoryCluster : IAsyncDisposable
             settings["ASPNETCORE_URLS"] = member.Url;
             settings["Auth__Tokens__0__Token"] = Token;
             settings["Auth__Tokens__0__Role"] = "admin";
+            // Fewer leases than subjects: leases are dropped and asked for again all the time (they run until revoked).
+            settings["DecisionCache__MaxSubjects"] = "4";
         }
 
         var process = ServiceProcess.Start(silo ? "Silo" : "EdgeApi", settings, member.Node.Namespace);

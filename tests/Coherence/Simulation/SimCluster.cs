@@ -16,9 +16,10 @@ public sealed record SimFaults(
     double EdgeKill = 0.01,
     double Partition = 0.02,
     double DuplicateActivation = 0.0,
-    double SiloPause = 0.02)
+    double SiloPause = 0.02,
+    double EdgeDropsRevocations = 0.01)
 {
-    public static SimFaults None { get; } = new(0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    public static SimFaults None { get; } = new(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 }
 
 /// <summary>The network between simulated processes: delays, loss, partitions.</summary>
@@ -222,27 +223,51 @@ public sealed class SimStorageException(string message) : Exception(message);
 public sealed class SimConflictException() : Exception("version conflict");
 
 /// <summary>An edge process as the grains see it (an observer reference): every call crosses the network.</summary>
-public sealed class SimEdgeReference(SimNetwork network, SimEdge edge) : IDecisionLeaseHolder
+/// <summary>
+/// An edge as a lease holder (an observer reference): once the edge was expelled and took another one, calls to it
+/// fail, as calls to a deleted observer do.
+/// </summary>
+public sealed class SimEdgeReference(SimNetwork network, SimEdge edge, int number) : IDecisionLeaseHolder
 {
     public SimEdge Edge => edge;
 
-    public Task Revoke(string storeId, string subjectId) => network.Call(edge.Process, () =>
+    public bool Deleted { get; set; }
+
+    public Task Revoke(string storeId, string subjectId) => Deliver(() =>
     {
         edge.Process.World.Log($"{edge.Process}: revoke {subjectId}");
         // As DecisionCache.Revoke.
         edge.Leases.Revoke(SubjectKey.Of(storeId, subjectId));
         edge.Absences.AddPresent(storeId, subjectId);
-    });
+    }, revocation: true);
 
-    public Task AddPresent(string storeId, string subjectId) => network.Call(edge.Process, () =>
+    public Task AddPresent(string storeId, string subjectId) => Deliver(() =>
     {
         edge.Process.World.Log($"{edge.Process}: {subjectId} is present");
         edge.Absences.AddPresent(storeId, subjectId);
+    }, revocation: false);
+
+    public Task RevokeAbsence(string storeId) => Deliver(() => edge.Absences.Revoke(storeId), revocation: true);
+
+    /// <summary>A revocation the edge drops (<see cref="SimEdge.DropsRevocations"/>) is never confirmed, as by a handler that hangs.</summary>
+    private Task Deliver(Action handle, bool revocation) => network.Call(edge.Process, async () =>
+    {
+        if (Deleted)
+        {
+            throw new SimRerouteException();
+        }
+
+        if (revocation && edge.DropsRevocations)
+        {
+            edge.Process.World.Log($"{edge.Process}: drops a revocation");
+            return await new TaskCompletionSource<bool>().Task;
+        }
+
+        handle();
+        return true;
     });
 
-    public Task RevokeAbsence(string storeId) => network.Call(edge.Process, () => edge.Absences.Revoke(storeId));
-
-    public override string ToString() => edge.Process.Name;
+    public override string ToString() => number == 0 ? edge.Process.Name : $"{edge.Process.Name}#{number}";
 }
 
 /// <summary>Per-silo services of the grant side, as the silo's DI container holds them.</summary>
@@ -259,6 +284,8 @@ public sealed class SimSilo
         Process = new SimProcess(cluster.World, name);
         Unresponsive = new UnresponsiveHolders(cluster.World.Clock);
         Registered = new RegisteredHolders(cluster.World.Clock, () => cluster.Network.Call(cluster.Control.Silo, () => cluster.Control.GetHolders()));
+        Expulsions = new HolderExpulsions(cluster.World.Clock,
+            holder => cluster.Network.Call(cluster.Control.Silo, () => cluster.Control.Expel(holder)).WaitAsync(cluster.CheckTimeout, cluster.World.Clock));
         Fence = new MembershipFence(cluster.World.Clock, cluster.FenceValidity);
         if (cluster.Fenced)
         {
@@ -314,8 +341,10 @@ public sealed class SimSilo
 
     public RegisteredHolders Registered { get; }
 
+    public HolderExpulsions Expulsions { get; }
+
     public LeaseGrants NewGrants(SimCluster cluster) =>
-        new(new LeaseGrantSettings(cluster.World.Clock, cluster.RevokeTimeout, Registered, Unresponsive), IgnoredFailures.Instance);
+        new(new LeaseGrantSettings(cluster.World.Clock, cluster.RevokeTimeout, Registered, Unresponsive, Expulsions), IgnoredFailures.Instance);
 
     /// <summary>Failed calls are part of the simulated world; the checker judges their outcome, not their log.</summary>
     private sealed class IgnoredFailures : ILeaseFailureLog

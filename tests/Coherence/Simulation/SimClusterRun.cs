@@ -31,7 +31,7 @@ public sealed class SimCluster
         Storage = new SimStorage(World, faults, History);
         Storage.InitialPolicy(Policy);
         Client = new SimProcess(World, "client");
-        Control = new SimControl(this, new SimSilo(this, "control"), [], earlierActivation: false);
+        Control = new SimControl(this, new SimSilo(this, "control"), SimRegistryState.Empty, earlierActivation: false);
         Silos = [new SimSilo(this, "silo1"), new SimSilo(this, "silo2")];
         Edges = [.. Enumerable.Range(1, edges).Select(i => new SimEdge(this, $"edge{i}"))];
         Subjects = [.. Enumerable.Range(1, subjects).Select(i => $"u{i}")];
@@ -256,7 +256,7 @@ public sealed class SimCluster
     /// <summary>kill -9 of the silo with the store grain and the registry; they come back from storage elsewhere.</summary>
     public void KillControl()
     {
-        var stored = Control.StoredHolders;
+        var stored = Control.Stored;
         Control.Process.Kill();
         Control = new SimControl(this, new SimSilo(this, "control'"), stored, earlierActivation: true);
         Count("store/registry silo kill -9");
@@ -282,7 +282,7 @@ public sealed class SimCluster
             _declaredDead.Add(silo);
             if (ReferenceEquals(Control.Silo, silo))
             {
-                Control = new SimControl(this, new SimSilo(this, silo.Process.Name + "'"), Control.StoredHolders, earlierActivation: true);
+                Control = new SimControl(this, new SimSilo(this, silo.Process.Name + "'"), Control.Stored, earlierActivation: true);
             }
             else if (Silos.IndexOf(silo) is var index and >= 0)
             {

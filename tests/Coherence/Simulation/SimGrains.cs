@@ -37,7 +37,7 @@ public sealed class SimSubject : IPolicyLeaseSource
         _cluster = cluster;
         Id = id;
         Silo = silo;
-        Leases = new SubjectLeases(cluster.World.Clock, cluster.DecisionLease, silo.NewGrants(cluster), cluster.World.Random);
+        Leases = new SubjectLeases(cluster.World.Clock, silo.NewGrants(cluster));
         _policy = new PolicyCopy(cluster.World.Clock, this);
         var activated = new TaskCompletionSource();
         Activation = activated.Task;
@@ -75,6 +75,11 @@ public sealed class SimSubject : IPolicyLeaseSource
         _version = version;
         State = record ?? SubjectRecord.Empty;
         Leases.Activated();
+        if (record is null)
+        {
+            Leases.EarlierActivationsLeasedNoRecord();
+        }
+
         await _policy.RefreshAsync();
     }
 
@@ -86,14 +91,9 @@ public sealed class SimSubject : IPolicyLeaseSource
         return _cluster.Network.Call(control.Silo, () => control.AcquirePolicyLeaseAsync(Id, present, held)).WaitAsync(_cluster.CheckTimeout, _cluster.World.Clock);
     }
 
-    /// <summary>As <c>SubjectGrain</c>: with a record, the store's index names it (and says how long an edge may still decide it as absent); without, the store may say no earlier activation leased a record.</summary>
+    /// <summary>As <c>SubjectGrain</c>: with a record, the store's index names it (and says how long an edge may still decide it as absent).</summary>
     void IPolicyLeaseSource.Received(PolicyLease lease)
     {
-        if (lease.NoRecordLeased && _version is null && !_presentConfirmed)
-        {
-            Leases.EarlierActivationsLeasedNoRecord();
-        }
-
         _presentConfirmed |= _version is not null;
         AbsentViewsFor(lease.AbsentViewFor);
     }
@@ -191,37 +191,51 @@ public sealed class SimSubject : IPolicyLeaseSource
     });
 
     /// <summary>As <c>SubjectGrain.Persist</c> / <c>ClearAll</c>: durable, then the index, then the revocation.</summary>
-    private Task PersistAsync(SubjectRecord next, bool clear, bool explicitRoute, int id, long deadline) => Leases.ChangeAsync(async () =>
+    /// <remarks>A deletion of the row as <c>SubjectGrain.ClearAll</c>: every lease revoked or waited out before it.</remarks>
+    private async Task PersistAsync(SubjectRecord next, bool clear, bool explicitRoute, int id, long deadline)
     {
-        if (_cluster.World.Clock.Ticks >= deadline)
-        {
-            // As DurableState: nothing written, nothing changed, the activation stays.
-            throw new SimStorageException("the call's deadline had passed");
-        }
-
-        var before = State;
-        State = next;
-        try
-        {
-            _version = await _cluster.Storage.WriteAsync(Id, _version, next, clear, before, explicitRoute, id);
-        }
-        catch
-        {
-            // DurableState: the previous state stays in memory, and the activation goes.
-            State = before;
-            Deactivate();
-            throw;
-        }
-
         if (clear)
         {
-            Deactivate();
-            return true;
+            await Leases.DeleteAsync(async () =>
+            {
+                await WriteAsync();
+                Deactivate();
+            }, Revoke);
+            return;
         }
 
-        await EnsurePresentAsync();
-        return SubjectLeases.Restricts(before, next);
-    }, Revoke);
+        await Leases.ChangeAsync(async () =>
+        {
+            var before = await WriteAsync();
+            await EnsurePresentAsync();
+            return SubjectLeases.Restricts(before, next);
+        }, Revoke);
+
+        async Task<SubjectRecord> WriteAsync()
+        {
+            if (_cluster.World.Clock.Ticks >= deadline)
+            {
+                // As DurableState: nothing written, nothing changed, the activation stays.
+                throw new SimStorageException("the call's deadline had passed");
+            }
+
+            var before = State;
+            State = next;
+            try
+            {
+                _version = await _cluster.Storage.WriteAsync(Id, _version, next, clear, before, explicitRoute, id);
+            }
+            catch
+            {
+                // DurableState: the previous state stays in memory, and the activation goes.
+                State = before;
+                Deactivate();
+                throw;
+            }
+
+            return before;
+        }
+    }
 
     private Task Revoke(IDecisionLeaseHolder holder) => holder.Revoke(SimCluster.StoreId, Id);
 
@@ -266,12 +280,12 @@ public sealed class SimControl
     // The time of a scheduled version being written (as StoreGrain._pendingEffectiveAt).
     private DateTimeOffset? _pendingEffectiveAt;
 
-    public SimControl(SimCluster cluster, SimSilo silo, IReadOnlyList<IDecisionLeaseHolder> storedHolders, bool earlierActivation)
+    public SimControl(SimCluster cluster, SimSilo silo, SimRegistryState stored, bool earlierActivation)
     {
         _cluster = cluster;
         Silo = silo;
-        Registry = new HolderRegistry(cluster.World.Clock, storedHolders);
-        StoredHolders = storedHolders;
+        Registry = new HolderRegistry(cluster.World.Clock, stored.Holders, stored.Expelled);
+        Stored = stored;
         Absence = new AbsenceIndex(cluster.World.Clock, cluster.DecisionLease, silo.NewGrants(cluster));
         _stored = cluster.Storage.State;
         PolicyLeases = new PolicyLeases(cluster.World.Clock, cluster.PolicyLease);
@@ -295,20 +309,46 @@ public sealed class SimControl
 
     public PolicyLeases PolicyLeases { get; }
 
-    /// <summary>The registry's stored set (survives the silo).</summary>
-    public IReadOnlyList<IDecisionLeaseHolder> StoredHolders { get; private set; }
+    /// <summary>The registry's stored state (survives the silo).</summary>
+    public SimRegistryState Stored { get; private set; }
 
     public Task<IDecisionLeaseHolder[]> GetHolders() => Task.FromResult(Registry.Live());
 
+    /// <summary>As <c>LeaseHolderRegistryGrain.Register</c>: false for an expelled holder.</summary>
     public Task<bool> Register(IDecisionLeaseHolder holder)
     {
-        if (Registry.Register(holder) is { } save)
+        if (Registry.IsExpelled(holder))
         {
-            StoredHolders = save;
-            Registry.Stored(save);
+            _cluster.World.Log($"{Process}: registration of {holder} refused (expelled)");
+            return Task.FromResult(false);
+        }
+
+        if (Registry.Register(holder))
+        {
+            Save();
         }
 
         return Task.FromResult(true);
+    }
+
+    /// <summary>As <c>LeaseHolderRegistryGrain.Expel</c>: stored before it answers.</summary>
+    public Task<TimeSpan> Expel(IDecisionLeaseHolder holder)
+    {
+        var remaining = Registry.Expel(holder, out var store);
+        if (store)
+        {
+            Save();
+        }
+
+        _cluster.World.Log($"{Process}: expelled {holder}, usable for {remaining.TotalMilliseconds} ms more");
+        return Task.FromResult(remaining);
+    }
+
+    private void Save()
+    {
+        var (holders, expelled) = Registry.Snapshot();
+        Stored = new SimRegistryState(holders, expelled);
+        Registry.Stored(holders);
     }
 
     public Task<AbsenceLease> LeaseAbsence(IDecisionLeaseHolder holder, Guid epoch, int since)
@@ -339,7 +379,7 @@ public sealed class SimControl
             return new PolicyLease(policy, lease, await MarkPresentAsync(subject, restrictive: false));
         }
 
-        return new PolicyLease(policy, lease, NoRecordLeased: !present && Absence.NoRecordLeased(subject));
+        return new PolicyLease(policy, lease);
     }
 
     /// <summary>
@@ -432,6 +472,12 @@ public sealed class SimControl
     private TimeSpan LeaseFor(TimeSpan lease) => _stored.LeaseAt(_cluster.World.Clock.GetUtcNow(), lease, _pendingEffectiveAt);
 }
 
+/// <summary>The lease holder registry's stored state.</summary>
+public sealed record SimRegistryState(IReadOnlyList<IDecisionLeaseHolder> Holders, IReadOnlyList<ExpelledHolder> Expelled)
+{
+    public static SimRegistryState Empty { get; } = new([], []);
+}
+
 /// <summary>An edge process: the holder side exactly as <c>DecisionCache</c> uses it.</summary>
 public sealed class SimEdge
 {
@@ -443,30 +489,34 @@ public sealed class SimEdge
         Process = new SimProcess(cluster.World, name);
         var clock = cluster.World.Clock;
         Epoch = new HolderEpoch(clock);
-        Reference = new SimEdgeReference(cluster.Network, this);
+        Reference = new SimEdgeReference(cluster.Network, this, 0);
         // As DecisionCacheOptions.LeaseBatchesInFlight: each request a call of its own, or batches through a gateway silo.
         var batchesInFlight = cluster.World.Random.Next(3);
         var batchTimeout = TimeSpan.Parse(CallTimeouts.LeaseBatch, System.Globalization.CultureInfo.InvariantCulture);
+        // As DecisionCacheOptions.MaxSubjects: in one schedule of three, one lease at most, so that leases are dropped.
+        var capacity = cluster.World.Random.Next(3) == 0 ? 1 : int.MaxValue;
         Leases = new HeldLeases(clock, Epoch, batchesInFlight == 0
-            ? LeaseOne
-            : new LeaseRequestBatches(LeaseBatch, batchesInFlight, clock, LeaseRequestBatches.DefaultSlowAfter).RequestAsync);
-        Task<DecisionLease> LeaseOne(string key)
+            ? key => LeaseOne(Reference, key)
+            : new LeaseRequestBatches(asks => LeaseBatch(Reference, asks), batchesInFlight, clock, LeaseRequestBatches.DefaultSlowAfter).RequestAsync,
+            capacity);
+        Task<DecisionLease> LeaseOne(SimEdgeReference holder, string key)
         {
             var subject = cluster.Route(SubjectKey.Parse(key).SubjectId);
-            return cluster.Network.Call(subject.Silo, () => subject.LeaseDecisionsAsync(Reference)).WaitAsync(cluster.CheckTimeout, clock);
+            return cluster.Network.Call(subject.Silo, () => subject.LeaseDecisionsAsync(holder)).WaitAsync(cluster.CheckTimeout, clock);
         }
 
         // As IDecisionLeaseBatchGrain: a stateless worker in the gateway silo asks each subject's activation.
-        Task<LeaseAnswer[]> LeaseBatch(LeaseAsk[] asks)
+        Task<LeaseAnswer[]> LeaseBatch(SimEdgeReference holder, LeaseAsk[] asks)
         {
             var gateway = cluster.Gateway();
-            return cluster.Network.Call(gateway, () => LeaseBatchAnswers.AnswerEachAsync(asks, ask => new ValueTask<DecisionLease>(LeaseOne(ask.Key))))
+            return cluster.Network.Call(gateway, () => LeaseBatchAnswers.AnswerEachAsync(asks, ask => new ValueTask<DecisionLease>(LeaseOne(holder, ask.Key))))
                 .WaitAsync(batchTimeout, clock);
         }
         Absences = new HeldAbsences(clock, Epoch, (_, epoch, since) =>
         {
             var control = cluster.Control;
-            return cluster.Network.Call(control.Silo, () => control.LeaseAbsence(Reference, epoch, since)).WaitAsync(cluster.CheckTimeout, clock);
+            var holder = Reference;
+            return cluster.Network.Call(control.Silo, () => control.LeaseAbsence(holder, epoch, since)).WaitAsync(cluster.CheckTimeout, clock);
         }, (_, _) => { });
         Inputs = new HeldDecisionInputs(clock, Leases, Absences);
         Process.Run(RegisterLoopAsync);
@@ -482,19 +532,38 @@ public sealed class SimEdge
 
     public HeldDecisionInputs Inputs { get; }
 
-    public SimEdgeReference Reference { get; }
+    /// <summary>This edge as a lease holder; another one after each expulsion (as <c>DecisionCache.Reference</c>).</summary>
+    public SimEdgeReference Reference { get; private set; }
 
+    /// <summary>A fault: revocations reach the edge but are never confirmed, while it renews its registration as usual.</summary>
+    public bool DropsRevocations { get; set; }
+
+    private int _references;
+
+    /// <summary>As <c>DecisionCache.RegisterAsync</c>: renewed every 2 s; refused once expelled, then a new reference registers at once.</summary>
     private async Task RegisterLoopAsync()
     {
         var clock = _cluster.World.Clock;
         while (true)
         {
             var sentAt = clock.GetTimestamp();
+            var reference = Reference;
+            var expelled = false;
             try
             {
                 var control = _cluster.Control;
-                await _cluster.Network.Call(control.Silo, () => control.Register(Reference)).WaitAsync(TimeSpan.FromSeconds(2), clock);
-                if (Epoch.Confirmed(sentAt, ILeaseHolderRegistryGrain.Expiry, TimeSpan.FromSeconds(2)))
+                if (!await _cluster.Network.Call(control.Silo, () => control.Register(reference)).WaitAsync(TimeSpan.FromSeconds(2), clock))
+                {
+                    // As DecisionCache.Expelled.
+                    _cluster.World.Log($"{Process}: expelled as {reference}");
+                    Epoch.End();
+                    Leases.Clear();
+                    Absences.Clear();
+                    reference.Deleted = true;
+                    Reference = new SimEdgeReference(_cluster.Network, this, ++_references);
+                    expelled = true;
+                }
+                else if (Epoch.Confirmed(sentAt, ILeaseHolderRegistryGrain.Expiry, TimeSpan.FromSeconds(2)))
                 {
                     Leases.Clear();
                     Absences.Clear();
@@ -504,7 +573,10 @@ public sealed class SimEdge
             {
             }
 
-            await Task.Delay(TimeSpan.FromSeconds(2), clock);
+            if (!expelled)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(2), clock);
+            }
         }
     }
 

@@ -144,5 +144,15 @@ public sealed class SimWorkload(SimCluster cluster, SimFaults faults)
         {
             cluster.DuplicateActivation(cluster.Subjects[random.Next(cluster.Subjects.Count)]);
         }
+        else if ((roll -= faults.EdgeDropsRevocations) < 0)
+        {
+            var edge = cluster.Edges[random.Next(cluster.Edges.Count)];
+            if (!edge.DropsRevocations)
+            {
+                edge.DropsRevocations = true;
+                cluster.World.At(TimeSpan.FromMilliseconds(300 + random.Next(12_000)), cluster.Client, () => edge.DropsRevocations = false);
+                cluster.Count("edge drops revocations");
+            }
+        }
     }
 }
