@@ -15,8 +15,8 @@ namespace ShopAstro.Coherence;
 /// <para>
 /// A holder that does not confirm a call about a lease running longer than a registration (a subject's lease runs
 /// until revoked) is expelled (<see cref="HolderExpulsions"/>, docs/coherence.md L3) rather than waited out: its lease
-/// then ends with its registration, which is <c>t</c>, and later calls count it until then as any unreached holder's. When it cannot be expelled, the call throws: no
-/// bound on that holder's lease is known.
+/// then ends with its registration, which is <c>t</c>, and later calls count it until then as any unreached holder's.
+/// When it cannot be expelled, the call throws: no bound on that holder's lease is known.
 /// </para>
 /// Grants may interleave with a call that is out: a lease granted meanwhile carries the new state and is kept.
 /// </summary>
