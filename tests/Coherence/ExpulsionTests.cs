@@ -182,8 +182,7 @@ public sealed class ExpulsionTests
     public async Task An_edge_holds_leases_until_revoked_drops_others_past_its_capacity_but_never_a_revocation()
     {
         var time = new SteppingTime();
-        var epoch = new HolderEpoch(time);
-        epoch.Confirmed(0, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(2));
+        var epoch = Confirmed(time, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(2));
         var leases = new HeldLeases(time, epoch, _ => Task.FromResult(new DecisionLease(SubjectRecord.Empty, DecisionLease.UntilRevoked)), capacity: 1);
 
         await leases.LeaseAsync("s/u1");
@@ -207,8 +206,7 @@ public sealed class ExpulsionTests
         // Found by the simulation: a lease asked for before a revocation, answered late (a batch held by a paused
         // gateway), arrived after a newer lease had replaced the revocation and been dropped for capacity.
         var time = new SteppingTime();
-        var epoch = new HolderEpoch(time);
-        epoch.Confirmed(0, TimeSpan.FromHours(1), TimeSpan.Zero);
+        var epoch = Confirmed(time, TimeSpan.FromHours(1), TimeSpan.Zero);
         var late = new TaskCompletionSource<DecisionLease>();
         var answers = new Queue<Task<DecisionLease>>([late.Task]);
         var leases = new HeldLeases(time, epoch,
@@ -232,8 +230,7 @@ public sealed class ExpulsionTests
     public async Task A_lease_whose_answer_took_longer_than_a_revocation_is_kept_is_not_kept()
     {
         var time = new SteppingTime();
-        var epoch = new HolderEpoch(time);
-        epoch.Confirmed(0, TimeSpan.FromHours(2), TimeSpan.Zero);
+        var epoch = Confirmed(time, TimeSpan.FromHours(2), TimeSpan.Zero);
         var answer = new TaskCompletionSource<DecisionLease>();
         var leases = new HeldLeases(time, epoch, _ => answer.Task);
 
@@ -248,8 +245,7 @@ public sealed class ExpulsionTests
     public async Task A_check_does_not_use_a_lease_requested_in_an_epoch_that_ended()
     {
         var time = new SteppingTime();
-        var epoch = new HolderEpoch(time);
-        epoch.Confirmed(0, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(2));
+        var epoch = Confirmed(time, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(2));
         var answer = new TaskCompletionSource<DecisionLease>();
         var leases = new HeldLeases(time, epoch, _ => answer.Task);
 
@@ -294,6 +290,14 @@ public sealed class ExpulsionTests
     }
 
     private static long Seconds(int seconds) => TimeSpan.FromSeconds(seconds).Ticks;
+
+    /// <summary>An epoch whose first registration, sent at 0, was confirmed.</summary>
+    private static HolderEpoch Confirmed(TimeProvider time, TimeSpan expiry, TimeSpan margin)
+    {
+        var epoch = new HolderEpoch(time);
+        epoch.Confirmed(0, expiry, margin);
+        return epoch;
+    }
 
     private static SubjectRecord Record(SubjectStatus status) => SubjectRecord.Empty with { Status = status };
 
