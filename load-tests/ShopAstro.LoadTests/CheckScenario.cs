@@ -68,7 +68,7 @@ internal sealed class CheckScenario(RunContext run, Cluster cluster, Profiler pr
         run.Report.Add(new Figure("single check", "checks answered at the edge without a grain call during the measured windows", lookups.HereShare * 100, "%",
             null, null, null, null, null,
             $"{lookups.Hit:N0} from a subject lease held, {lookups.Absent:N0} from the store's absence lease (no record: no activation, no database read), " +
-            $"{lookups.Lease:N0} took a new subject lease (first ask of a subject with a record, or its 5 s lease ran out), {lookups.Grain:N0} decided by the grain{lookups.Batching}"));
+            $"{lookups.Lease:N0} took a new subject lease (first ask of a subject with a record, or after its lease was revoked or dropped), {lookups.Grain:N0} decided by the grain{lookups.Batching}"));
         run.Report.Add(new Figure("single check", "never-asked subjects checked during the measured windows (estimated from the key space)", activations.DuringMeasurement, "subjects",
             null, null, null, null, null, $"≈ {activations.PerSecond:N0}/s, {activations.ShareOfChecks:P1} of the windows' checks; " +
             "without the absence leases each was an activation (a PostgreSQL read and a store-lease call)"));

@@ -21,13 +21,11 @@ internal sealed class Diagnosis(RunContext run)
         "single check" when f.Name.StartsWith("max latency", StringComparison.Ordinal) =>
             "fewer activations in the window (see below): the slowest checks are those of never-asked subjects queued behind other activations.",
         "single check" =>
-            "fewer lease renewals over the key space. A subject lease runs Consent:DecisionLease (5 s), so every subject asked less " +
-            "often than that costs a cluster call per check (see the cluster calls below and the diagnostic on 1,000 active subjects); " +
-            "with no lease expiry at all (a measurement-only build, load-tests/results/20261206-ab-structural.md) the check reached 0.855 " +
-            "of the ceiling and its p99 1.3x. Leases that run until revoked need the protocol designed in docs/coherence.md (\"Next\"). " +
-            "The rest is the per-request work the ceiling does not do (bearer-token authentication and store-scope authorization, the " +
-            "per-token rate limiter, metrics, a real response; see the edge's CPU per check and the edge profile below); on two cores " +
-            "wrk itself takes a large share of the CPU at these rates.",
+            "less per-request work at the edge: what the ceiling does not do (bearer-token authentication and store-scope authorization, " +
+            "the per-token rate limiter, metrics, a real response; see the edge's CPU per check and the edge profile below). Subject leases " +
+            "run until revoked (docs/coherence.md, L1-L4), so the cluster calls left are first asks of subjects with a record (see the cluster " +
+            "calls below), and the pairs' ratios rise as the edge's cache fills over the key space (compare the diagnostic on 1,000 active " +
+            "subjects). On two cores wrk itself takes a large share of the CPU at these rates.",
         "durable writes" =>
             "more CPU than two cores shared by PostgreSQL, the silo, the edge and the load generator: each first write costs the edge and the " +
             "silo several times a raw upsert's whole CPU (activation read, store-lease call, write, lease revocation, feed announcement, two " +
@@ -106,7 +104,7 @@ internal sealed class Diagnosis(RunContext run)
                 "Two cores give at most 2,000,000 µs/s, shared with the load generator, so the check rate is bounded by about " +
                 $"{(product > 0 ? 2e6 / (product + Micros(check, "wrk")) : 0):N0}/s here against {(ceiling > 0 ? 2e6 / (ceiling + Micros(bare, "wrk")) : 0):N0}/s for the ceiling: " +
                 "what the ceiling does not pay is authentication, authorization and rate limiting, metrics, JSON of a real response, and for the checks " +
-                "that need a new subject lease (first asks of a subject with a record, and renewals of 5 s leases) the grain call from the edge process to the " +
+                "that need a new subject lease (first asks of a subject with a record, or after a revocation or a drop) the grain call from the edge process to the " +
                 "silo process (Orleans serialization, socket writes and reads on loopback, the silo's scheduler); subjects without a record are decided " +
                 "from their store's absence lease, without a grain call.");
         }
@@ -122,12 +120,12 @@ internal sealed class Diagnosis(RunContext run)
             var extraEdge = hot is null ? 0 : Micros(check, "edge") - Micros(hot, "edge");
             run.Report.Diagnosis.Add(
                 $"Cluster calls of the single check (dotnet-counters run, {run.AttachedCheckRps:N0} checks/s): the silo's gateway received {calls:N0} requests/s from the edge, " +
-                $"{calls / run.AttachedCheckRps:P1} of checks (new and renewed subject leases), and its grains sent each other {grainToGrain:N0}/s (subjects renewing their store's " +
-                $"policy lease near its end). The silo used {siloCpu * 1e6 / calls:0} µs of CPU per request it received " +
+                $"{calls / run.AttachedCheckRps:P1} of checks (new subject leases, the edge's store leases and registration), and its grains sent each other " +
+                $"{grainToGrain:N0}/s (subjects renewing their store's policy lease for their own decisions). The silo used {siloCpu * 1e6 / calls:0} µs of CPU per request it received " +
                 (hot is null ? "" : $"({hotSilo:0.#} µs per check when only 1,000 active subjects are asked, against {Micros(check, "silo"):0.#} over the key space), ") +
                 (hot is null ? "" : $"and the edge {extraEdge:0.#} µs more per check over the key space than on the 1,000 subjects. ") +
-                "A subject lease runs Consent:DecisionLease (5 s by default): the longest a restrictive change waits for an edge that does not answer its revocation, so a subject asked less often than " +
-                "that costs a cluster call per check.");
+                "A subject lease runs until revoked (docs/coherence.md, L1-L4): a subject costs a cluster call on its first ask at this edge, " +
+                "after a change revoked its lease, or after the edge dropped it (DecisionCache:MaxSubjects).");
         }
 
         if (run.Report.Counters.TryGetValue("edge", out var edgeCounters))
