@@ -85,27 +85,22 @@ internal abstract class LeasedSubjectGrain(SubjectGrainServices services)
     /// <see cref="EnsurePresentAsync"/> after the commit of a record) and says whether it may deny what was allowed;
     /// every lease is then revoked (or waited out) before the change completes. Lease requests wait meanwhile.
     /// </summary>
-    protected Task Change(Func<Task<bool>> apply)
-    {
-        var subjectId = SubjectId;
-        return _leases.ChangeAsync(apply, holder => holder.Revoke(StoreId, subjectId));
-    }
+    protected Task Change(Func<Task<bool>> apply) => _leases.ChangeAsync(apply, Revocation());
 
     /// <summary>
     /// The deletion of the subject's row: every lease is revoked, and every edge that does not confirm waited out, before
     /// <paramref name="delete"/> runs (see <see cref="SubjectLeases.DeleteAsync"/>).
     /// </summary>
-    protected Task Delete(Func<Task> delete)
-    {
-        var subjectId = SubjectId;
-        return _leases.DeleteAsync(delete, holder => holder.Revoke(StoreId, subjectId));
-    }
+    protected Task Delete(Func<Task> delete) => _leases.DeleteAsync(delete, Revocation());
 
     /// <summary>A write that changes nothing settles what an earlier activation or a failed change may have left out.</summary>
-    protected Task Settle()
+    protected Task Settle() => _leases.SettleAsync(EnsurePresentAsync, Revocation());
+
+    /// <summary>The call that revokes this subject's lease at one holder (the subject's id made once per change).</summary>
+    private Func<IDecisionLeaseHolder, Task> Revocation()
     {
-        var subjectId = SubjectId;
-        return _leases.SettleAsync(EnsurePresentAsync, holder => holder.Revoke(StoreId, subjectId));
+        var (storeId, subjectId) = (StoreId, SubjectId);
+        return holder => holder.Revoke(storeId, subjectId);
     }
 
     Task<PolicyLease> IPolicyLeaseSource.AcquirePolicyLeaseAsync(PolicyStamp? held) =>

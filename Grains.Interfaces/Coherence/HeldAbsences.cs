@@ -101,8 +101,9 @@ public sealed class HeldAbsences(
         var now = time.GetTimestamp();
         var usable = lease is not null && now < (policyOnly ? lease.PolicyExpiresAt : lease.ExpiresAt)
             && lease.RequestedAt > Volatile.Read(ref store.RevokedAt) && epoch.Admits(lease.RequestedAt);
-        if ((usable ? now >= lease!.RenewAfter : epoch.Active) && now >= Volatile.Read(ref store.RetryAt))
+        if (usable ? now >= lease!.RenewAfter : epoch.Active)
         {
+            // Not before RetryAt (Fill's own rule for a request nobody waits for).
             _ = Fill(store, force: false);
         }
 

@@ -90,23 +90,15 @@ public sealed class SubjectLeases(TimeProvider time, LeaseGrants grants)
     /// </summary>
     public async Task ChangeAsync(Func<Task<bool>> apply, Func<IDecisionLeaseHolder, Task> revoke)
     {
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _changing = done.Task;
         // Judged before the change: an earlier activation's leases, or a change that failed half way, may carry any
         // state, so whatever this change does counts as restrictive.
         var mustWait = _owed || EarlierActivationsMayHoldAnyState;
         _owed = true;
-        long unrevokedUntil;
-        try
+        var unrevokedUntil = await WhileChangingAsync(async () =>
         {
             mustWait |= await apply();
-            unrevokedUntil = await grants.CallAsync(revoke, keepLeases: false);
-        }
-        finally
-        {
-            _changing = null;
-            done.SetResult();
-        }
+            return await grants.CallAsync(revoke, keepLeases: false);
+        });
 
         if (mustWait)
         {
@@ -123,16 +115,23 @@ public sealed class SubjectLeases(TimeProvider time, LeaseGrants grants)
     /// row knows that every earlier lease carried no record (<see cref="EarlierActivationsLeasedNoRecord"/>). Throws,
     /// with the row kept, when an edge can be neither reached nor expelled.
     /// </summary>
-    public async Task DeleteAsync(Func<Task> delete, Func<IDecisionLeaseHolder, Task> revoke)
+    public Task DeleteAsync(Func<Task> delete, Func<IDecisionLeaseHolder, Task> revoke) => WhileChangingAsync(async () =>
+    {
+        // An edge that decides the subject as absent already decides it as the deletion will leave it.
+        await grants.SettleAsync(await grants.CallAsync(revoke, keepLeases: false));
+        await delete();
+        _owed = false;
+        return true;
+    });
+
+    /// <summary>Runs <paramref name="work"/> with the gate set (<see cref="Changing"/>): lease requests wait until it completes.</summary>
+    private async Task<T> WhileChangingAsync<T>(Func<Task<T>> work)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _changing = done.Task;
         try
         {
-            // An edge that decides the subject as absent already decides it as the deletion will leave it.
-            await grants.SettleAsync(await grants.CallAsync(revoke, keepLeases: false));
-            await delete();
-            _owed = false;
+            return await work();
         }
         finally
         {
