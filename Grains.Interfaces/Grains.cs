@@ -84,8 +84,11 @@ public static class CallTimeouts
 [Alias("shopastro.ISubjectGrain")]
 public interface ISubjectGrain : IGrainWithStringKey
 {
-    /// <summary>Answers from memory; never touches storage.</summary>
-    [Alias("Decide"), ReadOnly, ResponseTimeout(CallTimeouts.Check)]
+    /// <summary>
+    /// Answers from memory; never touches storage. Interleaves, as <see cref="LeaseDecisions"/> does: it waits for a
+    /// change only while that change stores and revokes, never while it waits for an unreachable edge's lease to run out.
+    /// </summary>
+    [Alias("Decide"), AlwaysInterleave, ResponseTimeout(CallTimeouts.Check)]
     ValueTask<DecisionSet> Decide(Purpose[] purposes, RequestSignals signals);
 
     /// <summary>
@@ -100,12 +103,12 @@ public interface ISubjectGrain : IGrainWithStringKey
     [Alias("SetConsents"), ResponseTimeout(CallTimeouts.Write)]
     Task<ConsentWriteResult> SetConsents(ConsentUpdate update);
 
-    /// <summary>The record, or null for a subject never written.</summary>
-    [Alias("GetRecord"), ReadOnly, ResponseTimeout(CallTimeouts.Check)]
+    /// <summary>The stored record, or null for a subject never written. Interleaves as <see cref="Decide"/> does.</summary>
+    [Alias("GetRecord"), AlwaysInterleave, ResponseTimeout(CallTimeouts.Check)]
     Task<SubjectRecord?> GetRecord();
 
-    /// <summary>The decisions with their rule traces (policy clause 4(4)).</summary>
-    [Alias("Explain"), ReadOnly, ResponseTimeout(CallTimeouts.Check)]
+    /// <summary>The decisions with their rule traces (policy clause 4(4)). Interleaves as <see cref="Decide"/> does.</summary>
+    [Alias("Explain"), AlwaysInterleave, ResponseTimeout(CallTimeouts.Check)]
     Task<ExplainedSet> Explain(Purpose[] purposes, RequestSignals signals);
 
     /// <summary>Deletion (§4(2)): the data is removed, receipts kept only anonymised. The shopper may consent again.</summary>

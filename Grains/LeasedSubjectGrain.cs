@@ -68,6 +68,17 @@ internal abstract class LeasedSubjectGrain(SubjectGrainServices services)
         _leases.GrantWhenReadyAsync(static request => request.Grain._leases.Grant(request.Holder, request.Grain.Stored.State), (Grain: this, Holder: holder));
 
     /// <summary>
+    /// A read of the stored record and the running policy copy, by a call that interleaves: <paramref name="read"/>
+    /// runs once no change is storing or revoking and the copy runs (<see cref="SubjectLeases.ReadWhenStoredAsync"/>).
+    /// </summary>
+    protected ValueTask<T> ReadWhenStoredAsync<TState, T>(Func<TState, T> read, TState state) =>
+        _leases.ReadWhenStoredAsync(read, state, _policy);
+
+    /// <summary>As <see cref="ReadWhenStoredAsync{TState, T}"/>, without the policy (the record handed out as it is stored).</summary>
+    protected ValueTask<T> ReadRecordWhenStoredAsync<TState, T>(Func<TState, T> read, TState state) =>
+        _leases.ReadWhenStoredAsync(read, state, policy: null);
+
+    /// <summary>
     /// A new version, pushed by the store before it acknowledges the publish. Decision leases carry no policy (edges
     /// decide with their store's lease, which the publish revokes), so none is revoked here.
     /// </summary>
@@ -92,6 +103,25 @@ internal abstract class LeasedSubjectGrain(SubjectGrainServices services)
     /// <paramref name="delete"/> runs (see <see cref="SubjectLeases.DeleteAsync"/>).
     /// </summary>
     protected Task Delete(Func<Task> delete) => _leases.DeleteAsync(delete, Revocation());
+
+    /// <summary>
+    /// The write of a change (inside <see cref="Change"/> or <see cref="Delete"/>). Should it fail, whether it was
+    /// stored is unknown: nothing more is read from this activation (<see cref="SubjectLeases.StateUnknown"/>), which
+    /// ends (a write its call's deadline refused does not end it by itself).
+    /// </summary>
+    protected async Task StoreAsync(Func<Task> write)
+    {
+        try
+        {
+            await write();
+        }
+        catch
+        {
+            _leases.StateUnknown();
+            DeactivateOnIdle();
+            throw;
+        }
+    }
 
     /// <summary>A write that changes nothing settles what an earlier activation or a failed change may have left out.</summary>
     protected Task Settle() => _leases.SettleAsync(EnsurePresentAsync, Revocation());

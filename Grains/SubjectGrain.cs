@@ -37,29 +37,11 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
         _counters = Services.Stats.For(StoreId);
     }
 
-    public ValueTask<DecisionSet> Decide(Purpose[] purposes, RequestSignals signals)
-    {
-        if (PolicyExpired)
-        {
-            return DecideAfterRefresh(purposes, signals);
-        }
+    public ValueTask<DecisionSet> Decide(Purpose[] purposes, RequestSignals signals) =>
+        ReadWhenStoredAsync(static check => check.Grain.DecideNow(check.Purposes, check.Signals), (Grain: this, Purposes: purposes, Signals: signals));
 
-        return ValueTask.FromResult(DecideNow(purposes, signals));
-    }
-
-    public async Task<ExplainedSet> Explain(Purpose[] purposes, RequestSignals signals)
-    {
-        await EnsurePolicyAsync();
-        var record = Stored.State;
-        var policy = Policy;
-        var explained = purposes.Select(purpose => DecisionEngine.Explain(policy, record, purpose, signals)).ToArray();
-        foreach (var decision in explained)
-        {
-            _counters.Checked(decision.Decision);
-        }
-
-        return new ExplainedSet(policy?.Version, explained);
-    }
+    public async Task<ExplainedSet> Explain(Purpose[] purposes, RequestSignals signals) =>
+        await ReadWhenStoredAsync(static check => check.Grain.ExplainNow(check.Purposes, check.Signals), (Grain: this, Purposes: purposes, Signals: signals));
 
     public async Task<ConsentWriteResult> SetConsents(ConsentUpdate update)
     {
@@ -91,7 +73,8 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
         return new ConsentWriteResult(ConsentWriteStatus.Recorded, next);
     }
 
-    public Task<SubjectRecord?> GetRecord() => Task.FromResult(Stored.RecordExists ? Stored.State : null);
+    public Task<SubjectRecord?> GetRecord() =>
+        ReadRecordWhenStoredAsync(static grain => grain.Stored.RecordExists ? grain.Stored.State : null, this).AsTask();
 
     public async Task Erase()
     {
@@ -253,7 +236,7 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
         var previous = Stored.State;
         await Delete(async () =>
         {
-            await Stored.ClearAsync(this, "erasure");
+            await StoreAsync(() => Stored.ClearAsync(this, "erasure"));
             Stored.State = SubjectRecord.Empty;
         });
         Announce(previous, Stored.State, Now(), countAsChoices: false);
@@ -299,10 +282,17 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
         return new DecisionSet(policy?.Version, decisions);
     }
 
-    private async ValueTask<DecisionSet> DecideAfterRefresh(Purpose[] purposes, RequestSignals signals)
+    private ExplainedSet ExplainNow(Purpose[] purposes, RequestSignals signals)
     {
-        await EnsurePolicyAsync();
-        return DecideNow(purposes, signals);
+        var record = Stored.State;
+        var policy = Policy;
+        var explained = purposes.Select(purpose => DecisionEngine.Explain(policy, record, purpose, signals)).ToArray();
+        foreach (var decision in explained)
+        {
+            _counters.Checked(decision.Decision);
+        }
+
+        return new ExplainedSet(policy?.Version, explained);
     }
 
     /// <summary>An anonymous visitor's row is never written without its retention reminder.</summary>
@@ -319,7 +309,7 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
             var outgoing = DownstreamEvents.Between(StoreId, SubjectId, before, next, next.LastWrittenAt ?? Now());
             using (var staged = outgoing is null ? null : Services.Outbox.Stage(GrainContext.GrainId, outgoing))
             {
-                await Stored.PersistAsync(next, this, "subject change");
+                await StoreAsync(() => Stored.PersistAsync(next, this, "subject change"));
                 queuedFor = staged?.QueuedFor ?? [];
             }
 

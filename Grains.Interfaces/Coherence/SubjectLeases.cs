@@ -15,32 +15,32 @@ namespace ShopAstro.Coherence;
 /// edges that decide the subject as one without a record because they did not hear of its first write
 /// (<see cref="AbsentViewsUntil"/>).
 /// </para>
-/// Lease requests are held back while a change alters the state and revokes; they interleave with the
-/// wait that follows, so that one unreachable edge does not stall the others' checks.
+/// Lease requests, and the checks the grain answers itself, are held back while a change alters the state and
+/// revokes (<see cref="ReadWhenStoredAsync"/>); they interleave with the wait that follows, so that one unreachable
+/// edge does not stall the others' checks.
 /// </summary>
 public sealed class SubjectLeases(TimeProvider time, LeaseGrants grants)
 {
     private Task? _changing;
     private bool _owed;
     private bool _earlierLeasedNoRecord;
+    private bool _stateUnknown;
     private long _absentViewsUntil;
 
     /// <summary>A new activation: an earlier one's leases are unknown until a change has reached every registered edge.</summary>
     public void Activated() => grants.Activated(lease: null);
 
-    /// <summary>Set while a change alters the state and revokes: a lease request waits for it.</summary>
+    /// <summary>Set while a change alters the state and revokes: a lease request, and a read, waits for it.</summary>
     public Task? Changing => _changing;
 
-    /// <summary>Completes when no change is altering the state or revoking (a lease may be granted then).</summary>
-    public ValueTask NotChangingAsync() => _changing is null ? ValueTask.CompletedTask : WaitAsync();
-
-    private async ValueTask WaitAsync()
-    {
-        while (_changing is { } changing)
-        {
-            await changing;
-        }
-    }
+    /// <summary>
+    /// A write failed, and whether it was stored is unknown (it may have committed before its failure was seen): the
+    /// state in memory, put back to what was stored before, may no longer be what is stored. Nothing is read from this
+    /// activation any more (<see cref="ReadWhenStoredAsync"/> throws, S2), not even by a read already waiting; the
+    /// activation is ending, and the next one reads the stored state. Found by the simulation: lease requests that had
+    /// waited for a deletion whose answer was lost were granted the deleted record, after its row had gone.
+    /// </summary>
+    public void StateUnknown() => _stateUnknown = true;
 
     /// <summary>
     /// The activation found no stored record: every lease an earlier activation may have granted carried no record, or
@@ -60,18 +60,49 @@ public sealed class SubjectLeases(TimeProvider time, LeaseGrants grants)
 
     /// <summary>
     /// A lease request, answered by <paramref name="grant"/> (which calls <see cref="Grant"/> with the state as it is
-    /// then) once it may be: not while a change alters the state and revokes. Lease requests interleave with everything
-    /// else, so a change waiting for an unreachable edge's lease to run out does not hold up the checks of the others.
-    /// Without a change to wait for, <paramref name="grant"/> runs before this returns. The policy is not the subject's
-    /// to lease: the edge decides with its store's lease (docs/coherence.md, S1 for policy).
+    /// then) once it may be: not while a change alters the state and revokes (<see cref="ReadWhenStoredAsync"/>). The
+    /// policy is not the subject's to lease: the edge decides with its store's lease (docs/coherence.md, S1 for policy).
     /// </summary>
     public ValueTask<DecisionLease> GrantWhenReadyAsync<TState>(Func<TState, DecisionLease> grant, TState state) =>
-        _changing is null ? ValueTask.FromResult(grant(state)) : GrantAfterChangeAsync(grant, state);
+        ReadWhenStoredAsync(grant, state, policy: null);
 
-    private async ValueTask<DecisionLease> GrantAfterChangeAsync<TState>(Func<TState, DecisionLease> grant, TState state)
+    /// <summary>
+    /// A read of the subject's state (a lease request, a check the grain answers itself, its record handed out):
+    /// <paramref name="read"/> runs when no change is altering the state or revoking, and, given a
+    /// <paramref name="policy"/> copy, while that copy runs, both judged in the same step as the read (S2: what a
+    /// change is writing is in memory before it is stored, and a failed write puts the stored state back within the
+    /// gate). Reads interleave with everything else, so a change waiting for an unreachable edge's lease to run out,
+    /// which it does after the gate, holds up no check. Without a change to wait for and with a running copy,
+    /// <paramref name="read"/> runs before this returns.
+    /// </summary>
+    public ValueTask<T> ReadWhenStoredAsync<TState, T>(Func<TState, T> read, TState state, PolicyCopy? policy) =>
+        _changing is null && !_stateUnknown && policy is not { Expired: true }
+            ? ValueTask.FromResult(read(state))
+            : ReadLaterAsync(read, state, policy);
+
+    private async ValueTask<T> ReadLaterAsync<TState, T>(Func<TState, T> read, TState state, PolicyCopy? policy)
     {
-        await NotChangingAsync();
-        return grant(state);
+        // Judged again after every wait: a change may start, or the copy run out, while the other is awaited.
+        while (true)
+        {
+            if (_stateUnknown)
+            {
+                throw new StorageUnavailableException("A write of this subject failed with its outcome unknown: its next activation reads the stored state.");
+            }
+
+            if (_changing is { } changing)
+            {
+                await changing;
+            }
+            else if (policy is { Expired: true })
+            {
+                await policy.EnsureAsync();
+            }
+            else
+            {
+                return read(state);
+            }
+        }
     }
 
     /// <summary>A lease of <paramref name="record"/> for <paramref name="holder"/>, until it is revoked.</summary>

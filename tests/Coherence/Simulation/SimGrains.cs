@@ -121,13 +121,12 @@ public sealed class SimSubject : IPolicyLeaseSource
         }
     }
 
-    /// <summary>As <c>SubjectGrain.Decide</c> (read-only: never beside a write).</summary>
-    public Task<(SubjectRecord Record, StorePolicy? Policy)> DecideAsync() => _turn.RunAsync(async () =>
+    /// <summary>As <c>SubjectGrain.Decide</c> (interleaving, <see cref="SubjectLeases.ReadWhenStoredAsync"/>).</summary>
+    public async Task<(SubjectRecord Record, StorePolicy? Policy)> DecideAsync()
     {
         await ReadyAsync();
-        await _policy.EnsureAsync();
-        return (State, _policy.Policy);
-    });
+        return await Leases.ReadWhenStoredAsync(static subject => (subject.State, subject._policy.Policy), this, _policy);
+    }
 
     /// <summary>As <c>LeasedSubjectGrain.OnPolicyChanged</c>: pushed by the store; decision leases carry no policy and stay.</summary>
     public Task<bool> OnPolicyChangedAsync(StorePolicy policy) => _turn.RunAsync(async () =>
@@ -227,8 +226,10 @@ public sealed class SimSubject : IPolicyLeaseSource
             }
             catch
             {
-                // DurableState: the previous state stays in memory, and the activation goes.
+                // DurableState: the previous state stays in memory, and the activation goes; LeasedSubjectGrain.StoreAsync:
+                // nothing more is read from it.
                 State = before;
+                Leases.StateUnknown();
                 Deactivate();
                 throw;
             }
