@@ -53,7 +53,7 @@ internal abstract class LeasedSubjectGrain(SubjectGrainServices services)
         // Per-grain memory is the budget (load-tests): one copy of each store id, and no store reference kept.
         StoreId = string.Intern(SubjectKey.Parse(this.GetPrimaryKeyString()).StoreId);
         var time = Services.Time;
-        _leases = new SubjectLeases(time, new LeaseGrants(Services.LeaseGrants, this));
+        _leases = new SubjectLeases(time, new LeaseGrants(Services.LeaseGrants, this), Services.Fence);
         _leases.Activated();
         if (!Stored.RecordExists)
         {

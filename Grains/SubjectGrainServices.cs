@@ -21,7 +21,8 @@ internal sealed class SubjectGrainServices(
     LeaseGrantSettings leaseGrants,
     OutboxStaging outbox,
     [FromKeyedServices(StorageNames.Consent)] IGrainStorage storage,
-    ILogger<SubjectGrain> logger)
+    ILogger<SubjectGrain> logger,
+    MembershipFence? fence = null)
 {
     public TimeProvider Time { get; } = time;
 
@@ -39,6 +40,9 @@ internal sealed class SubjectGrainServices(
     public IGrainStorage Storage { get; } = storage;
 
     public ILogger Logger { get; } = logger;
+
+    /// <summary>This silo's membership fence, where silos can be declared dead and replaced (a cluster); null on one silo.</summary>
+    public MembershipFence? Fence { get; } = fence;
 }
 
 public static class SubjectGrainServiceRegistration

@@ -19,8 +19,11 @@ namespace ShopAstro.Coherence;
 /// revokes (<see cref="ReadWhenStoredAsync"/>); they interleave with the wait that follows, so that one unreachable
 /// edge does not stall the others' checks.
 /// </summary>
-public sealed class SubjectLeases(TimeProvider time, LeaseGrants grants)
+public sealed class SubjectLeases(TimeProvider time, LeaseGrants grants, MembershipFence? fence = null)
 {
+    /// <summary>How long a deletion waits for its silo's membership to be confirmed before it fails (as a fenced call does).</summary>
+    public static readonly TimeSpan FencePatience = TimeSpan.FromSeconds(5);
+
     private Task? _changing;
     private bool _owed;
     private bool _earlierLeasedNoRecord;
@@ -145,11 +148,23 @@ public sealed class SubjectLeases(TimeProvider time, LeaseGrants grants)
     /// held back until it has gone. So no lease of a stored record outlives its row, and an activation that finds no
     /// row knows that every earlier lease carried no record (<see cref="EarlierActivationsLeasedNoRecord"/>). Throws,
     /// with the row kept, when an edge can be neither reached nor expelled.
+    /// <para>
+    /// The deletion is sent only while this silo's membership is confirmed (the <paramref name="fence"/> given to the
+    /// constructor, when silos can be replaced): a silo paused long enough to be declared dead must not delete the row
+    /// once it resumes, since the activation that replaced it may have leased the record meanwhile, and the next one,
+    /// finding no row, would not wait for those leases. Found by the simulation (a paused silo's deletion committed
+    /// after its replacement had leased the record: 1 of 3,000 schedules).
+    /// </para>
     /// </summary>
     public Task DeleteAsync(Func<Task> delete, Func<IDecisionLeaseHolder, Task> revoke) => WhileChangingAsync(async () =>
     {
         // An edge that decides the subject as absent already decides it as the deletion will leave it.
         await grants.SettleAsync(await grants.CallAsync(revoke, keepLeases: false));
+        if (fence is not null)
+        {
+            await fence.WhenFreshAsync(FencePatience);
+        }
+
         await delete();
         _owed = false;
         return true;

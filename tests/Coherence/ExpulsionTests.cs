@@ -289,6 +289,37 @@ public sealed class ExpulsionTests
         Assert.Equal(["revoke edge1", "deleted", "granted"], events);
     }
 
+    [Fact]
+    public async Task A_deletion_is_sent_only_while_the_silos_membership_is_confirmed_and_never_once_it_was_declared_dead()
+    {
+        var time = new SteppingTime { Now = Seconds(1) };
+        var fence = new MembershipFence(time, TimeSpan.FromMilliseconds(500));
+        var leases = new SubjectLeases(time, Grants(time, [], _ => Task.FromResult(TimeSpan.Zero)), fence);
+        leases.Activated();
+        leases.EarlierActivationsLeasedNoRecord();
+        leases.Grant(Edge1, SubjectRecord.Empty);
+        var deleted = 0;
+        Task Delete()
+        {
+            deleted++;
+            return Task.CompletedTask;
+        }
+
+        // Revoked, but no read has named this silo alive lately (it may have been paused): the row stays meanwhile.
+        var deletion = leases.DeleteAsync(Delete, _ => Task.CompletedTask);
+        await Task.Delay(50);
+        Assert.False(deletion.IsCompleted);
+        Assert.Equal(0, deleted);
+        fence.Confirmed(time.GetTimestamp());
+        await deletion.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(1, deleted);
+
+        // A read found this silo declared dead: another activation may lease the record now, and the row stays.
+        fence.Disown();
+        await Assert.ThrowsAsync<Orleans.Runtime.SiloUnavailableException>(() => leases.DeleteAsync(Delete, _ => Task.CompletedTask));
+        Assert.Equal(1, deleted);
+    }
+
     private static long Seconds(int seconds) => TimeSpan.FromSeconds(seconds).Ticks;
 
     /// <summary>An epoch whose first registration, sent at 0, was confirmed.</summary>

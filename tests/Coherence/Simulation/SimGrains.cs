@@ -37,7 +37,7 @@ public sealed class SimSubject : IPolicyLeaseSource
         _cluster = cluster;
         Id = id;
         Silo = silo;
-        Leases = new SubjectLeases(cluster.World.Clock, silo.NewGrants(cluster));
+        Leases = new SubjectLeases(cluster.World.Clock, silo.NewGrants(cluster), cluster.Fenced ? silo.Fence : null);
         _policy = new PolicyCopy(cluster.World.Clock, this);
         var activated = new TaskCompletionSource();
         Activation = activated.Task;
