@@ -134,8 +134,12 @@ public interface ISubjectGrain : IGrainWithStringKey
     [Alias("TakeForLink"), ResponseTimeout(CallTimeouts.Write)]
     Task<SubjectRecord?> TakeForLink(string accountSubjectId);
 
-    /// <summary>Pushed by the store grain; completes once later checks see <paramref name="policy"/>.</summary>
-    [Alias("OnPolicyChanged")]
+    /// <summary>
+    /// Pushed by the store grain; completes once later checks see <paramref name="policy"/>. Interleaves: a publish is
+    /// not held up by a change of this subject that waits for an unreachable edge (it would time out, and the publish
+    /// would then wait for this subject's policy lease to run out).
+    /// </summary>
+    [Alias("OnPolicyChanged"), AlwaysInterleave]
     Task OnPolicyChanged(StorePolicy policy);
 }
 

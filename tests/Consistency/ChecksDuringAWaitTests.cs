@@ -11,16 +11,19 @@ namespace ShopAstro.Tests.Consistency;
 /// (a check, an explained check, the record) answer at once, from the stored change, as its lease grants do: they wait
 /// for a change only while it stores and revokes (<c>SubjectLeases.ReadWhenStoredAsync</c>). Before they did, each
 /// timed out after the check timeout (2 s, a 503), found when CI's machine stalled for 3 s and expelled its own edge.
+/// A publish's push to the subject interleaves too.
 /// </summary>
 public sealed class ChecksDuringAWaitTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
 
     [Fact]
-    public async Task While_a_withdrawal_waits_for_a_silent_edge_the_subjects_checks_answer_at_once_from_the_withdrawal()
+    public async Task While_a_withdrawal_waits_for_a_silent_edge_the_subjects_checks_and_a_publish_are_answered_at_once()
     {
         await using var database = TestDatabase.Sqlite();
-        await using var edge = new EdgeApiFactory(database.ConnectionString);
+        // A publish waits for its push to each subject as long as a subject's change can wait, so that a push held up
+        // behind the change would show as a publish acknowledged after it.
+        await using var edge = new EdgeApiFactory(database.ConnectionString, new Dictionary<string, string?> { ["Consent:PolicyPushTimeout"] = "00:00:20" });
         var client = edge.ClientWith(EdgeApiFactory.AdminToken);
         var grains = edge.Services.GetRequiredService<IGrainFactory>();
         var store = "wait-" + Guid.NewGuid().ToString("N")[..8];
@@ -60,7 +63,12 @@ public sealed class ChecksDuringAWaitTests
             Assert.Equal(DecisionReason.Withdrawn, explained.Decisions[0].Decision.Reason);
             Assert.False((await subject.GetRecord())!.Consents[Purpose.Analytics].Granted);
             Assert.Equal((false, "withdrawn"), await client.DecideAsync(store, "u1", "analytics"));
-            Assert.False(withdrawal.IsCompleted, $"the withdrawal did not wait for the silent edge ({sent.Elapsed})");
+
+            // A publish pushes its version to the subject meanwhile (it would otherwise time out there and wait for the
+            // subject's policy lease to run out: 30 s).
+            await (await client.PublishPolicyAsync(store, 2)).ShouldBeOkAsync();
+            Assert.Equal(2, (await subject.Decide([Purpose.Analytics], RequestSignals.None)).PolicyVersion);
+            Assert.False(withdrawal.IsCompleted, $"the publish was acknowledged only after the withdrawal ({sent.Elapsed})");
 
             await (await withdrawal.WaitAsync(Timeout)).ShouldBeOkAsync();
             Assert.True(sent.Elapsed > TimeSpan.FromSeconds(2), $"acknowledged after {sent.Elapsed}, before the silent edge's registration ran out");

@@ -128,14 +128,17 @@ public sealed class SimSubject : IPolicyLeaseSource
         return await Leases.ReadWhenStoredAsync(static subject => (subject.State, subject._policy.Policy), this, _policy);
     }
 
-    /// <summary>As <c>LeasedSubjectGrain.OnPolicyChanged</c>: pushed by the store; decision leases carry no policy and stay.</summary>
-    public Task<bool> OnPolicyChangedAsync(StorePolicy policy) => _turn.RunAsync(async () =>
+    /// <summary>
+    /// As <c>LeasedSubjectGrain.OnPolicyChanged</c> (interleaving): pushed by the store; decision leases carry no policy
+    /// and stay.
+    /// </summary>
+    public async Task<bool> OnPolicyChangedAsync(StorePolicy policy)
     {
         await ReadyAsync();
         _cluster.World.Log($"{Silo.Process}/{Id}: policy {policy.Version} pushed");
         _policy.Accept(policy);
         return true;
-    });
+    }
 
     /// <summary>A client's write <paramref name="id"/>, stored only before <paramref name="deadline"/> (as <c>DurableState</c> refuses after a call's deadline).</summary>
     public Task<SubjectRecord> WriteAsync(SimOp op, int id, long deadline) => _turn.RunAsync(async () =>
