@@ -198,7 +198,20 @@ public sealed class LeaseGrants(LeaseGrantSettings settings, ILeaseFailureLog lo
 
         try
         {
-            await call(holder).WaitAsync(settings.RevokeTimeout, settings.Time);
+            var sentAt = settings.Time.GetTimestamp();
+            var answer = call(holder);
+            try
+            {
+                await answer.WaitAsync(settings.RevokeTimeout, settings.Time);
+            }
+            catch (TimeoutException) when (settings.Time.GetElapsedTime(sentAt) >= StalledAfter * settings.RevokeTimeout)
+            {
+                // The timeout fired late: this process did not run for much of it (a stall of the machine or the runtime,
+                // a starved thread pool), and the holder's answer may be queued behind the timer. Before it is judged
+                // (and a subject's holder expelled), it has one more timeout of this process's running time.
+                await answer.WaitAsync(settings.RevokeTimeout, settings.Time);
+            }
+
             settings.Unresponsive.Answered(holder);
             return true;
         }
@@ -209,6 +222,13 @@ public sealed class LeaseGrants(LeaseGrantSettings settings, ILeaseFailureLog lo
             return false;
         }
     }
+
+    /// <summary>
+    /// A revocation whose timeout is observed this many timeouts after it was sent found its own process stalled, not
+    /// the holder: it is given one more timeout. Otherwise a stall longer than the timeout could expel healthy edges,
+    /// the embedded default's own in-process one included, and make the change wait for their registration to run out.
+    /// </summary>
+    public const int StalledAfter = 2;
 
     /// <summary>Completes once <paramref name="until"/> (a timestamp; 0: none) has passed.</summary>
     public Task SettleAsync(long until) => settings.Time.DelayUntilAsync(until);

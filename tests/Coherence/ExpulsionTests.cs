@@ -320,6 +320,35 @@ public sealed class ExpulsionTests
         Assert.Equal(1, deleted);
     }
 
+    [Theory]
+    [InlineData(1, true)]
+    [InlineData(3, false)]
+    public async Task A_holder_is_expelled_only_after_a_timeout_of_this_process_running_time_not_after_a_stall_of_its_own(int firedAtSecond, bool expelled)
+    {
+        var time = new ManualTime();
+        var expulsions = new ConcurrentQueue<IDecisionLeaseHolder>();
+        var grants = Grants(time, [], holder =>
+        {
+            expulsions.Enqueue(holder);
+            return Task.FromResult(TimeSpan.FromSeconds(9));
+        });
+        grants.Activated(TimeSpan.Zero);
+        grants.Grant(Edge1, long.MaxValue);
+        var answer = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        var call = grants.CallAsync(_ => answer.Task, keepLeases: false);
+
+        // The 1 s revoke timeout fires at 1 s (the edge is silent), or at 3 s (this process did not run meanwhile, and
+        // the edge's answer, sent at once, is queued behind the timer).
+        time.MoveTo(TimeSpan.FromSeconds(firedAtSecond));
+        await Task.Delay(50);
+        answer.SetResult();
+        var until = await call.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(expelled ? [Edge1] : [], expulsions);
+        Assert.Equal(expelled ? Seconds(firedAtSecond + 9) : 0, until);
+    }
+
     private static long Seconds(int seconds) => TimeSpan.FromSeconds(seconds).Ticks;
 
     /// <summary>An epoch whose first registration, sent at 0, was confirmed.</summary>
