@@ -97,7 +97,7 @@ public sealed class ExpulsionTests
     {
         var time = new SteppingTime();
         var expelled = new ConcurrentQueue<IDecisionLeaseHolder>();
-        var grants = Grants(time, [], holder =>
+        var grants = TestLeaseGrants.Of(time, [], holder =>
         {
             expelled.Enqueue(holder);
             return Task.FromResult(TimeSpan.FromSeconds(7));
@@ -129,7 +129,7 @@ public sealed class ExpulsionTests
     public async Task A_change_that_could_not_expel_an_unconfirming_holder_fails_and_the_next_one_calls_it_again()
     {
         var time = new SteppingTime();
-        var grants = Grants(time, [], _ => Task.FromException<TimeSpan>(new TimeoutException("registry")));
+        var grants = TestLeaseGrants.Of(time, [], _ => Task.FromException<TimeSpan>(new TimeoutException("registry")));
         grants.Activated(TimeSpan.Zero);
         grants.Grant(Edge1, long.MaxValue);
 
@@ -149,7 +149,7 @@ public sealed class ExpulsionTests
     public async Task A_fresh_activation_counts_every_registered_edge_until_one_change_has_reached_them_all()
     {
         var time = new SteppingTime();
-        var grants = Grants(time, [Edge1, Edge2], _ => Task.FromResult(TimeSpan.FromSeconds(3)));
+        var grants = TestLeaseGrants.Of(time, [Edge1, Edge2], _ => Task.FromResult(TimeSpan.FromSeconds(3)));
         grants.Activated(lease: null);
         time.Now = Seconds(3600);
         Assert.True(grants.PreviousActivationMayHold);
@@ -167,13 +167,13 @@ public sealed class ExpulsionTests
         var settings = new LeaseGrantSettings(time, TimeSpan.FromSeconds(1),
             new RegisteredHolders(time, () => Task.FromException<IDecisionLeaseHolder[]>(new TimeoutException("registry"))),
             new UnresponsiveHolders(time), new HolderExpulsions(time, _ => Task.FromResult(TimeSpan.Zero)));
-        var grants = new LeaseGrants(settings, new NoLog());
+        var grants = new LeaseGrants(settings, IgnoredLeaseFailures.Instance);
         grants.Activated(lease: null);
         await Assert.ThrowsAsync<TimeoutException>(() => grants.CallAsync(_ => Task.CompletedTask, keepLeases: false));
         Assert.True(grants.PreviousActivationMayHold);
 
         // A store's leases are bounded: it relies on their expiry instead.
-        var store = new LeaseGrants(settings, new NoLog());
+        var store = new LeaseGrants(settings, IgnoredLeaseFailures.Instance);
         store.Activated(TimeSpan.FromSeconds(5));
         Assert.Equal(Seconds(5), await store.CallAsync(_ => Task.CompletedTask, keepLeases: false));
     }
@@ -259,7 +259,7 @@ public sealed class ExpulsionTests
     public async Task A_row_is_deleted_only_once_every_lease_was_revoked_or_its_edge_waited_out_and_no_lease_is_granted_meanwhile()
     {
         var time = new SteppingTime();
-        var grants = Grants(time, [], _ => Task.FromResult(TimeSpan.Zero));
+        var grants = TestLeaseGrants.Of(time, [], _ => Task.FromResult(TimeSpan.Zero));
         var leases = new SubjectLeases(time, grants);
         leases.Activated();
         leases.EarlierActivationsLeasedNoRecord();
@@ -294,7 +294,7 @@ public sealed class ExpulsionTests
     {
         var time = new SteppingTime { Now = Seconds(1) };
         var fence = new MembershipFence(time, TimeSpan.FromMilliseconds(500));
-        var leases = new SubjectLeases(time, Grants(time, [], _ => Task.FromResult(TimeSpan.Zero)), fence);
+        var leases = new SubjectLeases(time, TestLeaseGrants.Of(time, [], _ => Task.FromResult(TimeSpan.Zero)), fence);
         leases.Activated();
         leases.EarlierActivationsLeasedNoRecord();
         leases.Grant(Edge1, SubjectRecord.Empty);
@@ -327,7 +327,7 @@ public sealed class ExpulsionTests
     {
         var time = new ManualTime();
         var expulsions = new ConcurrentQueue<IDecisionLeaseHolder>();
-        var grants = Grants(time, [], holder =>
+        var grants = TestLeaseGrants.Of(time, [], holder =>
         {
             expulsions.Enqueue(holder);
             return Task.FromResult(TimeSpan.FromSeconds(9));
@@ -360,15 +360,4 @@ public sealed class ExpulsionTests
     }
 
     private static SubjectRecord Record(SubjectStatus status) => SubjectRecord.Empty with { Status = status };
-
-    private static LeaseGrants Grants(TimeProvider time, IDecisionLeaseHolder[] registered, Func<IDecisionLeaseHolder, Task<TimeSpan>> expel) =>
-        new(new LeaseGrantSettings(time, TimeSpan.FromSeconds(1), new RegisteredHolders(time, () => Task.FromResult(registered)),
-            new UnresponsiveHolders(time), new HolderExpulsions(time, expel)), new NoLog());
-
-    private sealed class NoLog : ILeaseFailureLog
-    {
-        public void LeaseCallFailed(Exception exception, string what)
-        {
-        }
-    }
 }

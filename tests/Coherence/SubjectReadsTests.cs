@@ -86,11 +86,7 @@ public sealed class SubjectReadsTests
         public Subject(TimeSpan expelledFor, SteppingTime? time = null)
         {
             time ??= new SteppingTime();
-            var grants = new LeaseGrants(
-                new LeaseGrantSettings(time, TimeSpan.FromSeconds(1), new RegisteredHolders(time, () => Task.FromResult<IDecisionLeaseHolder[]>([])),
-                    new UnresponsiveHolders(time), new HolderExpulsions(time, _ => Task.FromResult(expelledFor))),
-                new NoLog());
-            _leases = new SubjectLeases(time, grants);
+            _leases = new SubjectLeases(time, TestLeaseGrants.Of(time, [], _ => Task.FromResult(expelledFor)));
             _leases.Activated();
             _leases.EarlierActivationsLeasedNoRecord();
             _leases.Grant(Edge1, Record);
@@ -127,13 +123,6 @@ public sealed class SubjectReadsTests
         public Task<PolicyLease> AcquirePolicyLeaseAsync(PolicyStamp? held) => Answer.Task;
 
         public void Received(PolicyLease lease)
-        {
-        }
-    }
-
-    private sealed class NoLog : ILeaseFailureLog
-    {
-        public void LeaseCallFailed(Exception exception, string what)
         {
         }
     }

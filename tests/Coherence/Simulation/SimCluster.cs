@@ -344,17 +344,7 @@ public sealed class SimSilo
     public HolderExpulsions Expulsions { get; }
 
     public LeaseGrants NewGrants(SimCluster cluster) =>
-        new(new LeaseGrantSettings(cluster.World.Clock, cluster.RevokeTimeout, Registered, Unresponsive, Expulsions), IgnoredFailures.Instance);
-
-    /// <summary>Failed calls are part of the simulated world; the checker judges their outcome, not their log.</summary>
-    private sealed class IgnoredFailures : ILeaseFailureLog
-    {
-        public static readonly IgnoredFailures Instance = new();
-
-        public void LeaseCallFailed(Exception exception, string what)
-        {
-        }
-    }
+        new(new LeaseGrantSettings(cluster.World.Clock, cluster.RevokeTimeout, Registered, Unresponsive, Expulsions), IgnoredLeaseFailures.Instance);
 }
 
 /// <summary>A FIFO turn: the one-at-a-time execution of a grain's non-interleaving calls.</summary>
