@@ -8,7 +8,8 @@ namespace ShopAstro.Coherence;
 /// refuse older ones. A lease carries the subject's record; the policy it is decided with is the store's
 /// (<see cref="HeldAbsences"/>). Subject grains grant leases that run until revoked
 /// (<see cref="DecisionLease.UntilRevoked"/>, docs/coherence.md L1); at most <c>capacity</c> are held, and any may be
-/// dropped.
+/// dropped: past it, those not used since the eviction hand last passed them go first (a CLOCK, or second chance,
+/// approximation of least recently used), so that a subject asked often stays held.
 /// <para>
 /// Invariant: a lease is used only while it runs (counted from before its request was sent, so never longer than
 /// the grant side counts it), within the edge's registration epoch it was requested in, and only if no revocation
@@ -39,9 +40,28 @@ public sealed class HeldLeases(
     private readonly ConcurrentDictionary<string, long> _revoked = new(StringComparer.Ordinal);
     private long _dropped;
 
-    /// <summary>A lease.</summary>
-    /// <param name="RenewAfter">From then on a check still answered from this lease also asks for the next one.</param>
-    public sealed record Entry(SubjectRecord Subject, long RequestedAt, long ExpiresAt, long RenewAfter = long.MaxValue);
+    // The eviction hand (CLOCK): where the last drop over capacity stopped; its next one goes on from there.
+    private readonly Lock _handLock = new();
+    private IEnumerator<KeyValuePair<string, Entry>>? _hand;
+
+    /// <summary>
+    /// A lease. Compared by reference (a removal takes out this lease, not an equal one), so that <see cref="Used"/>,
+    /// which checks set, does not change what it equals.
+    /// </summary>
+    /// <param name="renewAfter">From then on a check still answered from this lease also asks for the next one.</param>
+    public sealed class Entry(SubjectRecord subject, long requestedAt, long expiresAt, long renewAfter = long.MaxValue)
+    {
+        public SubjectRecord Subject { get; } = subject;
+
+        public long RequestedAt { get; } = requestedAt;
+
+        public long ExpiresAt { get; } = expiresAt;
+
+        public long RenewAfter { get; } = renewAfter;
+
+        /// <summary>Set by a check that used it, cleared when the eviction hand passes it: it is passed once more before it is dropped.</summary>
+        public bool Used { get; set; }
+    }
 
     /// <summary>Leases held.</summary>
     public int Count => _entries.Count;
@@ -53,8 +73,21 @@ public sealed class HeldLeases(
     public long Dropped => Interlocked.Read(ref _dropped);
 
     /// <summary>A valid lease for <paramref name="key"/>, if this process holds one.</summary>
-    public bool TryGet(string key, out Entry lease) =>
-        _entries.TryGetValue(key, out lease!) && time.GetTimestamp() < lease.ExpiresAt && epoch.Admits(lease.RequestedAt) && !RevokedSince(key, lease.RequestedAt);
+    public bool TryGet(string key, out Entry lease)
+    {
+        if (!_entries.TryGetValue(key, out lease!) || time.GetTimestamp() >= lease.ExpiresAt || !epoch.Admits(lease.RequestedAt) || RevokedSince(key, lease.RequestedAt))
+        {
+            return false;
+        }
+
+        // Written only when it changes: a subject asked on every request does not keep writing to a shared line.
+        if (!lease.Used)
+        {
+            lease.Used = true;
+        }
+
+        return true;
+    }
 
     private bool RevokedSince(string key, long requestedAt) => _revoked.TryGetValue(key, out var revokedAt) && revokedAt >= requestedAt;
 
@@ -111,6 +144,7 @@ public sealed class HeldLeases(
             var lease = await request(key);
             var expiresAt = lease.Duration == DecisionLease.UntilRevoked ? long.MaxValue : requestedAt + time.TimestampTicks(lease.Duration);
             var renewAfter = expiresAt == long.MaxValue ? long.MaxValue : requestedAt + (expiresAt - requestedAt) * 3 / 4;
+            // Not marked used: a subject asked for once is the first to go, one asked for again is kept longer.
             entry = new Entry(lease.Subject, requestedAt, expiresAt, renewAfter);
             if (expiresAt > requestedAt && time.GetElapsedTime(requestedAt) < TombstoneLife)
             {
@@ -173,7 +207,11 @@ public sealed class HeldLeases(
         DropOverCapacity(key);
     }
 
-    /// <summary>Past the capacity, drops other leases (any: dropping is always safe; revocations are kept apart).</summary>
+    /// <summary>
+    /// Past the capacity, drops other leases (dropping is always safe; revocations are kept apart): the eviction hand
+    /// goes on around the leases from where it stopped, gives each one used since it last passed a second chance (and
+    /// clears its mark), and drops the first one that was not used. Two rounds at most: after one, every mark is clear.
+    /// </summary>
     private void DropOverCapacity(string kept)
     {
         if (_entries.Count <= capacity)
@@ -181,14 +219,36 @@ public sealed class HeldLeases(
             return;
         }
 
-        foreach (var (key, entry) in _entries)
+        lock (_handLock)
         {
-            if (!ReferenceEquals(key, kept) && _entries.TryRemove(new KeyValuePair<string, Entry>(key, entry)))
+            var passed = 0;
+            var limit = 2 * _entries.Count + 2;
+            while (_entries.Count > capacity && passed++ < limit)
             {
-                Interlocked.Increment(ref _dropped);
-                if (_entries.Count <= capacity)
+                if (_hand is null || !_hand.MoveNext())
                 {
-                    return;
+                    // A new round; the dictionary's enumerator tolerates changes made meanwhile.
+                    _hand?.Dispose();
+                    _hand = _entries.GetEnumerator();
+                    if (!_hand.MoveNext())
+                    {
+                        return;
+                    }
+                }
+
+                var (key, entry) = _hand.Current;
+                if (string.Equals(key, kept, StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                if (entry.Used)
+                {
+                    entry.Used = false;
+                }
+                else if (_entries.TryRemove(new KeyValuePair<string, Entry>(key, entry)))
+                {
+                    Interlocked.Increment(ref _dropped);
                 }
             }
         }
@@ -207,6 +267,12 @@ public sealed class HeldLeases(
     public void Clear()
     {
         _entries.Clear();
+        lock (_handLock)
+        {
+            _hand?.Dispose();
+            _hand = null;
+        }
+
         _revoked.Clear();
         _pending.Clear();
     }

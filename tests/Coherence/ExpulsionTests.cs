@@ -201,6 +201,39 @@ public sealed class ExpulsionTests
     }
 
     [Fact]
+    public async Task Past_its_capacity_an_edge_drops_the_leases_not_used_lately_and_keeps_the_subjects_asked_often()
+    {
+        var time = new SteppingTime();
+        var epoch = Confirmed(time, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(2));
+        var leases = new HeldLeases(time, epoch, _ => Task.FromResult(new DecisionLease(SubjectRecord.Empty, DecisionLease.UntilRevoked)), capacity: 20);
+        var hot = Enumerable.Range(0, 10).Select(i => $"s/hot{i}").ToArray();
+        foreach (var key in hot)
+        {
+            await leases.LeaseAsync(key);
+        }
+
+        // Every hot subject is asked for between two cold ones, each asked once.
+        var lost = new HashSet<string>();
+        for (var cold = 0; cold < 1_000; cold++)
+        {
+            foreach (var key in hot)
+            {
+                if (!leases.TryGet(key, out _))
+                {
+                    lost.Add(key);
+                    await leases.LeaseAsync(key);
+                }
+            }
+
+            await leases.LeaseAsync($"s/cold{cold}");
+        }
+
+        Assert.Empty(lost);
+        Assert.Equal(20, leases.Count);
+        Assert.Equal(1_000 + hot.Length - 20, leases.Dropped);
+    }
+
+    [Fact]
     public async Task A_revocation_outlives_the_newer_lease_that_followed_it_so_a_late_answer_from_before_it_is_refused_after_that_lease_is_dropped()
     {
         // Found by the simulation: a lease asked for before a revocation, answered late (a batch held by a paused
