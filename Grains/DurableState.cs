@@ -47,7 +47,7 @@ internal static class DurableState
     /// Nothing is written for a call whose caller has given up (<see cref="CallDeadline"/>): it was answered as failed,
     /// and a later write of the same client may have been acknowledged since. Nothing changed, so the activation stays.
     /// </summary>
-    private static void RefuseAfterDeadline(IGrainBase grain, string what)
+    public static void RefuseAfterDeadline(IGrainBase grain, string what)
     {
         if (CallDeadline.Current is { } deadline
             && (grain.GrainContext.ActivationServices.GetService<TimeProvider>() ?? TimeProvider.System).GetUtcNow() >= deadline)

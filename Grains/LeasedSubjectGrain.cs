@@ -107,10 +107,12 @@ internal abstract class LeasedSubjectGrain(SubjectGrainServices services)
     /// <summary>
     /// The write of a change (inside <see cref="Change"/> or <see cref="Delete"/>). Should it fail, whether it was
     /// stored is unknown: nothing more is read from this activation (<see cref="SubjectLeases.StateUnknown"/>), which
-    /// ends (a write its call's deadline refused does not end it by itself).
+    /// ends. A write its call's deadline refuses is refused first, before anything is written (<see cref="DurableState"/>):
+    /// the state stays known, and the activation stays.
     /// </summary>
-    protected async Task StoreAsync(Func<Task> write)
+    protected async Task StoreAsync(Func<Task> write, string what)
     {
+        DurableState.RefuseAfterDeadline(this, what);
         try
         {
             await write();

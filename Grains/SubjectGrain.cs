@@ -236,7 +236,7 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
         var previous = Stored.State;
         await Delete(async () =>
         {
-            await StoreAsync(() => Stored.ClearAsync(this, "erasure"));
+            await StoreAsync(() => Stored.ClearAsync(this, "erasure"), "erasure");
             Stored.State = SubjectRecord.Empty;
         });
         Announce(previous, Stored.State, Now(), countAsChoices: false);
@@ -309,7 +309,7 @@ internal sealed class SubjectGrain(SubjectGrainServices services)
             var outgoing = DownstreamEvents.Between(StoreId, SubjectId, before, next, next.LastWrittenAt ?? Now());
             using (var staged = outgoing is null ? null : Services.Outbox.Stage(GrainContext.GrainId, outgoing))
             {
-                await StoreAsync(() => Stored.PersistAsync(next, this, "subject change"));
+                await StoreAsync(() => Stored.PersistAsync(next, this, "subject change"), "subject change");
                 queuedFor = staged?.QueuedFor ?? [];
             }
 
