@@ -65,7 +65,7 @@ internal abstract class LeasedSubjectGrain(SubjectGrainServices services)
     }
 
     public ValueTask<DecisionLease> LeaseDecisions(IDecisionLeaseHolder holder) =>
-        _leases.GrantWhenReadyAsync(static request => request.Grain._leases.Grant(request.Holder, request.Grain.Stored.State), (Grain: this, Holder: holder));
+        ReadRecordWhenStoredAsync(static request => request.Grain._leases.Grant(request.Holder, request.Grain.Stored.State), (Grain: this, Holder: holder));
 
     /// <summary>
     /// A read of the stored record and the running policy copy, by a call that interleaves: <paramref name="read"/>
@@ -74,7 +74,7 @@ internal abstract class LeasedSubjectGrain(SubjectGrainServices services)
     protected ValueTask<T> ReadWhenStoredAsync<TState, T>(Func<TState, T> read, TState state) =>
         _leases.ReadWhenStoredAsync(read, state, _policy);
 
-    /// <summary>As <see cref="ReadWhenStoredAsync{TState, T}"/>, without the policy (the record handed out as it is stored).</summary>
+    /// <summary>As <see cref="ReadWhenStoredAsync{TState, T}"/>, without the policy (the record handed out, or leased, as it is stored).</summary>
     protected ValueTask<T> ReadRecordWhenStoredAsync<TState, T>(Func<TState, T> read, TState state) =>
         _leases.ReadWhenStoredAsync(read, state, policy: null);
 

@@ -62,21 +62,14 @@ public sealed class SubjectLeases(TimeProvider time, LeaseGrants grants, Members
     public void AbsentViewsUntil(long timestamp) => _absentViewsUntil = Math.Max(_absentViewsUntil, timestamp);
 
     /// <summary>
-    /// A lease request, answered by <paramref name="grant"/> (which calls <see cref="Grant"/> with the state as it is
-    /// then) once it may be: not while a change alters the state and revokes (<see cref="ReadWhenStoredAsync"/>). The
-    /// policy is not the subject's to lease: the edge decides with its store's lease (docs/coherence.md, S1 for policy).
-    /// </summary>
-    public ValueTask<DecisionLease> GrantWhenReadyAsync<TState>(Func<TState, DecisionLease> grant, TState state) =>
-        ReadWhenStoredAsync(grant, state, policy: null);
-
-    /// <summary>
-    /// A read of the subject's state (a lease request, a check the grain answers itself, its record handed out):
-    /// <paramref name="read"/> runs when no change is altering the state or revoking, and, given a
-    /// <paramref name="policy"/> copy, while that copy runs, both judged in the same step as the read (S2: what a
+    /// A read of the subject's state (a lease request, whose read calls <see cref="Grant"/>; a check the grain answers
+    /// itself; its record handed out): <paramref name="read"/> runs when no change is altering the state or revoking,
+    /// and, given a <paramref name="policy"/> copy, while that copy runs, both judged in the same step as the read (S2: what a
     /// change is writing is in memory before it is stored, and a failed write puts the stored state back within the
     /// gate). Reads interleave with everything else, so a change waiting for an unreachable edge's lease to run out,
     /// which it does after the gate, holds up no check. Without a change to wait for and with a running copy,
-    /// <paramref name="read"/> runs before this returns.
+    /// <paramref name="read"/> runs before this returns. A lease request passes no policy: the policy is not the
+    /// subject's to lease, the edge decides with its store's lease (docs/coherence.md, S1 for policy).
     /// </summary>
     public ValueTask<T> ReadWhenStoredAsync<TState, T>(Func<TState, T> read, TState state, PolicyCopy? policy) =>
         _changing is null && !_stateUnknown && policy is not { Expired: true }

@@ -309,11 +309,11 @@ public sealed class ExpulsionTests
             events.Add($"revoke {holder}");
             return revocation.Task;
         });
-        var request = leases.GrantWhenReadyAsync(_ =>
+        var request = leases.ReadWhenStoredAsync(_ =>
         {
             events.Add("granted");
             return new DecisionLease(SubjectRecord.Empty, DecisionLease.UntilRevoked);
-        }, 0);
+        }, 0, policy: null);
 
         Assert.False(request.IsCompleted);
         revocation.SetResult();

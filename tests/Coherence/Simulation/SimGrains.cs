@@ -107,11 +107,11 @@ public sealed class SimSubject : IPolicyLeaseSource
         }
     }
 
-    /// <summary>As <c>LeasedSubjectGrain.LeaseDecisions</c> (interleaving, <see cref="SubjectLeases.GrantWhenReadyAsync"/>).</summary>
+    /// <summary>As <c>LeasedSubjectGrain.LeaseDecisions</c> (interleaving, <see cref="SubjectLeases.ReadWhenStoredAsync"/>).</summary>
     public async Task<DecisionLease> LeaseDecisionsAsync(IDecisionLeaseHolder holder)
     {
         await ReadyAsync();
-        return await Leases.GrantWhenReadyAsync(Grant, holder);
+        return await Leases.ReadWhenStoredAsync(Grant, holder, policy: null);
 
         DecisionLease Grant(IDecisionLeaseHolder holder)
         {
