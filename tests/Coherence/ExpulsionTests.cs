@@ -97,11 +97,7 @@ public sealed class ExpulsionTests
     {
         var time = new SteppingTime();
         var expelled = new ConcurrentQueue<IDecisionLeaseHolder>();
-        var grants = TestLeaseGrants.Of(time, [], holder =>
-        {
-            expelled.Enqueue(holder);
-            return Task.FromResult(TimeSpan.FromSeconds(7));
-        });
+        var grants = GrantsRecordingExpulsions(time, expelled, TimeSpan.FromSeconds(7));
         grants.Activated(TimeSpan.Zero);
         grants.Grant(Edge1, long.MaxValue);
         grants.Grant(Edge2, long.MaxValue);
@@ -360,11 +356,7 @@ public sealed class ExpulsionTests
     {
         var time = new ManualTime();
         var expulsions = new ConcurrentQueue<IDecisionLeaseHolder>();
-        var grants = TestLeaseGrants.Of(time, [], holder =>
-        {
-            expulsions.Enqueue(holder);
-            return Task.FromResult(TimeSpan.FromSeconds(9));
-        });
+        var grants = GrantsRecordingExpulsions(time, expulsions, TimeSpan.FromSeconds(9));
         grants.Activated(TimeSpan.Zero);
         grants.Grant(Edge1, long.MaxValue);
         var answer = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -391,6 +383,14 @@ public sealed class ExpulsionTests
         epoch.Confirmed(0, expiry, margin);
         return epoch;
     }
+
+    /// <summary>A grant side whose registry records each holder it is asked to expel and answers <paramref name="usableFor"/>.</summary>
+    private static LeaseGrants GrantsRecordingExpulsions(TimeProvider time, ConcurrentQueue<IDecisionLeaseHolder> expelled, TimeSpan usableFor) =>
+        TestLeaseGrants.Of(time, [], holder =>
+        {
+            expelled.Enqueue(holder);
+            return Task.FromResult(usableFor);
+        });
 
     private static SubjectRecord Record(SubjectStatus status) => SubjectRecord.Empty with { Status = status };
 }
