@@ -49,6 +49,33 @@ public sealed class TelemetryTests(SqliteEdgeFixture fixture) : IClassFixture<Sq
     }
 
     [Fact]
+    public async Task Metrics_take_aspnet_cores_meters_but_for_kestrels_memory_pool()
+    {
+        // A probe instrument on each meter of ASP.NET Core's names, from this host's meter factory: /metrics shows a
+        // probe's series exactly when this host's metrics provider collects that meter (a meter is taken by its name).
+        // Whether an instrument is enabled at all would not tell: any listener in the test process enables it.
+        var meters = fixture.Factory.Services.GetRequiredService<IMeterFactory>();
+        var probes = new Dictionary<string, string>();
+        foreach (var meter in TelemetryExtensions.AspNetCoreMeters.Append("Microsoft.AspNetCore.MemoryPool"))
+        {
+            var name = "shopastro_probe_" + Guid.NewGuid().ToString("N");
+            meters.Create(meter).CreateCounter<long>(name.Replace('_', '.')).Add(1);
+            probes[meter] = name;
+        }
+
+        var text = "";
+        for (var attempt = 0; attempt < 20 && !text.Contains(probes["Microsoft.AspNetCore.Hosting"], StringComparison.Ordinal); attempt++)
+        {
+            await Task.Delay(250);
+            text = await (await fixture.Factory.ClientWith(null).GetAsync("/metrics")).Content.ReadAsStringAsync();
+        }
+
+        Assert.All(TelemetryExtensions.AspNetCoreMeters, meter => Assert.Contains(probes[meter], text, StringComparison.Ordinal));
+        Assert.Contains("Microsoft.AspNetCore.Server.Kestrel", TelemetryExtensions.AspNetCoreMeters);
+        Assert.DoesNotContain(probes["Microsoft.AspNetCore.MemoryPool"], text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_single_check_is_timed_as_a_decision_and_left_out_of_the_http_request_duration()
     {
         // Measurements of this host's instruments only (other test hosts in the process have meters of the same names).
