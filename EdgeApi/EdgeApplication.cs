@@ -60,10 +60,12 @@ public static class EdgeApplication
 
     public static WebApplication MapEdgeApi(this WebApplication app)
     {
-        app.UseForwardedHeaders();
         app.UseExceptionHandler();
         // Ahead of status code pages and routing: it answers only with 200s, and neither has work to do for them.
+        // Ahead of the forwarded headers too: nothing it reads or answers depends on the client's address or scheme,
+        // and reading the three headers cost 0.4 µs of the edge's 34 µs of CPU per check (perf, load-tests/).
         app.UseMiddleware<CheckFastPath>();
+        app.UseForwardedHeaders();
         app.UseStatusCodePages();
         app.UseBodyLimit();
         app.UseRouting();

@@ -9,7 +9,8 @@ public static class DecisionEngine
 {
     private readonly record struct Input(StorePolicy? Policy, SubjectRecord Subject, Purpose Purpose, RequestSignals Signals)
     {
-        public ConsentChoice? Choice => Subject.Consents.GetValueOrDefault(Purpose);
+        /// <summary>The latest choice for the purpose, looked up once: four rules read it.</summary>
+        public ConsentChoice? Choice { get; } = Subject.Consents.GetValueOrDefault(Purpose);
     }
 
     /// <summary>A rule applies when <paramref name="Check"/> gives a reason; it then allows or denies.</summary>
