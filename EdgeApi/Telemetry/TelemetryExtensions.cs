@@ -15,9 +15,10 @@ public static class TelemetryExtensions
 
     /// <summary>
     /// ASP.NET Core's meters on <c>/metrics</c>: those <c>AddAspNetCoreInstrumentation</c> adds that this application
-    /// has (not Blazor's or Identity's), but for <c>Microsoft.AspNetCore.MemoryPool</c>. That one measures every buffer Kestrel rents and returns
-    /// (several per request), which cost 0.7 µs of the edge's 34 µs of CPU per single check (2 %, perf, load-tests/);
-    /// Kestrel's connections, the requests and the runtime's GC and working set say what operators read from it.
+    /// has (not Blazor's or Identity's), but for <c>Microsoft.AspNetCore.MemoryPool</c>. That one measures every
+    /// buffer Kestrel rents and returns, several per request: 0.7 µs of the edge's 34 µs of CPU per single check
+    /// (load-tests/results/20261206-edge-overheads.md). The memory it would show is in the runtime's heap and
+    /// working-set series.
     /// </summary>
     public static readonly string[] AspNetCoreMeters =
     [
