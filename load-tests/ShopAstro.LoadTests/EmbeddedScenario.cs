@@ -44,7 +44,7 @@ internal sealed class EmbeddedScenario(RunContext run, Cluster cluster, Profiler
             }
 
             // The batch, against the batch ceiling measured again beside it.
-            var batches = new BatchScenario(run);
+            var batches = new BatchScenario(run, cluster);
             var (bodies, _) = batches.Bodies();
             var batch = await batches.MeasurePairsAsync("batch, embedded edge", run.EdgeUrl, "batch ceiling, next to the embedded edge", bodies);
             run.Report.EmbeddedFigures.Add(batches.Figure(Section, batch));

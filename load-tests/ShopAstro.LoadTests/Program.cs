@@ -4,7 +4,7 @@ namespace ShopAstro.LoadTests;
 
 /// <summary>
 /// Subcommands:
-///   run --profile short|full --repo DIR --silo DLL --edge DLL --out DIR --pg CONN --redis HOST:PORT [--keep-db] [--command TEXT] [--only writes|checks] [--settings KEY=VALUE;...]
+///   run --profile short|full --repo DIR --silo DLL --edge DLL --out DIR --pg CONN --redis HOST:PORT [--keep-db] [--command TEXT] [--only writes|checks|batch] [--settings KEY=VALUE;...]
 ///   ceiling-server --port N [--subjects N] [--stores N]
 ///   memory --checkpoints N[,N] --granted N --dir DIR --output FILE [--subjects N] [--stores N]
 ///   preview --edge DLL --pg CONN --out DIR [--subjects N]

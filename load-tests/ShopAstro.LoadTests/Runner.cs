@@ -55,23 +55,31 @@ public sealed class Runner
                 await Step("policies", _cluster.PublishPoliciesAsync);
                 await Step("idle baseline", _cluster.IdleBaselineAsync);
                 await Step("durable writes", new WritesScenario(run, _cluster, _profiler).DurableWritesAsync);
-                if (run.Options.Only is not "writes")
+                if (run.Options.Only is null or "checks")
                 {
                     await Step("single check", new CheckScenario(run, _cluster, _profiler, _counters).SingleCheckAsync);
+                }
+
+                if (run.Options.Only is "batch")
+                {
+                    await Step("batch", new BatchScenario(run, _cluster).BatchAsync);
                 }
 
                 if (run.Options.Only is null)
                 {
                     await Step("open-loop sweep", new SweepScenario(run).SweepAsync);
-                    await Step("batch", new BatchScenario(run).BatchAsync);
+                    await Step("batch", new BatchScenario(run, _cluster).BatchAsync);
                     await Step("write-to-SignalR", new FeedScenario(run).FeedAsync);
                     await Step("embedded default", new EmbeddedScenario(run, _cluster, _profiler, _counters).RunAsync);
                 }
                 else
                 {
-                    report.Notes.Add(run.Options.Only is "writes"
-                        ? "Only the durable writes were run (--only writes): a figure for working on one path, not a report of the targets."
-                        : "Only the durable writes and the single check were run (--only checks): figures for working on one path, not a report of the targets.");
+                    report.Notes.Add(run.Options.Only switch
+                    {
+                        "writes" => "Only the durable writes were run (--only writes): a figure for working on one path, not a report of the targets.",
+                        "checks" => "Only the durable writes and the single check were run (--only checks): figures for working on one path, not a report of the targets.",
+                        _ => "Only the durable writes and the batch were run (--only batch; no single check before it, so the edge's leases are the batch's own): figures for working on one path, not a report of the targets.",
+                    });
                 }
             }
             catch (Exception e)
