@@ -186,12 +186,8 @@ public sealed class CheckFastPath(
     private sealed class ResponseBuffer
     {
         private static readonly JsonEncodedText StoreIdName = JsonEncodedText.Encode("storeId");
-        private static readonly JsonEncodedText SubjectIdName = JsonEncodedText.Encode("subjectId");
         private static readonly JsonEncodedText PolicyVersionName = JsonEncodedText.Encode("policyVersion");
         private static readonly JsonEncodedText DecisionsName = JsonEncodedText.Encode("decisions");
-        private static readonly JsonEncodedText PurposeName = JsonEncodedText.Encode("purpose");
-        private static readonly JsonEncodedText AllowedName = JsonEncodedText.Encode("allowed");
-        private static readonly JsonEncodedText ReasonName = JsonEncodedText.Encode("reason");
 
         private readonly ArrayBufferWriter<byte> _bytes = new(512);
         private readonly Utf8JsonWriter _writer;
@@ -204,7 +200,7 @@ public sealed class CheckFastPath(
             _writer.Reset(_bytes);
             _writer.WriteStartObject();
             _writer.WriteString(StoreIdName, storeId);
-            _writer.WriteString(SubjectIdName, subjectId);
+            _writer.WriteString(DecisionJson.SubjectIdName, subjectId);
             if (result.PolicyVersion is { } version)
             {
                 _writer.WriteNumber(PolicyVersionName, version);
@@ -218,9 +214,7 @@ public sealed class CheckFastPath(
             foreach (var decision in result.Decisions)
             {
                 _writer.WriteStartObject();
-                _writer.WriteString(PurposeName, decision.Purpose.ToId());
-                _writer.WriteBoolean(AllowedName, decision.Allowed);
-                _writer.WriteString(ReasonName, decision.Reason.ToCode());
+                DecisionJson.WriteFields(_writer, decision);
                 _writer.WriteEndObject();
             }
 

@@ -117,15 +117,19 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
         }
     }
 
-    /// <summary>The decisions for one subject if this process can decide it without a grain call.</summary>
-    public bool TryDecide(string storeId, string subjectId, Purpose[] purposes, RequestSignals signals, out DecisionSet decided)
+    /// <summary>
+    /// The decisions for one subject, into <paramref name="decided"/> (one per purpose, in their order), if this process
+    /// can decide it without a grain call: the batch's path, which allocates no decision set per subject.
+    /// </summary>
+    public bool TryDecide(string storeId, string subjectId, ReadOnlySpan<Purpose> purposes, RequestSignals signals, Span<Decision> decided)
     {
-        if (Enabled && TryDecideHere(storeId, subjectId, SubjectKey.Of(storeId, subjectId), purposes, signals, out decided))
+        if (Enabled && _inputs.TryGet(storeId, subjectId, SubjectKey.Of(storeId, subjectId), out var record, out var policy, out var absent))
         {
+            _metrics.Looked(absent ? CacheLookup.Absent : CacheLookup.Hit);
+            Decide(storeId, policy, record, purposes, signals, decided);
             return true;
         }
 
-        decided = null!;
         return false;
     }
 
@@ -211,15 +215,19 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
 
     private DecisionSet Decide(string storeId, StorePolicy? policy, SubjectRecord subject, Purpose[] purposes, RequestSignals signals)
     {
-        var counters = _stats.For(storeId);
         var decisions = new Decision[purposes.Length];
+        Decide(storeId, policy, subject, purposes, signals, decisions);
+        return new DecisionSet(policy?.Version, decisions);
+    }
+
+    private void Decide(string storeId, StorePolicy? policy, SubjectRecord subject, ReadOnlySpan<Purpose> purposes, RequestSignals signals, Span<Decision> decided)
+    {
+        var counters = _stats.For(storeId);
         for (var i = 0; i < purposes.Length; i++)
         {
-            decisions[i] = DecisionEngine.Decide(policy, subject, purposes[i], signals);
-            counters.Checked(decisions[i]);
+            decided[i] = DecisionEngine.Decide(policy, subject, purposes[i], signals);
+            counters.Checked(decided[i]);
         }
-
-        return new DecisionSet(policy?.Version, decisions);
     }
 
     /// <summary>

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using Microsoft.Extensions.Primitives;
 using ShopAstro.EdgeApi.Auth;
 using ShopAstro.EdgeApi.Decisions;
@@ -18,7 +17,6 @@ public static class DecisionEndpoints
     public const string CheckName = "CheckDecisions";
     public const string PurposeKey = "purpose";
     public const string ExplainKey = "explain";
-    private const int MaxGrainCallsPerBatch = 512;
 
     /// <param name="checkRequestDuration">
     /// Whether the single check is also counted in ASP.NET Core's <c>http.server.request.duration</c>
@@ -135,82 +133,16 @@ public static class DecisionEndpoints
             return EdgeProblems.BadRequest("batch_too_large", $"At most {MaxBatchItems} items per batch; got {items.Count}.");
         }
 
-        // One decision per distinct subject: from this edge's leases, else one grain call each, all in flight
-        // at once. Results go back in item order.
-        // The items of one subject are chained through `next` (the index of its next item, -1 after the last), so
-        // grouping allocates nothing per subject but its entry here.
-        var bySubject = new Dictionary<string, (int First, int Last, int Count)>(StringComparer.Ordinal);
-        var next = new int[items.Count];
-        var asked = new Purpose[items.Count];
-        for (var i = 0; i < items.Count; i++)
+        var batch = BatchDecisions.Rent();
+        if (batch.Group(items) is { } problem)
         {
-            var item = items[i];
-            if (item is null || !Ids.IsValid(item.SubjectId))
-            {
-                return EdgeProblems.BadRequest("invalid_id", $"items[{i}].subjectId must be 1 to 128 characters of A-Z a-z 0-9 . _ : -");
-            }
-
-            if (!Purposes.TryParse(item.Purpose, out asked[i]))
-            {
-                return EdgeProblems.BadRequest("unknown_purpose", $"items[{i}].purpose '{item.Purpose}' is not a purpose.");
-            }
-
-            next[i] = -1;
-            ref var chain = ref CollectionsMarshal.GetValueRefOrAddDefault(bySubject, item.SubjectId!, out var known);
-            if (known)
-            {
-                next[chain.Last] = i;
-                chain = (chain.First, i, chain.Count + 1);
-            }
-            else
-            {
-                chain = (i, i, 1);
-            }
+            batch.Return();
+            return problem;
         }
 
-        var signals = body.Value.Signals is { } s ? new RequestSignals(s.Dnt, s.Gpc) : RequestSignals.None;
-        var results = new BatchResult[items.Count];
-        var decisions = new Decision[items.Count];
-        // Subjects without a lease here go to their grains, a bounded number at a time: 10,000 first activations
-        // sent at once would queue behind each other past the per-call timeout.
-        List<(string SubjectId, int First, Purpose[] Purposes)>? missed = null;
-        foreach (var (subjectId, chain) in bySubject)
-        {
-            var purposes = new Purpose[chain.Count];
-            for (int k = chain.First, j = 0; k >= 0; k = next[k], j++)
-            {
-                purposes[j] = asked[k];
-            }
-
-            if (cache.TryDecide(storeId, subjectId, purposes, signals, out var decided))
-            {
-                Place(subjectId, chain.First, decided);
-            }
-            else
-            {
-                (missed ??= []).Add((subjectId, chain.First, purposes));
-            }
-        }
-
-        if (missed is not null)
-        {
-            await Parallel.ForEachAsync(missed, new ParallelOptions { MaxDegreeOfParallelism = MaxGrainCallsPerBatch }, async (miss, _) =>
-                Place(miss.SubjectId, miss.First, await cache.DecideAsync(storeId, miss.SubjectId, miss.Purposes, signals)));
-        }
-
-        metrics.Decided(decisions, "batch", startedAt);
-        return new JsonBodyResult<BatchResponse>(new BatchResponse(results), EdgeJsonContext.Default.BatchResponse);
-
-        // The subject's decisions come in the order its items were chained.
-        void Place(string subjectId, int first, DecisionSet decided)
-        {
-            for (int k = first, j = 0; k >= 0; k = next[k], j++)
-            {
-                var decision = decided.Decisions[j];
-                decisions[k] = decision;
-                results[k] = new BatchResult(subjectId, decision.Purpose.ToId(), decision.Allowed, decision.Reason.ToCode());
-            }
-        }
+        await batch.DecideAsync(cache, storeId, body.Value.Signals is { } s ? new RequestSignals(s.Dnt, s.Gpc) : RequestSignals.None);
+        metrics.Decided(batch.Decisions, "batch", startedAt);
+        return batch.Respond();
     }
 
     private static bool TryParsePurposes(StringValues requested, out Purpose[] purposes, out string? unknown)
