@@ -195,6 +195,27 @@ public static class SubjectKey
 {
     public static string Of(string storeId, string subjectId) => string.Concat(storeId, "/", subjectId);
 
+    /// <summary>
+    /// The key of <see cref="Of(string, string)"/> written in <paramref name="buffer"/> when it fits, else in a new
+    /// string: for lookups, which need no string of their own (e.g. <c>stackalloc char[SubjectKey.StackLength]</c>).
+    /// </summary>
+    public static ReadOnlySpan<char> Of(string storeId, string subjectId, Span<char> buffer)
+    {
+        var length = storeId.Length + 1 + subjectId.Length;
+        if (length > buffer.Length)
+        {
+            return Of(storeId, subjectId);
+        }
+
+        storeId.CopyTo(buffer);
+        buffer[storeId.Length] = '/';
+        subjectId.CopyTo(buffer[(storeId.Length + 1)..]);
+        return buffer[..length];
+    }
+
+    /// <summary>A buffer for <see cref="Of(string, string, Span{char})"/> that holds the key of any two valid ids (at most 128 characters each).</summary>
+    public const int StackLength = 2 * 128 + 1;
+
     public static (string StoreId, string SubjectId) Parse(string key)
     {
         var slash = key.IndexOf('/');

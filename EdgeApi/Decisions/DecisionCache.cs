@@ -121,47 +121,43 @@ public sealed partial class DecisionCache : IDecisionLeaseHolder, IHostedService
     /// The decisions for one subject, into <paramref name="decided"/> (one per purpose, in their order), if this process
     /// can decide it without a grain call: the batch's path, which allocates no decision set per subject.
     /// </summary>
-    public bool TryDecide(string storeId, string subjectId, ReadOnlySpan<Purpose> purposes, RequestSignals signals, Span<Decision> decided)
-    {
-        if (Enabled && _inputs.TryGet(storeId, subjectId, SubjectKey.Of(storeId, subjectId), out var record, out var policy, out var absent))
-        {
-            _metrics.Looked(absent ? CacheLookup.Absent : CacheLookup.Hit);
-            Decide(storeId, policy, record, purposes, signals, decided);
-            return true;
-        }
-
-        return false;
-    }
+    public bool TryDecide(string storeId, string subjectId, ReadOnlySpan<Purpose> purposes, RequestSignals signals, Span<Decision> decided) =>
+        Enabled && TryDecideHere(storeId, subjectId, purposes, signals, decided, out _);
 
     /// <summary>The decisions for one subject: from a valid lease here, else from a new one.</summary>
     public ValueTask<DecisionSet> DecideAsync(string storeId, string subjectId, Purpose[] purposes, RequestSignals signals)
     {
-        var key = SubjectKey.Of(storeId, subjectId);
         if (!Enabled)
         {
             _metrics.Looked(CacheLookup.Grain);
-            return _grains.Of<ISubjectGrain>(key).Decide(purposes, signals);
+            return _grains.Of<ISubjectGrain>(SubjectKey.Of(storeId, subjectId)).Decide(purposes, signals);
         }
 
-        if (TryDecideHere(storeId, subjectId, key, purposes, signals, out var decided))
+        var decisions = new Decision[purposes.Length];
+        if (TryDecideHere(storeId, subjectId, purposes, signals, decisions, out var policyVersion))
         {
-            return ValueTask.FromResult(decided);
+            return ValueTask.FromResult(new DecisionSet(policyVersion, decisions));
         }
 
-        return DecideAfterLease(storeId, key, purposes, signals);
+        return DecideAfterLease(storeId, SubjectKey.Of(storeId, subjectId), purposes, signals);
     }
 
-    /// <summary>From the subject's lease and the store's policy, or from the store's absence lease when the subject has no record.</summary>
-    private bool TryDecideHere(string storeId, string subjectId, string key, Purpose[] purposes, RequestSignals signals, out DecisionSet decided)
+    /// <summary>
+    /// From the subject's lease and the store's policy, or from the store's absence lease when the subject has no
+    /// record. The lease is looked up by a key on the stack: a check answered here allocates no key.
+    /// </summary>
+    private bool TryDecideHere(
+        string storeId, string subjectId, ReadOnlySpan<Purpose> purposes, RequestSignals signals, Span<Decision> decided, out int? policyVersion)
     {
-        if (_inputs.TryGet(storeId, subjectId, key, out var record, out var policy, out var absent))
+        if (_inputs.TryGet(storeId, subjectId, SubjectKey.Of(storeId, subjectId, stackalloc char[SubjectKey.StackLength]), out var record, out var policy, out var absent))
         {
             _metrics.Looked(absent ? CacheLookup.Absent : CacheLookup.Hit);
-            decided = Decide(storeId, policy, record, purposes, signals);
+            Decide(storeId, policy, record, purposes, signals, decided);
+            policyVersion = policy?.Version;
             return true;
         }
 
-        decided = null!;
+        policyVersion = null;
         return false;
     }
 

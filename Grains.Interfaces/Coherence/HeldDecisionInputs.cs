@@ -12,7 +12,7 @@ namespace ShopAstro.Coherence;
 public sealed class HeldDecisionInputs(TimeProvider time, HeldLeases leases, HeldAbsences absences)
 {
     /// <summary>From what this process holds now; <paramref name="absent"/>: from the store's absence lease.</summary>
-    public bool TryGet(string storeId, string subjectId, string key, out SubjectRecord record, out StorePolicy? policy, out bool absent)
+    public bool TryGet(string storeId, string subjectId, ReadOnlySpan<char> key, out SubjectRecord record, out StorePolicy? policy, out bool absent)
     {
         if (leases.TryGet(key, out var lease) && absences.TryGetPolicy(storeId, out policy))
         {
@@ -52,11 +52,11 @@ public sealed class HeldDecisionInputs(TimeProvider time, HeldLeases leases, Hel
     /// A subject still asked for near the end of its lease gets the next one in the background, so that no check of a
     /// subject in use waits for a renewal (and renewals do not come in bursts).
     /// </summary>
-    private void RenewAhead(string key, HeldLeases.Entry lease)
+    private void RenewAhead(ReadOnlySpan<char> key, HeldLeases.Entry lease)
     {
         if (time.GetTimestamp() >= lease.RenewAfter && !leases.Renewing(key))
         {
-            leases.LeaseAsync(key).ContinueWith(
+            leases.LeaseAsync(key.ToString()).ContinueWith(
                 static renewal => _ = renewal.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
         }
     }

@@ -72,10 +72,14 @@ public sealed class HeldLeases(
     /// <summary>Leases dropped to stay within the capacity, so far.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
 
-    /// <summary>A valid lease for <paramref name="key"/>, if this process holds one.</summary>
-    public bool TryGet(string key, out Entry lease)
+    /// <summary>
+    /// A valid lease for <paramref name="key"/>, if this process holds one. The key may be a span over a caller's
+    /// buffer (<see cref="SubjectKey.Of(string, string, Span{char})"/>): a check answered here allocates no key.
+    /// </summary>
+    public bool TryGet(ReadOnlySpan<char> key, out Entry lease)
     {
-        if (!_entries.TryGetValue(key, out lease!) || time.GetTimestamp() >= lease.ExpiresAt || !epoch.Admits(lease.RequestedAt) || RevokedSince(key, lease.RequestedAt))
+        if (!_entries.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(key, out lease!) || time.GetTimestamp() >= lease.ExpiresAt ||
+            !epoch.Admits(lease.RequestedAt) || RevokedSince(key, lease.RequestedAt))
         {
             return false;
         }
@@ -89,9 +93,10 @@ public sealed class HeldLeases(
         return true;
     }
 
-    private bool RevokedSince(string key, long requestedAt) => _revoked.TryGetValue(key, out var revokedAt) && revokedAt >= requestedAt;
+    private bool RevokedSince(ReadOnlySpan<char> key, long requestedAt) =>
+        _revoked.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(key, out var revokedAt) && revokedAt >= requestedAt;
 
-    public bool Renewing(string key) => _pending.ContainsKey(key);
+    public bool Renewing(ReadOnlySpan<char> key) => _pending.GetAlternateLookup<ReadOnlySpan<char>>().ContainsKey(key);
 
     /// <summary>
     /// A lease a check that started at <paramref name="startedAt"/> may decide from: the one of a request it joined if

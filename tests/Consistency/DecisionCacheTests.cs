@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
 using ShopAstro.EdgeApi.Decisions;
 using ShopAstro.EdgeApi.Telemetry;
+using ShopAstro.Grains.Interfaces;
 using ShopAstro.Tests.Infrastructure;
 
 namespace ShopAstro.Tests.Consistency;
@@ -86,6 +87,28 @@ public sealed class DecisionCacheTests(SqliteEdgeFixture fixture) : IClassFixtur
 
         await (await _client.SetConsentAsync(store, "u1", "analytics", false)).ShouldBeOkAsync();
         Assert.Equal((false, "withdrawn"), await _client.DecideAsync(store, "u1", "analytics"));
+    }
+
+    [Fact]
+    public async Task A_check_answered_from_a_lease_allocates_its_decisions_only()
+    {
+        var store = await NewStoreAsync();
+        await (await _client.SetConsentAsync(store, "u1", "analytics", true)).ShouldBeOkAsync();
+        Assert.Equal((true, "granted"), await _client.DecideAsync(store, "u1", "analytics"));
+        Purpose[] purposes = [Purpose.Analytics, Purpose.Cart];
+        Assert.True(Cache.DecideAsync(store, "u1", purposes, RequestSignals.None).IsCompletedSuccessfully);
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 1_000; i++)
+        {
+            var decided = Cache.DecideAsync(store, "u1", purposes, RequestSignals.None);
+            Assert.True(decided.IsCompletedSuccessfully);
+        }
+
+        // Per check: the decisions (an array of two, 48 bytes) and their set (32 bytes); no lease key ("{store}/u1",
+        // 56 bytes), which is looked up from the stack.
+        var perCheck = (GC.GetAllocatedBytesForCurrentThread() - before) / 1_000.0;
+        Assert.True(perCheck <= 80, $"{perCheck} bytes allocated per check");
     }
 
     [Fact]
