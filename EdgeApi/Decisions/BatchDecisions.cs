@@ -180,5 +180,4 @@ public sealed class BatchDecisions : IResettable
             await response.BodyWriter.FlushAsync(context.RequestAborted);
         }
     }
-
 }
