@@ -248,14 +248,7 @@ public sealed class DecisionCacheTests(SqliteEdgeFixture fixture) : IClassFixtur
     {
         var store = "cache-" + Guid.NewGuid().ToString("N")[..8];
         await (await _client.PublishPolicyAsync(store, 1)).ShouldBeOkAsync();
-        // The cache answers only once this edge is registered as a lease holder (at start-up).
-        var until = DateTime.UtcNow.AddSeconds(20);
-        while (!Cache.Active && DateTime.UtcNow < until)
-        {
-            await Task.Delay(50);
-        }
-
-        Assert.True(Cache.Active, "the decision cache must be registered");
+        await fixture.Factory.RegisteredDecisionCacheAsync();
         return store;
     }
 

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Text.Json;
-using Microsoft.Extensions.DependencyInjection;
 using ShopAstro.EdgeApi.Decisions;
 using ShopAstro.EdgeApi.Http;
 using ShopAstro.Grains.Interfaces;
@@ -17,12 +16,10 @@ public sealed class BatchDecisionsTests(SqliteEdgeFixture fixture) : IClassFixtu
 {
     private readonly HttpClient _client = fixture.Factory.ClientWith(EdgeApiFactory.AdminToken);
 
-    private DecisionCache Cache => fixture.Factory.Services.GetRequiredService<DecisionCache>();
-
     [Fact]
     public async Task Writes_the_contracts_batch_response_byte_for_byte()
     {
-        var store = await StoreWithSubjectsAsync();
+        var (store, cache) = await StoreWithSubjectsAsync();
         List<BatchItem?> items =
         [
             new("granted", "analytics"), new("withdrawn", "analytics"), new("granted", "cart"), new("never", "analytics"),
@@ -30,7 +27,7 @@ public sealed class BatchDecisionsTests(SqliteEdgeFixture fixture) : IClassFixtu
         ];
         await WarmAsync(store, items);
 
-        var (decisions, json) = await DecideAsync(store, items);
+        var (decisions, json) = await DecideAsync(cache, store, items);
 
         Assert.Equal(
             ["granted", "withdrawn", "contract", "no_consent", "granted", "necessary", "purpose_disabled", "purpose_disabled"],
@@ -44,7 +41,7 @@ public sealed class BatchDecisionsTests(SqliteEdgeFixture fixture) : IClassFixtu
     [Fact]
     public async Task A_batch_answered_with_a_problem_leaves_nothing_in_the_next_from_the_pool()
     {
-        var store = await StoreWithSubjectsAsync();
+        var (store, cache) = await StoreWithSubjectsAsync();
         List<BatchItem?> valid = [new("granted", "analytics"), new("withdrawn", "analytics")];
         await WarmAsync(store, valid);
 
@@ -53,7 +50,7 @@ public sealed class BatchDecisionsTests(SqliteEdgeFixture fixture) : IClassFixtu
         rejected.Return();
 
         // The pool hands back the instance just returned (one thread, nothing else renting).
-        var (decisions, json) = await DecideAsync(store, valid);
+        var (decisions, json) = await DecideAsync(cache, store, valid);
         Assert.Equal(["granted", "withdrawn"], decisions.Select(d => d.Reason.ToCode()));
         Assert.DoesNotContain("leftover", System.Text.Encoding.UTF8.GetString(json));
     }
@@ -62,7 +59,7 @@ public sealed class BatchDecisionsTests(SqliteEdgeFixture fixture) : IClassFixtu
     public async Task A_batch_decided_from_leases_allocates_nothing_per_item_or_subject()
     {
         const int Subjects = 1_000;
-        var store = await StoreWithSubjectsAsync();
+        var (store, cache) = await StoreWithSubjectsAsync();
         var items = Enumerable.Range(0, 10_000).Select(i => (BatchItem?)new BatchItem($"u{i % Subjects}", (i % 3) switch
         {
             0 => "analytics",
@@ -72,14 +69,14 @@ public sealed class BatchDecisionsTests(SqliteEdgeFixture fixture) : IClassFixtu
         await WarmAsync(store, items);
         var output = new ArrayBufferWriter<byte>(1024 * 1024);
         await using var writer = new Utf8JsonWriter(output, new JsonWriterOptions { SkipValidation = true });
-        DecideInto(store, items, writer, output);
+        DecideInto(cache, store, items, writer, output);
 
         // The least of three: a test running beside this one may take the pooled instance this one returned.
         var allocated = long.MaxValue;
         for (var run = 0; run < 3; run++)
         {
             var before = GC.GetAllocatedBytesForCurrentThread();
-            DecideInto(store, items, writer, output);
+            DecideInto(cache, store, items, writer, output);
             allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
         }
 
@@ -90,24 +87,24 @@ public sealed class BatchDecisionsTests(SqliteEdgeFixture fixture) : IClassFixtu
     }
 
     /// <summary>Once synchronously, as every subject's lease is held: the thread's allocations are the batch's.</summary>
-    private void DecideInto(string store, List<BatchItem?> items, Utf8JsonWriter writer, ArrayBufferWriter<byte> output)
+    private static void DecideInto(DecisionCache cache, string store, List<BatchItem?> items, Utf8JsonWriter writer, ArrayBufferWriter<byte> output)
     {
         output.ResetWrittenCount();
         writer.Reset(output);
         var batch = BatchDecisions.Rent();
         Assert.Null(batch.Group(items));
-        var decided = batch.DecideAsync(Cache, store, RequestSignals.None);
+        var decided = batch.DecideAsync(cache, store, RequestSignals.None);
         Assert.True(decided.IsCompletedSuccessfully, "every subject's lease should be held");
         batch.Write(writer);
         writer.Flush();
         batch.Return();
     }
 
-    private async Task<(Decision[] Decisions, byte[] Json)> DecideAsync(string store, List<BatchItem?> items)
+    private static async Task<(Decision[] Decisions, byte[] Json)> DecideAsync(DecisionCache cache, string store, List<BatchItem?> items)
     {
         var batch = BatchDecisions.Rent();
         Assert.Null(batch.Group(items));
-        await batch.DecideAsync(Cache, store, RequestSignals.None);
+        await batch.DecideAsync(cache, store, RequestSignals.None);
         var decisions = batch.Decisions.ToArray();
         var output = new ArrayBufferWriter<byte>();
         await using (var writer = new Utf8JsonWriter(output, new JsonWriterOptions { SkipValidation = true }))
@@ -127,19 +124,14 @@ public sealed class BatchDecisionsTests(SqliteEdgeFixture fixture) : IClassFixtu
         await response.ShouldBeOkAsync();
     }
 
-    private async Task<string> StoreWithSubjectsAsync()
+    private async Task<(string Store, DecisionCache Cache)> StoreWithSubjectsAsync()
     {
         var store = "batch-" + Guid.NewGuid().ToString("N")[..8];
         await (await _client.PublishPolicyAsync(store, 1)).ShouldBeOkAsync();
-        var until = DateTime.UtcNow.AddSeconds(20);
-        while (!Cache.Active)
-        {
-            Assert.True(DateTime.UtcNow < until, "the decision cache must be registered");
-            await Task.Delay(50);
-        }
+        var cache = await fixture.Factory.RegisteredDecisionCacheAsync();
 
         await (await _client.SetConsentAsync(store, "granted", "analytics", true)).ShouldBeOkAsync();
         await (await _client.SetConsentAsync(store, "withdrawn", "analytics", false)).ShouldBeOkAsync();
-        return store;
+        return (store, cache);
     }
 }

@@ -69,6 +69,27 @@ public sealed class EdgeApiFactory(
         return client;
     }
 
+    /// <summary>
+    /// The edge's decision cache once it answers checks: it does only once this edge is registered as a lease holder,
+    /// at start-up.
+    /// </summary>
+    public async Task<ShopAstro.EdgeApi.Decisions.DecisionCache> RegisteredDecisionCacheAsync()
+    {
+        var cache = Services.GetRequiredService<ShopAstro.EdgeApi.Decisions.DecisionCache>();
+        var until = DateTime.UtcNow.AddSeconds(20);
+        while (!cache.Active)
+        {
+            if (DateTime.UtcNow >= until)
+            {
+                throw new TimeoutException("The decision cache was not registered as a lease holder within 20 s.");
+            }
+
+            await Task.Delay(50);
+        }
+
+        return cache;
+    }
+
     /// <summary>A port for a server a test starts (<see cref="TestPorts"/>).</summary>
     public static int FreePort() => TestPorts.Next();
 }
