@@ -37,6 +37,9 @@ public sealed class BatchDecisions : IResettable
     /// <summary>From the pool; <see cref="Respond"/> returns it.</summary>
     public static BatchDecisions Rent() => Pool.Get();
 
+    /// <summary>The distinct subjects of the items grouped.</summary>
+    internal int Subjects => _bySubject.Count;
+
     /// <summary>The decisions, in item order, once <see cref="DecideAsync"/> has run.</summary>
     public ReadOnlySpan<Decision> Decisions => _decisions.AsSpan(0, _items.Count);
 
