@@ -33,9 +33,9 @@ public sealed class BatchDecisionsTests(SqliteEdgeFixture fixture) : IClassFixtu
         Assert.Equal(
             ["granted", "withdrawn", "contract", "no_consent", "granted", "necessary", "purpose_disabled", "purpose_disabled"],
             decisions.Select(d => d.Reason.ToCode()));
-        var expected = JsonSerializer.SerializeToUtf8Bytes(
-            new BatchResponse(items.Select((item, i) => new BatchResult(item!.SubjectId!, decisions[i].Purpose.ToId(), decisions[i].Allowed, decisions[i].Reason.ToCode())).ToArray()),
-            EdgeJsonContext.Default.BatchResponse);
+        var results = items.Select((item, i) =>
+            new BatchResult(item!.SubjectId!, decisions[i].Purpose.ToId(), decisions[i].Allowed, decisions[i].Reason.ToCode()));
+        var expected = JsonSerializer.SerializeToUtf8Bytes(new BatchResponse(results.ToArray()), EdgeJsonContext.Default.BatchResponse);
         Assert.Equal(System.Text.Encoding.UTF8.GetString(expected), System.Text.Encoding.UTF8.GetString(json));
     }
 
@@ -46,7 +46,8 @@ public sealed class BatchDecisionsTests(SqliteEdgeFixture fixture) : IClassFixtu
         List<BatchItem?> valid = [new("granted", "analytics"), new("withdrawn", "analytics")];
         await WarmAsync(store, valid);
 
-        // Not from the shared pool, which tests running beside this one use: its policy, the pool's.
+        // An instance of its own, reset by the policy the pool uses: tests running beside this one rent from the
+        // shared pool.
         var policy = new DefaultPooledObjectPolicy<BatchDecisions>();
         var batch = policy.Create();
         Assert.NotNull(batch.Group([new("leftover-1", "analytics"), new("leftover-2", "cart"), new("granted", "tracking")]));
