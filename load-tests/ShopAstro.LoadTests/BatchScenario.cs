@@ -47,11 +47,8 @@ internal sealed class BatchScenario(RunContext run, Cluster cluster)
     internal async Task BatchAsync()
     {
         var p = run.Profile;
-        if (run.Ceiling is not { HasExited: false })
-        {
-            // --only batch: the single check, which starts the ceiling server, did not run.
-            await cluster.StartCeilingAsync();
-        }
+        // Started by the single check, unless only the batch runs (--only batch).
+        await cluster.EnsureCeilingAsync();
 
         var (bodies, distinct) = Bodies();
         run.BatchDistinct = distinct;

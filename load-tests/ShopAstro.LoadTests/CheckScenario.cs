@@ -13,7 +13,7 @@ internal sealed class CheckScenario(RunContext run, Cluster cluster, Profiler pr
         Console.WriteLine($"warm-up: {warm.RequestsPerSecond:N0} req/s");
 
         // The HTTP ceiling (same routing, same JSON shape, the edge's runtime settings), warmed up the same way.
-        await cluster.StartCeilingAsync();
+        await cluster.EnsureCeilingAsync();
         await Wrk.RunAsync("ceiling warm-up", run.CeilingUrl, run.WrkScript, p.WrkThreads, p.WrkConnections, TimeSpan.FromSeconds(3), run.WrkEnvironment());
 
         // Alternating pairs; the ceiling does not touch the edge, so the lookups over the whole series are the edge runs'.

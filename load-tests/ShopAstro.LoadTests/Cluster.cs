@@ -138,10 +138,16 @@ internal sealed class Cluster(RunContext run)
 
     /// <summary>
     /// The ceiling server, with the edge's runtime settings (<see cref="RuntimeKnobs"/>) and the run's key space preloaded
-    /// for the batch ceiling. It stays up until the end of the run, for the embedded default's comparisons too.
+    /// for the batch ceiling, started unless it is up: the first scenario that compares with it starts it, and it stays
+    /// up until the end of the run, for the embedded default's comparisons too.
     /// </summary>
-    internal async Task StartCeilingAsync()
+    internal async Task EnsureCeilingAsync()
     {
+        if (run.Ceiling is { HasExited: false })
+        {
+            return;
+        }
+
         var port = ServiceProcess.FreePort();
         run.CeilingUrl = $"http://127.0.0.1:{port}";
         var runtimeConfig = RuntimeKnobs.CeilingRuntimeConfig(run.Options.HarnessDll, run.Options.EdgeDll, run.Logs);

@@ -14,10 +14,7 @@ internal sealed class EmbeddedScenario(RunContext run, Cluster cluster, Profiler
     {
         var p = run.Profile;
         await cluster.StopClusterAsync();
-        if (run.Ceiling is not { HasExited: false })
-        {
-            await cluster.StartCeilingAsync();
-        }
+        await cluster.EnsureCeilingAsync();
 
         var folder = Path.Combine(Path.GetTempPath(), "shopastro-load-embedded-" + run.Stamp);
         try
