@@ -33,7 +33,7 @@ internal sealed class EdgeOperations : IOpenApiOperationTransformer
         [415] = "The body is not JSON.",
         [422] = "The request cannot be carried out as it stands.",
         [429] = "The token is over its rate limit; retry after Retry-After seconds.",
-        [503] = "Storage or the cluster is unavailable; nothing was changed, retry after Retry-After seconds.",
+        [503] = "Storage or the cluster is unavailable or did not answer in time. A write answered 503 is not acknowledged and may or may not have been stored; retry after Retry-After seconds.",
     };
 
     public Task TransformAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)

@@ -15,6 +15,7 @@ public sealed class RevocationTests(SqliteEdgeFixture fixture, ITestOutputHelper
 {
     private const int Checkers = 16;
     private const int Toggles = 200;
+    private const int MaxUnacknowledged = 5;
 
     private sealed record Check(long StartedAt, long EndedAt, bool Allowed);
 
@@ -42,11 +43,12 @@ public sealed class RevocationTests(SqliteEdgeFixture fixture, ITestOutputHelper
             }
         })).ToArray();
 
+        var unacknowledged = new List<string>();
         for (var i = 0; i < Toggles; i++)
         {
             var granted = i % 2 == 0;
             var sentAt = Stopwatch.GetTimestamp();
-            await (await client.SetConsentAsync(store, "u1", "analytics", granted)).ShouldBeOkAsync();
+            await WriteUntilAcknowledgedAsync(client, store, granted, i, unacknowledged);
             writes.Add(new AcknowledgedWrite(granted, sentAt, Stopwatch.GetTimestamp()));
             if (!granted)
             {
@@ -60,9 +62,33 @@ public sealed class RevocationTests(SqliteEdgeFixture fixture, ITestOutputHelper
 
         var violations = checks.Where(check => check.Allowed && WithdrawalWindow.MustBeDenied(check.StartedAt, check.EndedAt, writes)).ToList();
         var mustBeDenied = checks.Count(check => WithdrawalWindow.MustBeDenied(check.StartedAt, check.EndedAt, writes));
-        output.WriteLine($"{checks.Count} checks, {mustBeDenied} ran entirely while only an acknowledged withdrawal was in effect, {violations.Count} violations");
+        output.WriteLine($"{checks.Count} checks, {mustBeDenied} ran entirely while only an acknowledged withdrawal was in effect, {violations.Count} violations; " +
+            $"{unacknowledged.Count} writes answered 503 and were sent again{(unacknowledged.Count == 0 ? "" : ": " + string.Join("; ", unacknowledged))}");
         Assert.True(mustBeDenied > Toggles / 4, $"the test must exercise the window it guards ({mustBeDenied} checks did)");
         Assert.Empty(violations);
+        Assert.True(unacknowledged.Count <= MaxUnacknowledged, $"{unacknowledged.Count} of {Toggles} writes answered 503: {string.Join("; ", unacknowledged)}");
+    }
+
+    /// <summary>
+    /// A write answered 503 is not acknowledged, and may or may not have been stored: it is sent again after its Retry-After, as a
+    /// client would, and counts from its first send (a grant in flight may be seen from then on; a withdrawal binds only once
+    /// acknowledged). In one CI run of the full suite on two cores, one write of 200 answered 503: its call expired before
+    /// the subject grain ran it. A few such writes are tolerated; more, or any other answer, fails the test.
+    /// </summary>
+    private static async Task WriteUntilAcknowledgedAsync(HttpClient client, string store, bool granted, int index, List<string> unacknowledged)
+    {
+        while (true)
+        {
+            using var response = await client.SetConsentAsync(store, "u1", "analytics", granted);
+            if (response.StatusCode != System.Net.HttpStatusCode.ServiceUnavailable || unacknowledged.Count >= MaxUnacknowledged)
+            {
+                await response.ShouldBeOkAsync();
+                return;
+            }
+
+            unacknowledged.Add($"write {index} ({(granted ? "grant" : "withdrawal")}): {await response.Content.ReadAsStringAsync()}");
+            await Task.Delay(response.Headers.RetryAfter?.Delta ?? TimeSpan.FromSeconds(1));
+        }
     }
 }
 
