@@ -40,6 +40,13 @@ public sealed class HeldLeases(
     private readonly ConcurrentDictionary<string, long> _revoked = new(StringComparer.Ordinal);
     private long _dropped;
 
+    // Leases held, counted beside the dictionary for the capacity test of every lease kept: the dictionary's own Count
+    // takes every one of its locks (up to 1,024 once its table has grown), which cost each new lease about 20 µs on a
+    // full edge (perf, load-tests/results/20261207-edge-lookups.md). A Clear racing with a keep can leave it one off:
+    // past the capacity, the drop counts the dictionary again under the hand's lock, so a count too high costs a
+    // recount and one too low is put right by the next drop.
+    private int _held;
+
     // The eviction hand (CLOCK): where the last drop over capacity stopped; its next one goes on from there.
     private readonly Lock _handLock = new();
     private IEnumerator<KeyValuePair<string, Entry>>? _hand;
@@ -184,6 +191,7 @@ public sealed class HeldLeases(
             {
                 if (_entries.TryAdd(key, lease))
                 {
+                    Interlocked.Increment(ref _held);
                     break;
                 }
 
@@ -205,7 +213,7 @@ public sealed class HeldLeases(
         // A revocation that arrived while this was being kept wins (checks test it too: TryGet).
         if (RevokedSince(key, lease.RequestedAt))
         {
-            _entries.TryRemove(new KeyValuePair<string, Entry>(key, lease));
+            Remove(key, lease);
             return;
         }
 
@@ -219,16 +227,17 @@ public sealed class HeldLeases(
     /// </summary>
     private void DropOverCapacity(string kept)
     {
-        if (_entries.Count <= capacity)
+        if (Volatile.Read(ref _held) <= capacity)
         {
             return;
         }
 
         lock (_handLock)
         {
+            Volatile.Write(ref _held, _entries.Count);
             var passed = 0;
-            var limit = 2 * _entries.Count + 2;
-            while (_entries.Count > capacity && passed++ < limit)
+            var limit = 2 * _held + 2;
+            while (Volatile.Read(ref _held) > capacity && passed++ < limit)
             {
                 if (_hand is null || !_hand.MoveNext())
                 {
@@ -251,7 +260,7 @@ public sealed class HeldLeases(
                 {
                     entry.Used = false;
                 }
-                else if (_entries.TryRemove(new KeyValuePair<string, Entry>(key, entry)))
+                else if (Remove(key, entry))
                 {
                     Interlocked.Increment(ref _dropped);
                 }
@@ -259,11 +268,26 @@ public sealed class HeldLeases(
         }
     }
 
+    /// <summary>Takes out this lease (not a newer one kept meanwhile under the same key).</summary>
+    private bool Remove(string key, Entry lease)
+    {
+        if (!_entries.TryRemove(new KeyValuePair<string, Entry>(key, lease)))
+        {
+            return false;
+        }
+
+        Interlocked.Decrement(ref _held);
+        return true;
+    }
+
     public void Revoke(string key)
     {
         var now = time.GetTimestamp();
         _revoked.AddOrUpdate(key, now, (_, before) => Math.Max(before, now));
-        _entries.TryRemove(key, out _);
+        if (_entries.TryRemove(key, out _))
+        {
+            Interlocked.Decrement(ref _held);
+        }
         // Checks that start from now on must not join a lease request sent before the change.
         _pending.TryRemove(key, out _);
     }
@@ -272,6 +296,7 @@ public sealed class HeldLeases(
     public void Clear()
     {
         _entries.Clear();
+        Volatile.Write(ref _held, 0);
         lock (_handLock)
         {
             _hand?.Dispose();
@@ -290,7 +315,7 @@ public sealed class HeldLeases(
         {
             if (entry.ExpiresAt < now)
             {
-                _entries.TryRemove(new KeyValuePair<string, Entry>(key, entry));
+                Remove(key, entry);
             }
         }
 
