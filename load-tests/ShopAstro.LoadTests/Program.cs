@@ -8,6 +8,7 @@ namespace ShopAstro.LoadTests;
 ///   ceiling-server --port N [--subjects N] [--stores N]
 ///   memory --checkpoints N[,N] --granted N --dir DIR --output FILE [--subjects N] [--stores N]
 ///   preview --edge DLL --pg CONN --out DIR [--subjects N]
+///   lookups [--held N,N...]
 /// load-tests/run.sh is the way to run it.
 /// </summary>
 public static class LoadTestsProgram
@@ -16,7 +17,7 @@ public static class LoadTestsProgram
     {
         if (args.Length == 0)
         {
-            Console.Error.WriteLine("usage: ShopAstro.LoadTests run|ceiling-server|memory|preview [options]; see load-tests/README.md");
+            Console.Error.WriteLine("usage: ShopAstro.LoadTests run|ceiling-server|memory|preview|lookups [options]; see load-tests/README.md");
             return 64;
         }
 
@@ -52,6 +53,9 @@ public static class LoadTestsProgram
             case "preview":
                 return await PreviewBench.RunAsync(Path.GetFullPath(Required("edge")), Required("pg"),
                     long.Parse(options.GetValueOrDefault("subjects", "1000000"), CultureInfo.InvariantCulture), Path.GetFullPath(Required("out")));
+            case "lookups":
+                return await LookupBench.RunAsync(options.GetValueOrDefault("held", "1000,30000,300000,1000000").Split(',')
+                    .Select(held => int.Parse(held, CultureInfo.InvariantCulture)).ToArray());
             default:
                 Console.Error.WriteLine($"unknown subcommand '{args[0]}'");
                 return 64;
