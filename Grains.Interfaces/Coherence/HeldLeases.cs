@@ -42,8 +42,8 @@ public sealed class HeldLeases(
 
     // Leases held, counted beside the dictionary for the capacity test of every lease kept: the dictionary's own Count
     // takes every one of its locks (up to 1,024 once its table has grown): 15 µs per new lease at 300,000 leases
-    // (load-tests/results/20261207-edge-lookups.md). A Clear racing with a keep or a removal can leave
-    // it a lease or two off (the capacity is a bound on memory, not a rule of the protocol): each sweep counts again.
+    // (load-tests/results/20261207-edge-lookups.md). A Clear, or a sweep's recount, beside a keep or a removal can leave
+    // it a lease or two off until the next sweep: the capacity bounds memory, it is no rule of the protocol.
     private int _held;
 
     // The eviction hand (CLOCK): where the last drop over capacity stopped; its next one goes on from there.
