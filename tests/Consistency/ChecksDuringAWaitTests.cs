@@ -16,6 +16,7 @@ namespace ShopAstro.Tests.Consistency;
 public sealed class ChecksDuringAWaitTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
+    private const int MaxChecksTimedOutWhileRevoking = 2;
 
     [Fact]
     public async Task While_a_withdrawal_waits_for_a_silent_edge_the_subjects_checks_and_a_publish_are_answered_at_once()
@@ -44,16 +45,31 @@ public sealed class ChecksDuringAWaitTests
 
             var sent = Stopwatch.StartNew();
             var withdrawal = client.SetConsentAsync(store, "u1", "analytics", false);
+            var timedOut = 0;
             while (true)
             {
-                var decided = (await subject.Decide([Purpose.Analytics], RequestSignals.None)).Decisions[0];
+                Assert.True(sent.Elapsed < Timeout, "the withdrawal was never seen");
+                Decision decided;
+                try
+                {
+                    decided = (await subject.Decide([Purpose.Analytics], RequestSignals.None)).Decisions[0];
+                }
+                catch (TimeoutException) when (++timedOut <= MaxChecksTimedOutWhileRevoking)
+                {
+                    // A check that arrives while the change stores and revokes waits for it (SubjectLeases.ReadWhenStoredAsync):
+                    // revoking at the silent edge takes the revocation timeout (1 s; 2 s when this process was stalled),
+                    // then its expulsion. On a loaded machine that can outlast the check timeout (2 s; one CI run of the
+                    // full suite). Checks that waited through the whole wait for the edge would still fail below: the
+                    // withdrawal would be acknowledged before this loop saw it.
+                    continue;
+                }
+
                 if (decided.Reason == DecisionReason.Withdrawn)
                 {
                     break;
                 }
 
                 Assert.Equal(DecisionReason.Granted, decided.Reason);
-                Assert.True(sent.Elapsed < Timeout, "the withdrawal was never seen");
                 await Task.Delay(20);
             }
 
