@@ -20,7 +20,7 @@ public static class LookupBench
 
     public static async Task<int> RunAsync(IReadOnlyList<int> sizes)
     {
-        // Warm-up: every path compiled to its final tier before the first size is measured.
+        // Warm-up: each path run often enough to be recompiled by tiered compilation before the first size is measured.
         for (var round = 0; round < 3; round++)
         {
             var (warm, warmKeys) = await FilledAsync(1_000);
