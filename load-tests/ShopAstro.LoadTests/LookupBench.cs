@@ -33,8 +33,8 @@ public static class LookupBench
         foreach (var size in sizes)
         {
             var (leases, keys) = await FilledAsync(size);
-            var lookup = Median(() => ChecksNs(leases, keys, decide: false));
-            var decided = Median(() => ChecksNs(leases, keys, decide: true));
+            var lookup = MedianOfThree(() => ChecksNs(leases, keys, decide: false));
+            var decided = MedianOfThree(() => ChecksNs(leases, keys, decide: true));
             var keep = await NewLeaseMicrosAsync(leases, size);
             Console.WriteLine($"| {size:N0} | {lookup:F0} | {decided:F0} | {keep:F2} | {CountMicros(size):F2} |");
         }
@@ -142,5 +142,5 @@ public static class LookupBench
         return Stopwatch.GetElapsedTime(started).TotalMicroseconds / counts;
     }
 
-    private static double Median(Func<double> measure) => Enumerable.Range(0, 3).Select(_ => measure()).Order().ElementAt(1);
+    private static double MedianOfThree(Func<double> measure) => Medians.Of(Enumerable.Range(0, 3).Select(_ => measure()));
 }
