@@ -72,7 +72,7 @@ public static class EdgeApplication
         app.UseRouting();
         app.UseAuthentication();
         app.UseMiddleware<PartnerConfinement>();
-        app.UseRateLimiter();
+        app.UseTokenRateLimits();
         app.UseAuthorization();
 
         app.MapOperationsEndpoints();

@@ -30,47 +30,52 @@ public static class RateLimiting
     {
         var settings = builder.Configuration.GetSection(RateLimitSettings.Section).Get<RateLimitSettings>() ?? new RateLimitSettings();
         builder.Services.AddSingleton(services => new TokenRateLimits(services.GetRequiredService<TokenRegistry>(), settings));
-        builder.Services.AddRateLimiter(_ => { });
-        builder.Services.AddOptions<Microsoft.AspNetCore.RateLimiting.RateLimiterOptions>().Configure<TokenRateLimits>((options, limits) =>
-        {
-            options.GlobalLimiter = new TokenPartitionedLimiter(limits);
-            options.OnRejected = async (rejected, cancellationToken) =>
-            {
-                var response = rejected.HttpContext.Response;
-                var retryAfter = rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(1);
-                response.StatusCode = StatusCodes.Status429TooManyRequests;
-                response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
-                await response.WriteAsJsonAsync(
-                    EdgeProblems.Details(StatusCodes.Status429TooManyRequests, "rate_limited", "Too many requests for this token.",
-                        $"This token may send {settings.PermitsPerSecond} requests per second."),
-                    EdgeJsonContext.Default.ProblemDetails, "application/problem+json", cancellationToken);
-            };
-        });
         return builder;
     }
+
+    /// <summary>
+    /// After authentication: the bucket is the authenticated token's. ASP.NET Core's rate limiting middleware is not
+    /// used: it builds a partitioned limiter for endpoint policies (this API has none) whose timer nobody disposes, so
+    /// every stopped app stays reachable from the process's timer queue (dotnet/aspnetcore#69259), which in the test
+    /// suite's hundreds of in-process apps was gigabytes.
+    /// </summary>
+    public static IApplicationBuilder UseTokenRateLimits(this IApplicationBuilder app) => app.UseMiddleware<TokenRateLimiting>();
 
     /// <summary>The API and the hub; health, metrics and the support files stay reachable for operators.</summary>
     private static bool IsLimited(PathString path) =>
         path.StartsWithSegments("/v1") || path.StartsWithSegments(BearerTokenHandler.HubPathPrefix.TrimEnd('/'));
 
-    /// <summary>The rate limiting middleware's view: the bucket of the request's authenticated token.</summary>
-    private sealed class TokenPartitionedLimiter(TokenRateLimits limits) : PartitionedRateLimiter<HttpContext>
+    private sealed class TokenRateLimiting(RequestDelegate next, TokenRateLimits limits)
     {
-        protected override RateLimitLease AttemptAcquireCore(HttpContext resource, int permitCount) =>
-            Bucket(resource) is { } bucket ? bucket.AttemptAcquire(permitCount) : TokenRateLimits.Unlimited;
+        public async Task InvokeAsync(HttpContext context)
+        {
+            if (!IsLimited(context.Request.Path) || context.User.FindFirst(EdgePolicies.TokenIdClaim)?.Value is not { } token
+                || limits.For(token) is not { } bucket)
+            {
+                await next(context);
+                return;
+            }
 
-        protected override ValueTask<RateLimitLease> AcquireAsyncCore(HttpContext resource, int permitCount, CancellationToken cancellationToken) =>
-            Bucket(resource) is { } bucket ? bucket.AcquireAsync(permitCount, cancellationToken) : ValueTask.FromResult(TokenRateLimits.Unlimited);
+            using var lease = bucket.AttemptAcquire();
+            if (lease.IsAcquired)
+            {
+                await next(context);
+                return;
+            }
 
-        public override RateLimiterStatistics? GetStatistics(HttpContext resource) => Bucket(resource)?.GetStatistics();
-
-        private RateLimiter? Bucket(HttpContext context) =>
-            IsLimited(context.Request.Path) && context.User.FindFirst(EdgePolicies.TokenIdClaim)?.Value is { } token ? limits.For(token) : null;
+            var retryAfter = lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(1);
+            context.Response.StatusCode = StatusCodes.Status429TooManyRequests;
+            context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+            await context.Response.WriteAsJsonAsync(
+                EdgeProblems.Details(StatusCodes.Status429TooManyRequests, "rate_limited", "Too many requests for this token.",
+                    $"This token may send {limits.PermitsPerSecond} requests per second."),
+                EdgeJsonContext.Default.ProblemDetails, "application/problem+json", context.RequestAborted);
+        }
     }
 }
 
 /// <summary>
-/// The one bucket of each configured token, created at start-up: shared by the rate limiting middleware and the
+/// The one bucket of each configured token, created at start-up: shared by the token rate limiting middleware and the
 /// check fast path, so a request counts once against its token whichever of them answers it.
 /// </summary>
 public sealed class TokenRateLimits : IDisposable
@@ -80,6 +85,7 @@ public sealed class TokenRateLimits : IDisposable
 
     public TokenRateLimits(TokenRegistry tokens, RateLimitSettings settings)
     {
+        PermitsPerSecond = settings.PermitsPerSecond;
         // Refilled ten times a second when that is a whole number of permits each time; a limit under ten per
         // second is refilled once a second, so that it is the limit and not ten per second.
         var permits = Math.Max(1, settings.PermitsPerSecond);
@@ -95,6 +101,9 @@ public sealed class TokenRateLimits : IDisposable
             AutoReplenishment = true,
         }), StringComparer.Ordinal);
     }
+
+    /// <summary>The sustained rate each bucket allows, as configured.</summary>
+    public int PermitsPerSecond { get; }
 
     /// <summary>A lease for requests that no bucket limits.</summary>
     public static RateLimitLease Unlimited { get; } = new UnlimitedLease();

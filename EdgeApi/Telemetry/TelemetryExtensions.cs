@@ -18,13 +18,15 @@ public static class TelemetryExtensions
     /// has (not Blazor's or Identity's), but for <c>Microsoft.AspNetCore.MemoryPool</c>. That one measures every
     /// buffer Kestrel rents and returns, several per request: 0.7 µs of the edge's 34 µs of CPU per single check
     /// (load-tests/results/20261206-edge-overheads.md). The memory it would show is in the runtime's heap and
-    /// working-set series.
+    /// working-set series. Not <c>Microsoft.AspNetCore.RateLimiting</c>: its middleware is not used
+    /// (<see cref="Auth.RateLimiting.UseTokenRateLimits"/>); rejected requests are the 429s of
+    /// <c>http.server.request.duration</c>.
     /// </summary>
     public static readonly string[] AspNetCoreMeters =
     [
         "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "Microsoft.AspNetCore.Http.Connections",
-        "Microsoft.AspNetCore.Routing", "Microsoft.AspNetCore.Diagnostics", "Microsoft.AspNetCore.RateLimiting",
-        "Microsoft.AspNetCore.Authentication", "Microsoft.AspNetCore.Authorization",
+        "Microsoft.AspNetCore.Routing", "Microsoft.AspNetCore.Diagnostics", "Microsoft.AspNetCore.Authentication",
+        "Microsoft.AspNetCore.Authorization",
     ];
 
     /// <summary>
