@@ -37,8 +37,8 @@ public sealed class HostLifetimeTests
     /// Some things live as long as the process, once per process, and keep the execution context of the app that first
     /// needed them: the runtime's thread that polls event counters (Orleans' statistics listener turns them on), the
     /// timer of Orleans' interner of silo addresses, that of Microsoft.Data.Sqlite's connection pools and OpenTelemetry's
-    /// watch for its self-diagnostics file. One app per
-    /// process is theirs by design, and no leak of the edge's. Started here first, with no context to keep.
+    /// watch for its self-diagnostics file. One app per process is theirs by design, and no leak of the edge's. Started
+    /// here first, with no context to keep.
     /// </summary>
     private static void StartProcessWideTimersWithoutContext()
     {
