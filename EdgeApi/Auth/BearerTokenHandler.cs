@@ -86,13 +86,6 @@ public sealed class BearerTokenHandler(
             ? value.AsSpan(7).Trim()
             : [];
 
-    private Task WriteProblem(int status, string code, string title)
-    {
-        Response.StatusCode = status;
-        return Response.WriteAsJsonAsync(
-            EdgeProblems.Details(status, code, title),
-            EdgeJsonContext.Default.ProblemDetails,
-            contentType: "application/problem+json",
-            cancellationToken: Context.RequestAborted);
-    }
+    private Task WriteProblem(int status, string code, string title) =>
+        EdgeProblems.WriteAsync(Response, EdgeProblems.Details(status, code, title));
 }

@@ -64,12 +64,9 @@ public static class RateLimiting
             }
 
             var retryAfter = lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(1);
-            context.Response.StatusCode = StatusCodes.Status429TooManyRequests;
             context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
-            await context.Response.WriteAsJsonAsync(
-                EdgeProblems.Details(StatusCodes.Status429TooManyRequests, "rate_limited", "Too many requests for this token.",
-                    $"This token may send {limits.PermitsPerSecond} requests per second."),
-                EdgeJsonContext.Default.ProblemDetails, "application/problem+json", context.RequestAborted);
+            await EdgeProblems.WriteAsync(context.Response, EdgeProblems.Details(StatusCodes.Status429TooManyRequests, "rate_limited",
+                "Too many requests for this token.", $"This token may send {limits.PermitsPerSecond} requests per second."));
         }
     }
 }

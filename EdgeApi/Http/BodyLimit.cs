@@ -44,10 +44,5 @@ public static class BodyLimit
     private static bool CanHaveBody(HttpContext context) =>
         context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? true;
 
-    private static Task TooLarge(HttpContext context)
-    {
-        context.Response.StatusCode = StatusCodes.Status413PayloadTooLarge;
-        return context.Response.WriteAsJsonAsync(
-            EdgeProblems.BodyTooLarge(), EdgeJsonContext.Default.ProblemDetails, "application/problem+json", context.RequestAborted);
-    }
+    private static Task TooLarge(HttpContext context) => EdgeProblems.WriteAsync(context.Response, EdgeProblems.BodyTooLarge());
 }

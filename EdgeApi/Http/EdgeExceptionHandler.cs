@@ -25,9 +25,7 @@ internal sealed partial class EdgeExceptionHandler(ILogger<EdgeExceptionHandler>
             context.Response.Headers.RetryAfter = "1";
         }
 
-        context.Response.StatusCode = status;
-        await context.Response.WriteAsJsonAsync(
-            EdgeProblems.Details(status, code, title), EdgeJsonContext.Default.ProblemDetails, "application/problem+json", cancellationToken);
+        await EdgeProblems.WriteAsync(context.Response, EdgeProblems.Details(status, code, title));
         return true;
     }
 

@@ -14,6 +14,15 @@ public static class EdgeProblems
         return problem;
     }
 
+    /// <summary>
+    /// The problem as the response, with its status, from middleware that answers before (or instead of) an endpoint.
+    /// </summary>
+    public static Task WriteAsync(HttpResponse response, ProblemDetails problem)
+    {
+        response.StatusCode = problem.Status!.Value;
+        return response.WriteAsJsonAsync(problem, EdgeJsonContext.Default.ProblemDetails, "application/problem+json", response.HttpContext.RequestAborted);
+    }
+
     public static IResult Result(int status, string code, string title, string? detail = null) =>
         TypedResults.Problem(Details(status, code, title, detail));
 
