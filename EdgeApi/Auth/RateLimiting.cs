@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Threading.RateLimiting;
 using ShopAstro.EdgeApi.Http;
 
 namespace ShopAstro.EdgeApi.Auth;
@@ -29,7 +28,8 @@ public static class RateLimiting
     public static WebApplicationBuilder AddEdgeRateLimiting(this WebApplicationBuilder builder)
     {
         var settings = builder.Configuration.GetSection(RateLimitSettings.Section).Get<RateLimitSettings>() ?? new RateLimitSettings();
-        builder.Services.AddSingleton(services => new TokenRateLimits(services.GetRequiredService<TokenRegistry>(), settings));
+        builder.Services.AddSingleton(services => new TokenRateLimits(services.GetRequiredService<TokenRegistry>(), settings,
+            services.GetKeyedService<TimeProvider>(TokenRateLimits.ClockKey) ?? services.GetRequiredService<TimeProvider>()));
         return builder;
     }
 
@@ -56,15 +56,14 @@ public static class RateLimiting
                 return;
             }
 
-            using var lease = bucket.AttemptAcquire();
-            if (lease.IsAcquired)
+            if (bucket.TryTake())
             {
                 await next(context);
                 return;
             }
 
-            var retryAfter = lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(1);
-            context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+            // The next refill brings a permit.
+            context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(limits.RefillPeriod.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
             await EdgeProblems.WriteAsync(context.Response, EdgeProblems.Details(StatusCodes.Status429TooManyRequests, "rate_limited",
                 "Too many requests for this token.", $"This token may send {limits.PermitsPerSecond} requests per second."));
         }
@@ -73,58 +72,98 @@ public static class RateLimiting
 
 /// <summary>
 /// The one bucket of each configured token, created at start-up: shared by the token rate limiting middleware and the
-/// check fast path, so a request counts once against its token whichever of them answers it.
+/// check fast path, so a request counts once against its token whichever of them answers it. One timer of the given
+/// clock refills them all (the app's clock, unless a <see cref="TimeProvider"/> is registered under
+/// <see cref="ClockKey"/>).
 /// </summary>
 public sealed class TokenRateLimits : IDisposable
 {
-    private static readonly TimeSpan FineReplenishment = TimeSpan.FromMilliseconds(100);
-    private readonly Dictionary<string, TokenBucketRateLimiter> _buckets;
+    /// <summary>The service key of a clock for the refills other than the app's.</summary>
+    public const string ClockKey = "RateLimits";
 
-    public TokenRateLimits(TokenRegistry tokens, RateLimitSettings settings)
+    private static readonly TimeSpan FineRefill = TimeSpan.FromMilliseconds(100);
+    private readonly Dictionary<string, TokenBucket> _buckets;
+    private readonly ITimer _refills;
+
+    public TokenRateLimits(TokenRegistry tokens, RateLimitSettings settings, TimeProvider clock)
     {
         PermitsPerSecond = settings.PermitsPerSecond;
         // Refilled ten times a second when that is a whole number of permits each time; a limit under ten per
         // second is refilled once a second, so that it is the limit and not ten per second.
         var permits = Math.Max(1, settings.PermitsPerSecond);
-        var (perPeriod, replenishment) = permits >= 10
-            ? ((int)(permits * FineReplenishment.TotalSeconds), FineReplenishment)
-            : (permits, TimeSpan.FromSeconds(1));
-        _buckets = tokens.Grants.ToDictionary(grant => grant.Id, _ => new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
-        {
-            TokenLimit = Math.Max(1, settings.Burst),
-            TokensPerPeriod = perPeriod,
-            ReplenishmentPeriod = replenishment,
-            QueueLimit = 0,
-            AutoReplenishment = true,
-        }), StringComparer.Ordinal);
+        (var perRefill, RefillPeriod) = permits >= 10 ? ((int)(permits * FineRefill.TotalSeconds), FineRefill) : (permits, TimeSpan.FromSeconds(1));
+        _buckets = tokens.Grants.ToDictionary(grant => grant.Id, _ => new TokenBucket(Math.Max(1, settings.Burst), perRefill), StringComparer.Ordinal);
+        _refills = clock.CreateTimer(_ => Refill(), null, RefillPeriod, RefillPeriod);
     }
 
     /// <summary>The sustained rate each bucket allows, as configured.</summary>
     public int PermitsPerSecond { get; }
 
-    /// <summary>A lease for requests that no bucket limits.</summary>
-    public static RateLimitLease Unlimited { get; } = new UnlimitedLease();
+    /// <summary>How often the buckets are refilled: the longest a token over its limit waits for its next permit.</summary>
+    public TimeSpan RefillPeriod { get; }
 
-    public RateLimiter? For(string tokenId) => _buckets.GetValueOrDefault(tokenId);
+    /// <summary>The token's bucket; none for a token that is not configured.</summary>
+    public TokenBucket? For(string tokenId) => _buckets.GetValueOrDefault(tokenId);
 
-    public void Dispose()
+    public void Dispose() => _refills.Dispose();
+
+    private void Refill()
     {
         foreach (var bucket in _buckets.Values)
         {
-            bucket.Dispose();
+            bucket.Refill();
         }
     }
+}
 
-    private sealed class UnlimitedLease : RateLimitLease
+/// <summary>
+/// Permits of one token: full (the limit, the burst) at the start, one taken per request, and a refill's permits put
+/// back at each refill up to the limit. Lock-free: a take is one compare-and-swap.
+/// </summary>
+public sealed class TokenBucket
+{
+    private readonly int _limit;
+    private readonly int _perRefill;
+    private int _permits;
+
+    public TokenBucket(int limit, int perRefill)
     {
-        public override bool IsAcquired => true;
+        _limit = limit;
+        _perRefill = perRefill;
+        _permits = limit;
+    }
 
-        public override IEnumerable<string> MetadataNames => [];
-
-        public override bool TryGetMetadata(string metadataName, out object? metadata)
+    /// <summary>Takes one permit; false, and nothing taken, when there is none.</summary>
+    public bool TryTake()
+    {
+        var permits = Volatile.Read(ref _permits);
+        while (permits > 0)
         {
-            metadata = null;
-            return false;
+            var seen = Interlocked.CompareExchange(ref _permits, permits - 1, permits);
+            if (seen == permits)
+            {
+                return true;
+            }
+
+            permits = seen;
+        }
+
+        return false;
+    }
+
+    /// <summary>Puts back one refill's permits, up to the limit.</summary>
+    public void Refill()
+    {
+        var permits = Volatile.Read(ref _permits);
+        while (permits < _limit)
+        {
+            var seen = Interlocked.CompareExchange(ref _permits, (int)Math.Min(_limit, (long)permits + _perRefill), permits);
+            if (seen == permits)
+            {
+                return;
+            }
+
+            permits = seen;
         }
     }
 }

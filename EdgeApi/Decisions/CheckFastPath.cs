@@ -50,8 +50,7 @@ public sealed class CheckFastPath(
             return next(context);
         }
 
-        using var permit = limits.For(check.Grant.Id)?.AttemptAcquire() ?? TokenRateLimits.Unlimited;
-        if (!permit.IsAcquired)
+        if (limits.For(check.Grant.Id) is { } bucket && !bucket.TryTake())
         {
             return next(context);
         }

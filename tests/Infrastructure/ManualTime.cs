@@ -2,7 +2,8 @@ namespace ShopAstro.Tests.Infrastructure;
 
 /// <summary>
 /// A clock whose time, and timers, move only when a test says so (<see cref="MoveTo"/>): a jump past a timer's due
-/// time fires it late, as a process that stalled meanwhile would see it.
+/// time fires it late, as a process that stalled meanwhile would see it; a periodic timer fires once for each of its
+/// periods that the jump passed.
 /// </summary>
 public sealed class ManualTime : TimeProvider
 {
@@ -32,6 +33,7 @@ public sealed class ManualTime : TimeProvider
                 }
 
                 _timers.Remove(due);
+                due.Rearm();
             }
 
             due.Fire();
@@ -40,11 +42,6 @@ public sealed class ManualTime : TimeProvider
 
     public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
     {
-        if (period != Timeout.InfiniteTimeSpan)
-        {
-            throw new NotSupportedException("Periodic timers are not needed here.");
-        }
-
         var timer = new Timer(this, callback, state);
         timer.Change(dueTime, period);
         return timer;
@@ -52,15 +49,28 @@ public sealed class ManualTime : TimeProvider
 
     private sealed class Timer(ManualTime time, TimerCallback callback, object? state) : ITimer
     {
+        private TimeSpan _period = Timeout.InfiniteTimeSpan;
+
         public long DueAt { get; private set; }
 
         public void Fire() => callback(state);
+
+        /// <summary>Under the clock's lock, once the timer was taken off as due: its next period, if it has one.</summary>
+        public void Rearm()
+        {
+            if (_period != Timeout.InfiniteTimeSpan && _period > TimeSpan.Zero)
+            {
+                DueAt += _period.Ticks;
+                time._timers.Add(this);
+            }
+        }
 
         public bool Change(TimeSpan dueTime, TimeSpan period)
         {
             lock (time._lock)
             {
                 time._timers.Remove(this);
+                _period = period;
                 if (dueTime != Timeout.InfiniteTimeSpan)
                 {
                     DueAt = time.GetTimestamp() + dueTime.Ticks;
