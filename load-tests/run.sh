@@ -2,7 +2,7 @@
 # The load test, as an operator would run the system: one silo process and one edge API process
 # (PostgreSQL storage, Redis membership), loaded over HTTP and SignalR, next to their ceilings.
 #
-# Usage: load-tests/run.sh [--profile short|full] [--keep-db] [--product DIR] [--label NAME] [--only writes|checks|batch]
+# Usage: load-tests/run.sh [--profile short|full] [--keep-db] [--product DIR] [--label NAME] [--only writes|checks|sweep|batch]
 #                          [--setting KEY=VALUE]...
 #   short (default): about 6-8 minutes; full: about 25-30 minutes (1,000,000 activated subjects for memory).
 #
@@ -10,7 +10,8 @@
 # and copies them to load-tests/results/latest-<profile>.{md,json,png}.
 #   --product DIR: measure another build of the product (DIR/silo and DIR/edge, e.g. published from an earlier
 #   commit) with this harness and its ceilings, for before/after figures; --label NAME names its results folder.
-#   --only writes|checks|batch: only the durable writes (and the single check, or the batch), for working on one path; its report
+#   --only writes|checks|sweep|batch: only the durable writes (and the single check, the single check and the open-loop
+#   sweep, or the batch), for working on one path; its report
 #   stays in its own folder (like a labelled run), never the latest.
 #   --setting KEY=VALUE: a configuration key of the silo and the edge (e.g. Consent:DecisionLease=00:00:15),
 #   repeatable; the run is named after it (like a labelled run), never the latest.
@@ -29,7 +30,7 @@ while [[ $# -gt 0 ]]; do
         --keep-db) EXTRA+=(--keep-db); shift ;;
         --product) PRODUCT=${2:?--product needs a folder holding silo/ and edge/}; shift 2 ;;
         --label) LABEL=-${2:?--label needs a name}; shift 2 ;;
-        --only) ONLY=${2:?--only needs writes, checks or batch}; shift 2 ;;
+        --only) ONLY=${2:?--only needs writes, checks, sweep or batch}; shift 2 ;;
         --setting) [[ ${2:-} == *=* ]] || { echo "--setting needs KEY=VALUE" >&2; exit 64; }
                    SETTINGS+="${SETTINGS:+;}$2"; KEY=${2%%=*}; LABEL+="-$(printf '%s=%s' "${KEY##*:}" "${2#*=}" | tr -c 'A-Za-z0-9.=\n-' '_')"; shift 2 ;;
         -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -38,7 +39,7 @@ while [[ $# -gt 0 ]]; do
 done
 [[ $PROFILE == short || $PROFILE == full ]] || { echo "--profile must be short or full" >&2; exit 64; }
 if [[ -n $ONLY ]]; then
-    [[ $ONLY == writes || $ONLY == checks || $ONLY == batch ]] || { echo "--only must be writes, checks or batch" >&2; exit 64; }
+    [[ $ONLY == writes || $ONLY == checks || $ONLY == sweep || $ONLY == batch ]] || { echo "--only must be writes, checks, sweep or batch" >&2; exit 64; }
     EXTRA+=(--only "$ONLY"); LABEL="$LABEL-only-$ONLY"
 fi
 [[ -z $SETTINGS ]] || EXTRA+=(--settings "$SETTINGS")

@@ -207,6 +207,21 @@ public sealed class CpuSampler : IAsyncDisposable
         }
     }
 
+    /// <summary>The nice value of one process (-20 to 19).</summary>
+    public static int? Niceness(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            // After "pid (comm) ": nice is field 16.
+            return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[16]);
+        }
+        catch (Exception)
+        {
+            return null;
+        }
+    }
+
     private static (long Busy, long Total, long Interrupts, long Steal) MachineTicks()
     {
         // cpu  user nice system idle iowait irq softirq steal ...

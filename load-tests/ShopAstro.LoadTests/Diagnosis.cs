@@ -88,7 +88,7 @@ internal sealed class Diagnosis(RunContext run)
             var close = f.Scenario == "single check" && f.Name.StartsWith("max latency", StringComparison.Ordinal)
                 && Window("open loop 50") is { } openLoop && OutOfMachine(openLoop)
                     ? "a machine that holds the offered rate: this run's closed-loop saturation made half of it more than the open-loop generator " +
-                      "(this harness, several times wrk's CPU per request) and the edge fit in two cores together (see the split above), so requests " +
+                      "(its own process; see 'generator' in the CPU table) and the edge fit in two cores together (see the split above), so requests " +
                       "queued from the start and the latency is the queue's. The edge answered the lower rates within the target (the latency table)."
                     : WhatWouldCloseIt(f);
             run.Report.Diagnosis.Add($"**{f.Scenario}: {f.Name}** = {f.Value:0.###} {f.Unit} (target {f.Target}). {where}. " +
@@ -247,7 +247,7 @@ internal sealed class Diagnosis(RunContext run)
         {
             var generator = single2.Usage.GroupPercent.GetValueOrDefault("wrk");
             run.Report.Notes.Add($"On {Environment.ProcessorCount} cores the load generator competes with the server: wrk used {generator:0} % of one core during the single-check window; " +
-                              "the open-loop generator (this harness, .NET HttpClient) costs more per request than wrk (see 'harness' in the CPU table), so its high-load points include generator queueing.");
+                              "the open-loop generator (a .NET HttpClient process of its own) costs more per request than wrk (see 'generator' in the CPU table), so its high-load points include generator queueing.");
         }
 
         var busiest = run.Report.Cpu.Where(c => !c.Scenario.StartsWith("memory", StringComparison.Ordinal)).DefaultIfEmpty().MaxBy(c => c?.Usage.OtherPercent ?? 0);

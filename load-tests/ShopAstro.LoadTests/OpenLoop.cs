@@ -26,9 +26,24 @@ public static class OpenLoop
         ConnectTimeout = TimeSpan.FromSeconds(5),
     });
 
+    /// <summary>A single check of two purposes for a subject drawn from the key space with its skew.</summary>
+    public static HttpRequestMessage CheckRequest(KeySpace keys, string baseUrl)
+    {
+        var index = keys.SampleIndex(Random.Shared);
+        var request = new HttpRequestMessage(HttpMethod.Get,
+            $"{baseUrl}/v1/stores/{KeySpace.StoreId(keys.StoreOf(index))}/subjects/{KeySpace.SubjectId(index)}/decisions?purpose=analytics&purpose=cart");
+        request.Headers.TryAddWithoutValidation("Authorization", "Bearer " + RunContext.StorefrontToken);
+        return request;
+    }
+
+    /// <param name="yieldWhenDueSoon">
+    /// Whether the scheduler yields instead of sleeping when the next send is due within 0.3 ms: in a process that the
+    /// processes under test can keep off the CPU, a sleeping scheduler may wake late; one of higher priority
+    /// (<see cref="OpenLoopProcess"/>) sleeps whenever nothing is due.
+    /// </param>
     public static async Task<OpenLoopResult> RunAsync(
         string target, HttpMessageInvoker client, Func<long, HttpRequestMessage> request, double rate, TimeSpan duration,
-        Action<long, HttpResponseMessage, long>? onResponse = null)
+        Action<long, HttpResponseMessage, long>? onResponse = null, bool yieldWhenDueSoon = true)
     {
         var total = (long)(rate * duration.TotalSeconds);
         var histogram = new MicrosHistogram();
@@ -73,7 +88,7 @@ public static class OpenLoop
             }
         }
 
-        // A dedicated thread schedules: it sleeps about a millisecond, then starts every request that has come due.
+        // A dedicated thread schedules: it sleeps about a millisecond (or yields, see above), then starts every request that has come due.
         var scheduler = new Thread(() =>
         {
             long i = 0;
@@ -98,10 +113,10 @@ public static class OpenLoop
 
                 if (i < total)
                 {
-                    // Sleep (about 1.1 ms on Linux) unless the next send is due within 0.3 ms: the scheduler costs little
-                    // CPU on a 2-core machine, and the dispatch lag this leaves (about a millisecond) is reported.
+                    // Sleep (about 1.1 ms on Linux), or yield when asked to and the next send is due within 0.3 ms: the
+                    // scheduler costs little CPU on a 2-core machine, and the dispatch lag this leaves is reported.
                     var wait = start + (long)(i * ticksPerRequest) - Stopwatch.GetTimestamp();
-                    if (wait >= Stopwatch.Frequency / 3000)
+                    if (wait > 0 && (!yieldWhenDueSoon || wait >= Stopwatch.Frequency / 3000))
                     {
                         Thread.Sleep(1);
                     }

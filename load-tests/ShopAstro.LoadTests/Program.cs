@@ -4,11 +4,12 @@ namespace ShopAstro.LoadTests;
 
 /// <summary>
 /// Subcommands:
-///   run --profile short|full --repo DIR --silo DLL --edge DLL --out DIR --pg CONN --redis HOST:PORT [--keep-db] [--command TEXT] [--only writes|checks|batch] [--settings KEY=VALUE;...]
+///   run --profile short|full --repo DIR --silo DLL --edge DLL --out DIR --pg CONN --redis HOST:PORT [--keep-db] [--command TEXT] [--only writes|checks|sweep|batch] [--settings KEY=VALUE;...]
 ///   ceiling-server --port N [--subjects N] [--stores N]
 ///   memory --checkpoints N[,N] --granted N --dir DIR --output FILE [--subjects N] [--stores N]
 ///   preview --edge DLL --pg CONN --out DIR [--subjects N]
 ///   lookups [--held N,N...]
+///   open-loop [--subjects N] [--stores N]   (the open loop's generator process: orders in on stdin, results out on stdout)
 /// load-tests/run.sh is the way to run it.
 /// </summary>
 public static class LoadTestsProgram
@@ -17,7 +18,7 @@ public static class LoadTestsProgram
     {
         if (args.Length == 0)
         {
-            Console.Error.WriteLine("usage: ShopAstro.LoadTests run|ceiling-server|memory|preview|lookups [options]; see load-tests/README.md");
+            Console.Error.WriteLine("usage: ShopAstro.LoadTests run|ceiling-server|memory|preview|lookups|open-loop [options]; see load-tests/README.md");
             return 64;
         }
 
@@ -53,6 +54,9 @@ public static class LoadTestsProgram
             case "preview":
                 return await PreviewBench.RunAsync(Path.GetFullPath(Required("edge")), Required("pg"),
                     long.Parse(options.GetValueOrDefault("subjects", "1000000"), CultureInfo.InvariantCulture), Path.GetFullPath(Required("out")));
+            case "open-loop":
+                return await OpenLoopProcess.ServeAsync(new KeySpace(int.Parse(options.GetValueOrDefault("subjects", "1000000"), CultureInfo.InvariantCulture),
+                    int.Parse(options.GetValueOrDefault("stores", "100"), CultureInfo.InvariantCulture)));
             case "lookups":
                 return await LookupBench.RunAsync(options.GetValueOrDefault("held", "1000,30000,300000,1000000").Split(',')
                     .Select(held => int.Parse(held, CultureInfo.InvariantCulture)).ToArray());

@@ -55,9 +55,14 @@ public sealed class Runner
                 await Step("policies", _cluster.PublishPoliciesAsync);
                 await Step("idle baseline", _cluster.IdleBaselineAsync);
                 await Step("durable writes", new WritesScenario(run, _cluster, _profiler).DurableWritesAsync);
-                if (run.Options.Only is null or "checks")
+                if (run.Options.Only is null or "checks" or "sweep")
                 {
                     await Step("single check", new CheckScenario(run, _cluster, _profiler, _counters).SingleCheckAsync);
+                }
+
+                if (run.Options.Only is "sweep")
+                {
+                    await Step("open-loop sweep", new SweepScenario(run).SweepAsync);
                 }
 
                 if (run.Options.Only is "batch")
@@ -78,6 +83,7 @@ public sealed class Runner
                     {
                         "writes" => "Only the durable writes were run (--only writes): a figure for working on one path, not a report of the targets.",
                         "checks" => "Only the durable writes and the single check were run (--only checks): figures for working on one path, not a report of the targets.",
+                        "sweep" => "Only the durable writes, the single check and the open-loop sweep were run (--only sweep): figures for working on one path, not a report of the targets.",
                         _ => "Only the durable writes and the batch were run (--only batch; no single check before it, so the edge's leases are the batch's own): figures for working on one path, not a report of the targets.",
                     });
                 }
