@@ -3,9 +3,10 @@ using System.Net;
 
 namespace ShopAstro.LoadTests;
 
+/// <param name="GeneratorGcPauseMs">The generator process's garbage-collection pauses during the run, all threads stopped.</param>
 public sealed record OpenLoopResult(
     string Target, double OfferedPerSecond, double AchievedPerSecond, double Seconds, long Sent, long Ok, long Errors,
-    LatencySummary Latency, LatencySummary DispatchLag);
+    LatencySummary Latency, LatencySummary DispatchLag, double GeneratorGcPauseMs, int GeneratorGen2Collections);
 
 /// <summary>
 /// Open loop, constant rate: request i is due at start + i / rate whether or not earlier ones were answered, and
@@ -52,6 +53,8 @@ public static class OpenLoop
         var allSent = new TaskCompletionSource();
         var drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var ticksPerRequest = Stopwatch.Frequency / rate;
+        var pausedBefore = GC.GetTotalPauseDuration();
+        var gen2Before = GC.CollectionCount(2);
         var start = Stopwatch.GetTimestamp() + Stopwatch.Frequency / 20;
 
         async Task SendOne(long i, long intended)
@@ -140,6 +143,7 @@ public static class OpenLoop
         var elapsed = Stopwatch.GetElapsedTime(start).TotalSeconds;
         var summary = histogram.Summary();
         return new OpenLoopResult(target, Math.Round(rate, 1), Math.Round(summary.Count / Math.Max(elapsed, 1e-3), 1), Math.Round(elapsed, 2),
-            sent, ok, errors, summary, lag.Summary());
+            sent, ok, errors, summary, lag.Summary(), Math.Round((GC.GetTotalPauseDuration() - pausedBefore).TotalMilliseconds, 1),
+            GC.CollectionCount(2) - gen2Before);
     }
 }

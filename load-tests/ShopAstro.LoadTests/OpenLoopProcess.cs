@@ -100,6 +100,10 @@ public sealed class OpenLoopProcess : IAsyncDisposable
             while (await Console.In.ReadLineAsync() is { } line)
             {
                 var order = JsonSerializer.Deserialize<Order>(line)!;
+                // What a run left (an overloaded one: a backlog of requests, responses and timers) is collected now, not
+                // by a full collection that stops the generator in the middle of the next run.
+                GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+                GC.WaitForPendingFinalizers();
                 if (!clients.TryGetValue(order.BaseUrl, out var client))
                 {
                     clients[order.BaseUrl] = client = OpenLoop.Client(Connections);

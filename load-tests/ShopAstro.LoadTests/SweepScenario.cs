@@ -28,7 +28,8 @@ internal sealed class SweepScenario(RunContext run)
             run.Report.Cpu.Add(new CpuWindow($"open loop {fraction:P0} of saturation ({rate:N0}/s)", run.Cpu.Inside(from, run.Cpu.Now), result.AchievedPerSecond, "checks"));
             results.Add(result);
             run.Report.Chart.Add(new ChartPoint("edge open loop", result.OfferedPerSecond, result.AchievedPerSecond, result.Latency.P50, result.Latency.P99, result.Latency.Max));
-            Console.WriteLine($"open loop {fraction:P0}: offered {rate:N0}/s achieved {result.AchievedPerSecond:N0}/s p50 {result.Latency.P50} p99 {result.Latency.P99} max {result.Latency.Max} ms, errors {result.Errors}");
+            Console.WriteLine($"open loop {fraction:P0}: offered {rate:N0}/s achieved {result.AchievedPerSecond:N0}/s p50 {result.Latency.P50} p99 {result.Latency.P99} max {result.Latency.Max} ms, errors {result.Errors}; " +
+                              $"dispatch lag max {result.DispatchLag.Max} ms, generator GC pauses {result.GeneratorGcPauseMs} ms ({result.GeneratorGen2Collections} full)");
             if (Math.Abs(fraction - 0.5) < 1e-9)
             {
                 half = result;
@@ -50,7 +51,8 @@ internal sealed class SweepScenario(RunContext run)
         {
             run.Report.Add(new Figure("single check", $"max latency, open loop at half saturation ({half.OfferedPerSecond:N0} req/s offered)", half.Latency.Max, "ms",
                 ceilingHalf?.Latency.Max, "bare Kestrel, same rate", RunReport.RatioOf(half.Latency.Max, ceilingHalf?.Latency.Max), "<= 100 ms", half.Latency.Max <= 100 && half.Errors == 0,
-                $"p50 {half.Latency.P50} / p90 {half.Latency.P90} / p99 {half.Latency.P99} / p99.9 {half.Latency.P999} ms; achieved {half.AchievedPerSecond:N0}/s; errors {half.Errors}; generator dispatch lag p99 {half.DispatchLag.P99} ms"));
+                $"p50 {half.Latency.P50} / p90 {half.Latency.P90} / p99 {half.Latency.P99} / p99.9 {half.Latency.P999} ms; achieved {half.AchievedPerSecond:N0}/s; errors {half.Errors}; generator dispatch lag p99 {half.DispatchLag.P99} / max {half.DispatchLag.Max} ms, its GC pauses {half.GeneratorGcPauseMs} ms" +
+                (ceilingHalf is null ? "" : $"; in the ceiling's run: generator dispatch lag max {ceilingHalf.DispatchLag.Max} ms, its GC pauses {ceilingHalf.GeneratorGcPauseMs} ms")));
             run.Report.Add(new Figure("single check", "p99, open loop at half saturation", half.Latency.P99, "ms",
                 ceilingHalf?.Latency.P99, "bare Kestrel, same rate", RunReport.RatioOf(half.Latency.P99, ceilingHalf?.Latency.P99), null, null));
         }
