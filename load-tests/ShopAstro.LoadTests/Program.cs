@@ -24,6 +24,9 @@ public static class LoadTestsProgram
 
         var options = Options(args.Skip(1).ToArray());
         string Required(string key) => options.TryGetValue(key, out var v) ? v : throw new ArgumentException($"--{key} is required");
+        // The key space of the subcommands that run apart from the harness: the run's, or the full one.
+        int Subjects() => int.Parse(options.GetValueOrDefault("subjects", "1000000"), CultureInfo.InvariantCulture);
+        int Stores() => int.Parse(options.GetValueOrDefault("stores", "100"), CultureInfo.InvariantCulture);
         switch (args[0])
         {
             case "run":
@@ -41,22 +44,17 @@ public static class LoadTestsProgram
                     options.GetValueOrDefault("only"),
                     Settings(options.GetValueOrDefault("settings")))).RunAsync();
             case "ceiling-server":
-                return await CeilingServer.RunAsync(int.Parse(Required("port"), CultureInfo.InvariantCulture),
-                    int.Parse(options.GetValueOrDefault("subjects", "1000000"), CultureInfo.InvariantCulture),
-                    int.Parse(options.GetValueOrDefault("stores", "100"), CultureInfo.InvariantCulture));
+                return await CeilingServer.RunAsync(int.Parse(Required("port"), CultureInfo.InvariantCulture), Subjects(), Stores());
             case "memory":
                 return await MemoryBench.RunAsync(
                     Required("checkpoints").Split(',').Select(long.Parse).ToArray(),
                     long.Parse(options.GetValueOrDefault("granted", "0"), CultureInfo.InvariantCulture),
-                    Required("dir"), Required("output"),
-                    int.Parse(options.GetValueOrDefault("subjects", "1000000"), CultureInfo.InvariantCulture),
-                    int.Parse(options.GetValueOrDefault("stores", "100"), CultureInfo.InvariantCulture));
+                    Required("dir"), Required("output"), Subjects(), Stores());
             case "preview":
                 return await PreviewBench.RunAsync(Path.GetFullPath(Required("edge")), Required("pg"),
                     long.Parse(options.GetValueOrDefault("subjects", "1000000"), CultureInfo.InvariantCulture), Path.GetFullPath(Required("out")));
             case "open-loop":
-                return await OpenLoopProcess.ServeAsync(new KeySpace(int.Parse(options.GetValueOrDefault("subjects", "1000000"), CultureInfo.InvariantCulture),
-                    int.Parse(options.GetValueOrDefault("stores", "100"), CultureInfo.InvariantCulture)));
+                return await OpenLoopProcess.ServeAsync(new KeySpace(Subjects(), Stores()));
             case "lookups":
                 return await LookupBench.RunAsync(options.GetValueOrDefault("held", "1000,30000,300000,1000000").Split(',')
                     .Select(held => int.Parse(held, CultureInfo.InvariantCulture)).ToArray());
