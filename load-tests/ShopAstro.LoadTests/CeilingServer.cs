@@ -74,8 +74,6 @@ public static class CeilingServer
             await context.Response.Body.WriteAsync(Written);
         });
         app.MapGet("/health/ready", () => "ok");
-        // Read by the harness before and after each measured run (the allocation per request of the run itself).
-        app.MapGet(AllocatedBytes.CeilingRoute, () => Results.Text(GC.GetTotalAllocatedBytes().ToString(System.Globalization.CultureInfo.InvariantCulture)));
         app.MapHub<CeilingHub>("/hubs/consent");
         await app.RunAsync();
         return 0;

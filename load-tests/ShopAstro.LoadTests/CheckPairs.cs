@@ -1,11 +1,7 @@
 namespace ShopAstro.LoadTests;
 
-/// <summary>
-/// One edge run and the ceiling run right after it, with their CPU windows and the bytes each target allocated during
-/// its run (null where its count could not be read).
-/// </summary>
-internal sealed record CheckPair(
-    WrkResult Edge, WrkResult Ceiling, CpuSampler.Usage EdgeCpu, CpuSampler.Usage CeilingCpu, long? EdgeAllocated = null, long? CeilingAllocated = null)
+/// <summary>One edge run and the ceiling run right after it, with their CPU windows.</summary>
+internal sealed record CheckPair(WrkResult Edge, WrkResult Ceiling, CpuSampler.Usage EdgeCpu, CpuSampler.Usage CeilingCpu)
 {
     public double RpsRatio => Edge.RequestsPerSecond / Math.Max(1, Ceiling.RequestsPerSecond);
 
@@ -31,19 +27,6 @@ internal sealed record CheckPairs(string Label, List<CheckPair> Pairs)
     public long EdgeRequests => Pairs.Sum(p => p.Edge.Requests);
 
     public double EdgeSeconds => Pairs.Sum(p => p.Edge.Seconds);
-
-    /// <summary>Bytes the edge allocated per check over all its measured runs; null unless every run's count was read.</summary>
-    public double? EdgeAllocatedPerRequest => PerRequest(Pairs.Select(p => (p.EdgeAllocated, p.Edge.Requests)));
-
-    /// <summary>Bytes the ceiling server allocated per request over all its measured runs; null unless every run's count was read.</summary>
-    public double? CeilingAllocatedPerRequest => PerRequest(Pairs.Select(p => (p.CeilingAllocated, p.Ceiling.Requests)));
-
-    private static double? PerRequest(IEnumerable<(long? Bytes, long Requests)> runs)
-    {
-        var list = runs.ToList();
-        var requests = list.Sum(r => r.Requests);
-        return list.Count > 0 && list.All(r => r.Bytes is not null) && requests > 0 ? Math.Round((double)list.Sum(r => r.Bytes!.Value) / requests, 0) : null;
-    }
 
     public string RatiosText(Func<CheckPair, double> ratio, Func<WrkResult, double> value, string format) =>
         Medians.RatiosText(Pairs, ratio, p => value(p.Edge), p => value(p.Ceiling), format);
@@ -78,9 +61,9 @@ internal sealed class CheckComparison(RunContext run)
         var pairs = new List<CheckPair>();
         for (var i = 0; i < p.CheckPairs; i++)
         {
-            var (edge, edgeCpu, edgeAllocated) = await MeasuredRunAsync($"{label} pair {i + 1}", run.EdgeUrl, AllocatedBytes.OfEdgeAsync);
-            var (ceiling, ceilingCpu, ceilingAllocated) = await MeasuredRunAsync($"ceiling pair {i + 1}", run.CeilingUrl, AllocatedBytes.OfCeilingAsync);
-            pairs.Add(new CheckPair(edge, ceiling, edgeCpu, ceilingCpu, edgeAllocated, ceilingAllocated));
+            var (edge, edgeCpu) = await MeasuredRunAsync($"{label} pair {i + 1}", run.EdgeUrl);
+            var (ceiling, ceilingCpu) = await MeasuredRunAsync($"ceiling pair {i + 1}", run.CeilingUrl);
+            pairs.Add(new CheckPair(edge, ceiling, edgeCpu, ceilingCpu));
             Console.WriteLine($"{label} pair {i + 1}: edge {edge.RequestsPerSecond:N0} req/s p99 {edge.Latency.P99} ms, ceiling {ceiling.RequestsPerSecond:N0} req/s p99 {ceiling.Latency.P99} ms, ratio {pairs[^1].RpsRatio:0.###}");
         }
 
@@ -92,27 +75,20 @@ internal sealed class CheckComparison(RunContext run)
         return result;
     }
 
-    /// <summary>
-    /// One wrk run, its CPU window, and the bytes the target allocated during it (its own count, read just before and
-    /// just after: outside the CPU window, and the scrape's own allocation is a few kilobytes against gigabytes).
-    /// </summary>
-    private async Task<(WrkResult Result, CpuSampler.Usage Cpu, long? Allocated)> MeasuredRunAsync(string name, string baseUrl, Func<string, Task<long?>> allocated)
+    private async Task<(WrkResult Result, CpuSampler.Usage Cpu)> MeasuredRunAsync(string name, string baseUrl)
     {
         var p = run.Profile;
-        var before = await allocated(baseUrl);
         var from = run.Cpu.Now;
         var result = await Wrk.RunAsync(name, baseUrl, run.WrkScript, p.WrkThreads, p.WrkConnections, p.PairDuration, run.WrkEnvironment());
-        var cpu = run.Cpu.Inside(from, run.Cpu.Now);
-        return (result, cpu, AllocatedBytes.Between(before, await allocated(baseUrl)));
+        return (result, run.Cpu.Inside(from, run.Cpu.Now));
     }
 
     /// <summary>
     /// The figures of a comparison: checks/s and p99 as median ratios, CPU per check (the processes of the product
-    /// against the ceiling server) and bytes allocated per check: over the measured runs, from each process's own count,
-    /// with the dotnet-counters run's rate beside it as a cross-check (or in its place when the counts could not be read).
+    /// against the ceiling server) and bytes allocated per check (from the extra runs with the tools attached).
     /// </summary>
     public IEnumerable<Figure> Figures(
-        string scenario, CheckPairs pairs, string[] productProcesses, double? countersPerCheck, double? countersPerCeilingRequest)
+        string scenario, CheckPairs pairs, string[] productProcesses, Counters.Allocation? allocatedPerCheck, Counters.Allocation? allocatedPerCeilingRequest)
     {
         var p = run.Profile;
         var median = pairs.Median();
@@ -131,39 +107,14 @@ internal sealed class CheckComparison(RunContext run)
         var ceilingCpu = CpuMicros(median.CeilingCpu, median.Ceiling.RequestsPerSecond, ["ceiling server"]);
         yield return new Figure(scenario, $"CPU per check ({string.Join(" + ", productProcesses)}; median pair)", productCpu, "µs", ceilingCpu, "ceiling server per request",
             RunReport.RatioOf(productCpu, ceilingCpu), null, null);
-        if (AllocationFigure(scenario, pairs, countersPerCheck, countersPerCeilingRequest) is { } allocation)
+        if (allocatedPerCheck is { } allocated)
         {
-            yield return allocation;
+            var ceiling = allocatedPerCeilingRequest?.Source == allocated.Source ? allocatedPerCeilingRequest : null;
+            yield return new Figure(scenario, $"bytes allocated per check ({allocated.Source})", allocated.PerRequest, "B",
+                ceiling?.PerRequest, "ceiling server per request, same way", RunReport.RatioOf(allocated.PerRequest, ceiling?.PerRequest), "aim: < 1 KB (1,024 B)",
+                allocated.PerRequest < 1024, $"edge: {allocated.Detail}" + (ceiling is null ? "" : $"; ceiling server: {ceiling.Detail}"));
         }
     }
-
-    private static Figure? AllocationFigure(string scenario, CheckPairs pairs, double? countersPerCheck, double? countersPerCeilingRequest)
-    {
-        const string Aim = "aim: < 1 KB (1,024 B)";
-        var counters = $"dotnet-counters run: edge {Bytes(countersPerCheck)}, ceiling server {Bytes(countersPerCeilingRequest)} per request";
-        if (pairs.EdgeAllocatedPerRequest is { } measured)
-        {
-            var ceiling = pairs.CeilingAllocatedPerRequest;
-            return new Figure(scenario,
-                "bytes allocated per check (the process's GC.GetTotalAllocatedBytes before and after each measured run / its requests, all pairs)", measured, "B",
-                ceiling, "ceiling server per request, same way", RunReport.RatioOf(measured, ceiling), Aim, measured < 1024,
-                $"{counters}{Disagreement(measured, countersPerCheck, "edge")}{Disagreement(ceiling, countersPerCeilingRequest, "ceiling server")}");
-        }
-
-        return countersPerCheck is { } rate
-            ? new Figure(scenario, "bytes allocated per check (dotnet.gc.heap.total_allocated rate / request rate of the dotnet-counters run)", rate, "B",
-                countersPerCeilingRequest, "ceiling server per request, same way", RunReport.RatioOf(rate, countersPerCeilingRequest), Aim, rate < 1024,
-                "the processes' own counts could not be read over the measured runs")
-            : null;
-    }
-
-    private static string Bytes(double? value) => value is { } v ? $"{v:N0} B" : "n/a";
-
-    /// <summary>A note when the two ways differ by more than a quarter: one of them did not see the run it claims to.</summary>
-    private static string Disagreement(double? measured, double? counters, string process) =>
-        measured is { } m && counters is { } c && Math.Abs(m - c) > 0.25 * Math.Max(m, c)
-            ? $"; the two ways disagree for the {process} ({m:N0} against {c:N0} B): the dotnet-counters figure is not used"
-            : "";
 
     private static double CpuMicros(CpuSampler.Usage usage, double perSecond, string[] processes) =>
         perSecond > 0 ? Math.Round(processes.Sum(g => usage.GroupPercent.GetValueOrDefault(g)) / 100 * 1e6 / perSecond, 2) : 0;

@@ -29,11 +29,11 @@ internal sealed class CheckScenario(RunContext run, Cluster cluster, Profiler pr
         var activations = EstimateColdActivations(warm.Requests, pairs.EdgeRequests, pairs.EdgeSeconds);
 
         // dotnet-counters during extra runs of the same load: its in-process listener sees every measurement of
-        // every instrument, which would slow the measured runs. The allocation rate of these runs gives the bytes per check.
+        // every instrument, which would slow the measured runs. The allocations of these runs give the bytes per check.
         var attachedEdge = await counters.AttachedCheckRunAsync("edge", run.EdgeUrl, Counters.Edge("edge", run.Edge!.Pid), Counters.Silo(run.Silo!.Pid));
         run.AttachedCheckRps = attachedEdge.RequestsPerSecond;
         var attachedCeiling = await counters.AttachedCheckRunAsync("ceiling", run.CeilingUrl, Counters.Edge("ceiling server", run.Ceiling!.Pid));
-        run.CeilingAllocatedPerRequest = counters.AllocatedPerRequest("ceiling server", attachedCeiling.RequestsPerSecond);
+        run.CeilingAllocatedPerRequest = counters.AllocationOf("ceiling server", attachedCeiling);
         await profiler.ProfileChecksAsync();
 
         // Diagnostic: the same route on a small hot set whose grains are all active, i.e. no activations and no storage.
@@ -57,7 +57,7 @@ internal sealed class CheckScenario(RunContext run, Cluster cluster, Profiler pr
         run.Report.Chart.Add(new ChartPoint("edge wrk c64 (closed loop)", edge.RequestsPerSecond, edge.RequestsPerSecond, edge.Latency.P50, edge.Latency.P99, edge.Latency.Max));
         run.Report.Chart.Add(new ChartPoint("ceiling wrk c64 (closed loop)", ceiling.RequestsPerSecond, ceiling.RequestsPerSecond, ceiling.Latency.P50, ceiling.Latency.P99, ceiling.Latency.Max));
         foreach (var figure in _comparison.Figures("single check", pairs, ["edge", "silo", "postgres", "redis"],
-                     counters.AllocatedPerRequest("edge", attachedEdge.RequestsPerSecond), run.CeilingAllocatedPerRequest))
+                     counters.AllocationOf("edge", attachedEdge), run.CeilingAllocatedPerRequest))
         {
             run.Report.Add(figure);
         }

@@ -16,21 +16,55 @@ internal sealed class Counters(RunContext run)
 
     internal static Target Silo(int pid) => new("silo", pid, "System.Runtime,Microsoft.Orleans");
 
-    /// <summary>wrk's single-check load, unmeasured, with dotnet-counters attached to the targets; returns wrk's result (its rate is what the allocation rate is divided by).</summary>
+    /// <summary>Bytes allocated per request by one process over an attached run, and how they were counted.</summary>
+    internal sealed record Allocation(double PerRequest, string Source, string Detail);
+
+    private readonly Dictionary<string, (long? Bytes, long Ticks, long Requests)> _ticks = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// wrk's single-check load, unmeasured, with dotnet-counters and an allocation-tick session attached to the targets;
+    /// returns wrk's result (what the allocations are divided by).
+    /// </summary>
     internal async Task<WrkResult> AttachedCheckRunAsync(string label, string baseUrl, params Target[] targets)
     {
         var p = run.Profile;
         var attached = StartCounters(p.WrkDuration, targets);
+        var ticks = targets.Select(t => (t.Name, Session: AllocationTicks.Start(t.Pid))).ToList();
         var result = await Wrk.RunAsync($"{label}, dotnet-counters attached", baseUrl, run.WrkScript, p.WrkThreads, p.WrkConnections, p.WrkDuration, run.WrkEnvironment());
+        foreach (var (name, session) in ticks)
+        {
+            if (session is not null)
+            {
+                var (bytes, count) = await session.StopAsync();
+                _ticks[name] = (bytes, count, result.Requests);
+            }
+        }
+
         await CollectCountersAsync(attached);
         return result;
     }
 
-    /// <summary>Bytes allocated per request: the process's average dotnet.gc.heap.total_allocated rate over the attached run, divided by that run's request rate.</summary>
-    internal double? AllocatedPerRequest(string name, double requestsPerSecond)
+    /// <summary>
+    /// Bytes allocated per request by <paramref name="name"/> over its attached run: the GC's allocation ticks over
+    /// its requests (see <see cref="AllocationTicks"/> for why not the process's own count), with the dotnet-counters
+    /// rate of <c>dotnet.gc.heap.total_allocated</c> beside it; that rate alone where the ticks could not be read.
+    /// </summary>
+    internal Allocation? AllocationOf(string name, WrkResult attachedRun)
     {
         var rate = run.Report.Counters.GetValueOrDefault(name)?.FirstOrDefault(c => c.Key.StartsWith("dotnet.gc.heap.total_allocated", StringComparison.Ordinal)).Value;
-        return rate is > 0 && requestsPerSecond > 0 ? Math.Round(rate.Value / requestsPerSecond, 0) : null;
+        double? fromCounters = rate is { } r && attachedRun.RequestsPerSecond > 0 ? Math.Round(r / attachedRun.RequestsPerSecond, 0) : null;
+        var counted = fromCounters is { } c ? $"{c:N0} B" : "no figure";
+        if (_ticks.GetValueOrDefault(name) is { Bytes: { } bytes, Requests: > 0 } ticks)
+        {
+            return new Allocation(Math.Round((double)bytes / ticks.Requests, 0), "the GC's allocation ticks over EventPipe / requests of an extra wrk run",
+                $"{bytes / 1e6:N1} MB in {ticks.Ticks:N0} ticks over {ticks.Requests:N0} requests; the process's own count (dotnet.gc.heap.total_allocated) gave {counted}");
+        }
+
+        // The process's own count alone: a rate of 0 under load is that count stopped, not a figure.
+        return fromCounters is { } perRequest && perRequest > 0
+            ? new Allocation(perRequest, "dotnet.gc.heap.total_allocated rate / request rate of the dotnet-counters run",
+                "no allocation ticks could be read: the process's own count, which stops or jumps when DATAS changes the heap count (dotnet/runtime#131069)")
+            : null;
     }
 
     internal List<CounterRun> StartCounters(TimeSpan duration, params Target[] targets)

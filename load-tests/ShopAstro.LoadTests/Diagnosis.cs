@@ -169,7 +169,7 @@ internal sealed class Diagnosis(RunContext run)
             var gcPause = SiloCounter("dotnet.gc.pause.time");
             run.Report.Diagnosis.Add(
                 $"Silo under the single-check load (the dotnet-counters run): {contention:0} lock contentions/s (dotnet-counters' own meter listener adds to the observable-instrument collection while it runs), GC pause {gcPause * 100:0.#} % of the time, " +
-                $"GC mode {run.Report.Machine.GetValueOrDefault("silo GC", "?")} (the Silo project does not set ServerGarbageCollection; the edge, a web project, runs server GC).");
+                $"GC mode {run.Report.Machine.GetValueOrDefault("silo GC", "?")} (the edge's: {run.Report.Machine.GetValueOrDefault("edge GC", "?")}).");
         }
 
         foreach (var (process, frames) in run.AllFrames)

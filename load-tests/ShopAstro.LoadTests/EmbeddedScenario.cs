@@ -35,7 +35,7 @@ internal sealed class EmbeddedScenario(RunContext run, Cluster cluster, Profiler
             var pairs = await comparison.MeasureAsync("embedded edge");
             var attached = await counters.AttachedCheckRunAsync("embedded edge", run.EdgeUrl, Counters.Edge("edge (embedded)", run.Edge!.Pid));
             foreach (var figure in comparison.Figures(Section, pairs, ["edge"],
-                         counters.AllocatedPerRequest("edge (embedded)", attached.RequestsPerSecond), run.CeilingAllocatedPerRequest))
+                         counters.AllocationOf("edge (embedded)", attached), run.CeilingAllocatedPerRequest))
             {
                 run.Report.EmbeddedFigures.Add(figure);
             }

@@ -32,8 +32,8 @@ internal static class MachineInfo
             ["os"] = Read("/etc/os-release").Split('\n').FirstOrDefault(l => l.StartsWith("PRETTY_NAME=", StringComparison.Ordinal))?.Split('=', 2)[1].Trim('"') ?? RuntimeInformation.OSDescription,
             ["kernel"] = Read("/proc/sys/kernel/osrelease").Trim(),
             [".NET"] = RuntimeInformation.FrameworkDescription,
-            ["silo GC"] = GcMode(options.SiloDll),
-            ["edge GC"] = GcMode(options.EdgeDll),
+            ["silo GC"] = GcMode(options.SiloDll, options.Settings),
+            ["edge GC"] = GcMode(options.EdgeDll, options.Settings),
             ["wrk"] = (await Tool("wrk", "-v")).Split('\n')[0].Trim(),
             ["redis"] = options.Redis,
         };
@@ -46,14 +46,19 @@ internal static class MachineInfo
         return machine;
     }
 
-    internal static string GcMode(string dll)
+    /// <summary>The GC mode of a published app: its runtimeconfig.json, unless the run's settings set it in the environment.</summary>
+    internal static string GcMode(string dll, IReadOnlyList<KeyValuePair<string, string>>? settings = null)
     {
+        string? Setting(string name) => settings?.LastOrDefault(s => s.Key == "DOTNET_" + name).Value;
         var config = Path.ChangeExtension(dll, ".runtimeconfig.json");
         try
         {
             var node = JsonNode.Parse(File.ReadAllText(config));
-            var server = node?["runtimeOptions"]?["configProperties"]?["System.GC.Server"]?.GetValue<bool>() ?? false;
-            return server ? "server" : "workstation";
+            var properties = node?["runtimeOptions"]?["configProperties"];
+            var server = Setting("gcServer") is { } gcServer ? gcServer == "1" : properties?["System.GC.Server"]?.GetValue<bool>() ?? false;
+            // DATAS (the GC adapting its heap count at run time) is on by default with server GC since .NET 9.
+            var datas = Setting("GCDynamicAdaptationMode") is { } mode ? (mode == "0" ? 0 : 1) : properties?["System.GC.DynamicAdaptationMode"]?.GetValue<int>() ?? 1;
+            return !server ? "workstation" : datas == 0 ? "server, DATAS off" : "server, DATAS";
         }
         catch (Exception)
         {

@@ -38,7 +38,7 @@ internal sealed class RunContext(RunOptions options)
     public double Saturation { get; set; }
     public double CeilingRps { get; set; }
     public double CeilingP99 { get; set; }
-    public double? CeilingAllocatedPerRequest { get; set; }
+    public Counters.Allocation? CeilingAllocatedPerRequest { get; set; }
 
     /// <summary>The check rate of the run with dotnet-counters attached to the edge and the silo (what their counters are rates of).</summary>
     public double AttachedCheckRps { get; set; }
