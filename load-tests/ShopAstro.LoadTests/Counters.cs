@@ -9,12 +9,13 @@ internal sealed class Counters(RunContext run)
 {
     internal sealed record CounterRun(string Name, Process Process, string File);
 
-    internal sealed record Target(string Name, int Pid, string Providers);
+    /// <param name="CountAllocations">Whether the run also counts the process's allocations (the request servers: the edge and the ceiling).</param>
+    internal sealed record Target(string Name, int Pid, string Providers, bool CountAllocations);
 
     internal static Target Edge(string name, int pid) =>
-        new(name, pid, "System.Runtime,Microsoft.AspNetCore.Hosting[http.server.request.duration],Microsoft.AspNetCore.Server.Kestrel,ShopAstro.Edge[shopastro.decision.duration]");
+        new(name, pid, "System.Runtime,Microsoft.AspNetCore.Hosting[http.server.request.duration],Microsoft.AspNetCore.Server.Kestrel,ShopAstro.Edge[shopastro.decision.duration]", true);
 
-    internal static Target Silo(int pid) => new("silo", pid, "System.Runtime,Microsoft.Orleans");
+    internal static Target Silo(int pid) => new("silo", pid, "System.Runtime,Microsoft.Orleans", false);
 
     /// <summary>Bytes allocated per request by one process over an attached run, and how they were counted.</summary>
     internal sealed record Allocation(double PerRequest, string Source, string Detail);
@@ -29,7 +30,7 @@ internal sealed class Counters(RunContext run)
     {
         var p = run.Profile;
         var attached = StartCounters(p.WrkDuration, targets);
-        var ticks = targets.Select(t => (t.Name, Session: AllocationTicks.Start(t.Pid))).ToList();
+        var ticks = targets.Where(t => t.CountAllocations).Select(t => (t.Name, Session: AllocationTicks.Start(t.Pid))).ToList();
         var result = await Wrk.RunAsync($"{label}, dotnet-counters attached", baseUrl, run.WrkScript, p.WrkThreads, p.WrkConnections, p.WrkDuration, run.WrkEnvironment());
         foreach (var (name, session) in ticks)
         {
@@ -81,7 +82,7 @@ internal sealed class Counters(RunContext run)
             return runs;
         }
 
-        foreach (var (name, pid, providers) in targets)
+        foreach (var (name, pid, providers, _) in targets)
         {
             var file = Path.Combine(run.Logs, $"counters-{name.Replace(' ', '-').Replace("(", "").Replace(")", "")}.json");
             var start = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
