@@ -23,7 +23,8 @@ public static class DownstreamEndpoints
             .WithSummary("Registers a webhook that receives every withdrawal, deletion, cancellation and minor flag as a signed event: {\"url\":\"https://...\",\"secret\":\"...\"}.")
             .AcceptsJson<DownstreamSystemBody>()
             .Produces<DownstreamSystemResponse>(StatusCodes.Status201Created)
-            .ProducesProblems(StatusCodes.Status400BadRequest, "invalid_url", "invalid_secret");
+            .ProducesProblems(StatusCodes.Status400BadRequest, "invalid_url", "invalid_secret")
+            .WithExamples(ApiExamples.DownstreamRequest, ApiExamples.DownstreamResponse, StatusCodes.Status201Created);
         store.MapGet("/downstream", List)
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("ListDownstreamSystems")
@@ -39,7 +40,8 @@ public static class DownstreamEndpoints
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("GetPropagation")
             .WithSummary("Per downstream system: pending, delivered and failed events, the oldest pending one's age and the delivery latency.")
-            .Produces<PropagationResponse>();
+            .Produces<PropagationResponse>()
+            .WithExamples(request: null, ApiExamples.Propagation);
         return store;
     }
 

@@ -26,7 +26,8 @@ public static class PolicyEndpoints
             .WithName("GetPolicy")
             .WithSummary("The store's current policy, and the versions scheduled to take effect after it.")
             .Produces<PolicyResponse>()
-            .ProducesProblems(StatusCodes.Status404NotFound, "policy_not_found");
+            .ProducesProblems(StatusCodes.Status404NotFound, "policy_not_found")
+            .WithExamples(request: null, ApiExamples.PolicyResponse);
         store.MapPost("/policy/preview", Preview)
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("PreviewPolicy")
@@ -35,7 +36,8 @@ public static class PolicyEndpoints
             .Produces<PolicyPreviewResponse>()
             .ProducesProblems(StatusCodes.Status400BadRequest, "version_required", "invalid_status", "invalid_effective_at", "unknown_purpose", "enabled_required")
             .ProducesProblems(StatusCodes.Status409Conflict, "policy_version_conflict", "policy_scheduled")
-            .ProducesProblems(StatusCodes.Status422UnprocessableEntity, "seller_attestation_required", "notice_period_required", "effective_at_too_soon");
+            .ProducesProblems(StatusCodes.Status422UnprocessableEntity, "seller_attestation_required", "notice_period_required", "effective_at_too_soon")
+            .WithExamples(ApiExamples.PreviewRequest, ApiExamples.PreviewResponse);
         store.MapDelete("/policy/upcoming/{version:int}", CancelScheduled)
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("CancelScheduledPolicy")
@@ -47,7 +49,8 @@ public static class PolicyEndpoints
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("GetStats")
             .WithSummary("Counts of checks, grants and withdrawals, and the opt-in rate per purpose (about a second behind).")
-            .Produces<StatsResponse>();
+            .Produces<StatsResponse>()
+            .WithExamples(request: null, ApiExamples.Stats);
         return store;
     }
 

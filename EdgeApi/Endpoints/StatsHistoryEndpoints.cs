@@ -49,7 +49,8 @@ public static class StatsHistoryEndpoints
             .WithQueryFormat("from", "date", "The first UTC day; absent: 6 days before to.")
             .WithQueryFormat("to", "date", "The last UTC day; absent, or later than the last ended day: the last ended day.")
             .Produces<AggregatesResponse>()
-            .ProducesProblems(StatusCodes.Status400BadRequest, "invalid_from", "invalid_to", "invalid_range", "range_too_long");
+            .ProducesProblems(StatusCodes.Status400BadRequest, "invalid_from", "invalid_to", "invalid_range", "range_too_long")
+            .WithExamples(request: null, ApiExamples.Aggregates);
         return store;
     }
 

@@ -30,7 +30,8 @@ public static class SubjectEndpoints
             .WithName("GetSubject")
             .WithSummary("The subject record with every consent receipt and the receipts' hash chain (access request).")
             .Produces<SubjectRecordResponse>()
-            .ProducesProblems(StatusCodes.Status404NotFound, "subject_not_found");
+            .ProducesProblems(StatusCodes.Status404NotFound, "subject_not_found")
+            .WithExamples(request: null, ApiExamples.SubjectRecord);
         store.MapDelete("/subjects/{subjectId}", Delete)
             .RequireAuthorization(EdgePolicies.Seller)
             .WithName("DeleteSubject")

@@ -15,8 +15,9 @@ internal sealed class EdgeDocument : IOpenApiDocumentTransformer
             Version = "1",
             Description = "Consent decisions for storefronts and the recommendation pipeline, consent records, store policies and "
                 + "data-subject requests. Errors are RFC 9457 problem details (application/problem+json) with a stable `code`. "
-                + "Every /v1 operation needs `Authorization: Bearer <token>`; a token has a role (storefront, seller, admin) and "
-                + "the stores it covers, and a token over its rate limit gets 429 with Retry-After.",
+                + "Every /v1 operation needs `Authorization: Bearer <token>`; a token has a role (storefront, seller, partner, admin) and "
+                + "the stores it covers (a partner's reads only the aggregates), and a token over its rate limit gets 429 with Retry-After. "
+                + "The events sent to a store's downstream systems are the webhook `downstreamEvent`.",
             License = new OpenApiLicense { Name = "Proprietary", Identifier = "LicenseRef-ShopAstro-Proprietary" },
         };
         document.Tags = new HashSet<OpenApiTag>
@@ -47,6 +48,8 @@ internal sealed class EdgeDocument : IOpenApiDocumentTransformer
         {
             document.Components.Schemas[EdgeOperations.ProblemSchema] = await context.GetOrCreateSchemaAsync(typeof(ProblemDetails), null, cancellationToken);
         }
+
+        DownstreamWebhook.AddTo(document);
     }
 
     /// <summary>

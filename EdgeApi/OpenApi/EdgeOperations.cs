@@ -22,6 +22,9 @@ internal sealed class EdgeOperations : IOpenApiOperationTransformer
         new(StatusCodes.Status429TooManyRequests, ["rate_limited"]),
     ];
 
+    /// <summary>Any route can meet a fault the exception handler does not classify (<see cref="Http.EdgeExceptionHandler"/>).</summary>
+    private static readonly ProblemCodes InternalError = new(StatusCodes.Status500InternalServerError, ["internal_error"]);
+
     private static readonly Dictionary<int, string> Titles = new()
     {
         [400] = "The request is not valid.",
@@ -33,13 +36,14 @@ internal sealed class EdgeOperations : IOpenApiOperationTransformer
         [415] = "The body is not JSON.",
         [422] = "The request cannot be carried out as it stands.",
         [429] = "The token is over its rate limit; retry after Retry-After seconds.",
+        [500] = "A fault of the service, logged with the request's route; a write answered 500 may or may not have been stored.",
         [503] = "Storage or the cluster is unavailable or did not answer in time. A write answered 503 is not acknowledged and may or may not have been stored; retry after Retry-After seconds.",
     };
 
     public Task TransformAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
     {
         var metadata = context.Description.ActionDescriptor.EndpointMetadata;
-        var problems = metadata.OfType<ProblemCodes>().ToList();
+        var problems = metadata.OfType<ProblemCodes>().Append(InternalError).ToList();
         operation.Security = [];
         if (metadata.OfType<IAuthorizeData>().Any())
         {

@@ -32,12 +32,13 @@ public static class ProblemResponses
         .ProducesProblems(StatusCodes.Status415UnsupportedMediaType, "unsupported_media_type");
 
     /// <summary>
-    /// What every route of a store can answer: 400 for an invalid store id, 413 for a body over the limit (every route,
+    /// What every route of a store can answer: 400 for an invalid store id or a request the server cannot read (a
+    /// malformed chunked body, <see cref="Http.EdgeExceptionHandler"/>), 413 for a body over the limit (every route,
     /// <see cref="Http.BodyLimit"/>), 503 with Retry-After while storage or the cluster is unavailable
     /// (<see cref="Http.EdgeExceptionHandler"/>). 401, 403 and 429 come with the token the routes require.
     /// </summary>
     public static RouteGroupBuilder ProducesStoreProblems(this RouteGroupBuilder store) => store
-        .ProducesProblems(StatusCodes.Status400BadRequest, "invalid_id")
+        .ProducesProblems(StatusCodes.Status400BadRequest, "invalid_id", "bad_request")
         .ProducesProblems(StatusCodes.Status413PayloadTooLarge, "body_too_large")
         .ProducesProblems(StatusCodes.Status503ServiceUnavailable, "unavailable");
 

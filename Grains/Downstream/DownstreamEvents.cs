@@ -20,6 +20,9 @@ public static class DownstreamEvents
     public const string Cancellation = "cancellation";
     public const string Minor = "minor";
 
+    /// <summary>Every event type, as the OpenAPI document's webhook lists them.</summary>
+    public static readonly IReadOnlyList<string> Types = [Withdrawal, Deletion, Cancellation, Minor];
+
     /// <summary>
     /// A status change to erased, cancelled or minor is a deletion, cancellation or minor event; otherwise every purpose
     /// whose latest choice became a withdrawal (from a grant or from no choice) is one withdrawal event. Anything else

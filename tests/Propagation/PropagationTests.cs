@@ -1,7 +1,11 @@
 using System.Diagnostics;
 using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using ShopAstro.EdgeApi.OpenApi;
+using ShopAstro.Grains.Downstream;
 using ShopAstro.Tests.Infrastructure;
+using ShopAstro.Tests.OpenApi;
 using Xunit.Abstractions;
 
 namespace ShopAstro.Tests.Propagation;
@@ -70,6 +74,21 @@ public abstract class PropagationTests(PropagationFixture fixture, ITestOutputHe
             Assert.True(DateTime.UtcNow - body["at"]!.GetValue<DateTime>() < TimeSpan.FromMinutes(1), body.ToJsonString());
             Assert.Equal(body["type"]!.GetValue<string>() == "withdrawal", body.ContainsKey("purposes"));
         }
+
+        // Each body as the OpenAPI document's webhook describes it (closed objects: nothing sent that it does not name),
+        // and the headers it names are the ones the receiver verified the signature with.
+        var document = await Admin.GetFromJsonAsync<JsonNode>("/openapi/v1.json");
+        var webhook = document!["webhooks"]![DownstreamWebhook.Name]!["post"]!;
+        var schema = webhook["requestBody"]!["content"]!["application/json"]!["schema"]!;
+        var documented = new DocumentedResponses(document);
+        foreach (var delivery in received)
+        {
+            Assert.Empty(documented.Validate(schema, delivery.Body.ToJsonString()));
+        }
+
+        Assert.Equal(
+            [WebhookSignature.EventIdHeader, WebhookSignature.TimestampHeader, WebhookSignature.SignatureHeader],
+            webhook["parameters"]!.AsArray().Select(p => p!["name"]!.GetValue<string>()));
 
         var propagation = await PropagationAsync(store);
         Assert.Equal(expected.Length, propagation["delivered"]!.GetValue<long>());
