@@ -21,7 +21,9 @@ fi
 dotnet tool restore >&2
 
 results="$repo/artifacts/test-results"
-rm -rf "$results"
+# The browser tests' screenshots (artifacts/screenshots) are this run's only: one left by an earlier run must not
+# stand in for a test that failed before taking its own.
+rm -rf "$results" "$repo/artifacts/screenshots"
 mkdir -p "$results"
 
 status=0

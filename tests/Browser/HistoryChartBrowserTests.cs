@@ -104,6 +104,10 @@ public sealed class HistoryChartBrowserTests(ITestOutputHelper output)
             await Task.Delay(500);
         }
 
+        // The screenshot shows the chart: the canvas is visible, with a size, on the page it is taken of.
+        await Assertions.Expect(page.Locator("#history-canvas")).ToBeVisibleAsync();
+        var box = await page.Locator("#history-canvas").BoundingBoxAsync();
+        Assert.True(box is { Width: > 200, Height: > 100 }, $"The chart's canvas is {box?.Width} x {box?.Height}.");
         var screenshot = Path.Combine(DashboardServerFixture.RepositoryRoot(), "artifacts", "screenshots", "dashboard-history.png");
         Directory.CreateDirectory(Path.GetDirectoryName(screenshot)!);
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = screenshot, FullPage = true, Animations = ScreenshotAnimations.Disabled });
