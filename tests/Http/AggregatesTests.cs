@@ -13,6 +13,7 @@ public sealed class PartnerFixture : IAsyncLifetime
 {
     public const string PartnerToken = "test-partner-agg-token";
     public const string OtherPartnerToken = "test-partner-s2-token";
+    public const string SellerToken = "test-seller-agg-token";
     public const string Store = "agg";
 
     private readonly TestDatabase _database = TestDatabase.Sqlite();
@@ -33,6 +34,9 @@ public sealed class PartnerFixture : IAsyncLifetime
             ["Auth:Tokens:5:Token"] = OtherPartnerToken,
             ["Auth:Tokens:5:Role"] = "partner",
             ["Auth:Tokens:5:Stores:0"] = "s2",
+            ["Auth:Tokens:6:Token"] = SellerToken,
+            ["Auth:Tokens:6:Role"] = "seller",
+            ["Auth:Tokens:6:Stores:0"] = Store,
         });
         _ = Factory.Server;
         return SeedAsync();
@@ -149,6 +153,11 @@ public sealed class AggregatesTests(PartnerFixture fixture) : IClassFixture<Part
         Assert.Equal(partnerS1.ToJsonString(), sellerS1.ToJsonString());
         var admin = await GetAsync(fixture.Factory.ClientWith(EdgeApiFactory.AdminToken), $"?from={fixture.Day(-3)}&to={fixture.Day(-1)}");
         Assert.Equal(all.ToJsonString(), admin.ToJsonString());
+        // On the seeded days, whose cells are partly suppressed and partly not, the store's own seller reads the same.
+        var seller = await GetAsync(fixture.Factory.ClientWith(PartnerFixture.SellerToken), $"?from={fixture.Day(-3)}&to={fixture.Day(-1)}");
+        Assert.Equal(all.ToJsonString(), seller.ToJsonString());
+        Assert.Contains("\"suppressed\":true", seller.ToJsonString());
+        Assert.Contains("\"suppressed\":false", seller.ToJsonString());
     }
 
     [Fact]
@@ -172,7 +181,7 @@ public sealed class AggregatesTests(PartnerFixture fixture) : IClassFixture<Part
     {
         var refused = new List<string>();
         var requests = SecurityRoutes.All.Where(r => r.Pattern != "/aggregates")
-            .Select(r => (r.Method, Path: "/v1/stores/s1" + r.Pattern.Replace("{subjectId}", "u1").Replace("{requestId}", "r1"), Body: r.Body))
+            .Select(r => (r.Method, Path: StoreRoute.Fill(r.FullPattern, "s1", "r1", "sys1"), Body: r.Body))
             .Concat(new (string, string, BodyKind)[]
             {
                 ("GET", "/dashboard/s1", BodyKind.None),

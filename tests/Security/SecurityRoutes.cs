@@ -32,6 +32,14 @@ public sealed record StoreRoute(string Method, string Pattern, BodyKind Body, bo
 
     public bool HasRequestId => Pattern.Contains("{requestId}", StringComparison.Ordinal);
 
+    /// <summary>The route's path with its parameters filled: subject u1, these ids, the seeded scheduled version.</summary>
+    public static string Fill(string pattern, string store, string requestId, string systemId) =>
+        pattern.Replace("{storeId}", store, StringComparison.Ordinal)
+            .Replace("{subjectId}", "u1", StringComparison.Ordinal)
+            .Replace("{requestId}", requestId, StringComparison.Ordinal)
+            .Replace("{version:int}", SecurityRoutes.ScheduledVersion.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)
+            .Replace("{systemId}", systemId, StringComparison.Ordinal);
+
     public override string ToString() => $"{Method} {FullPattern}";
 }
 

@@ -249,11 +249,7 @@ public sealed class TenantIsolationTests(IsolationFixture fixture, ITestOutputHe
     {
         var route = SecurityRoutes.All.SingleOrDefault(r => r.Method == method && r.FullPattern == pattern)
             ?? throw new InvalidOperationException($"No request is defined for {method} {pattern}: add it to SecurityRoutes.All.");
-        var path = pattern.Replace("{storeId}", store, StringComparison.Ordinal)
-            .Replace("{subjectId}", "u1", StringComparison.Ordinal)
-            .Replace("{requestId}", requestId, StringComparison.Ordinal)
-            .Replace("{version:int}", SecurityRoutes.ScheduledVersion.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)
-            .Replace("{systemId}", systemId, StringComparison.Ordinal);
+        var path = StoreRoute.Fill(pattern, store, requestId, systemId);
         var query = route.Pattern switch
         {
             "/subjects/{subjectId}/decisions" => "?purpose=analytics&purpose=cart&explain=true",
