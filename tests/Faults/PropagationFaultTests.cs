@@ -70,8 +70,12 @@ public sealed class PropagationFaultTests(ITestOutputHelper output)
                 }
             })).ToArray();
 
+            // The receiver fails (503) through the first kill and stalls past the send timeout through the second, so a
+            // backlog of unacknowledged events is held across both; it recovers only once the writes have stopped.
+            var modes = new[] { WebhookReceiver.Mode.Fail, WebhookReceiver.Mode.Stall };
             for (var kill = 0; kill < 2; kill++)
             {
+                receiver.Answer = modes[kill];
                 await Task.Delay(TimeSpan.FromSeconds(3));
                 silos[0].Kill();
                 silos.RemoveAt(0);
@@ -81,6 +85,15 @@ public sealed class PropagationFaultTests(ITestOutputHelper output)
             await Task.Delay(TimeSpan.FromSeconds(3));
             await stop.CancelAsync();
             await Task.WhenAll(writers);
+            var acceptedBefore = receiver.Accepted.Count;
+            long backlog;
+            using (var pending = await client.GetAsync($"/v1/stores/{Store}/propagation"))
+            {
+                backlog = (await pending.ReadJsonAsync())["systems"]![0]!["pending"]!.GetValue<long>();
+            }
+
+            Assert.True(backlog > 0, "no event was pending while the receiver failed and stalled");
+            receiver.Answer = WebhookReceiver.Mode.Acknowledge;
             Assert.True(acknowledgedWithdrawals.Values.Sum() > 50, $"too few acknowledged withdrawals: {acknowledgedWithdrawals.Values.Sum()} of {attempts} writes");
 
             var receipts = await StoredWithdrawals(client, Store, Enumerable.Range(0, Writers)
@@ -111,8 +124,10 @@ public sealed class PropagationFaultTests(ITestOutputHelper output)
             Assert.True(mismatches.Count == 0, "every stored withdrawal, and only those, is delivered:\n" + string.Join("\n", mismatches));
             Assert.Equal(0, receiver.BadSignatures);
             var propagation = (await (await client.GetAsync($"/v1/stores/{Store}/propagation")).ReadJsonAsync())["systems"]![0]!;
+            Assert.True(receiver.Attempts > receiver.Accepted.Count, "no delivery attempt failed or stalled");
             output.WriteLine($"PROPAGATION-KILLS: {attempts} writes, {acknowledgedWithdrawals.Values.Sum()} acknowledged withdrawals, " +
-                $"{stored.Values.Sum()} stored, {delivered.Values.Sum()} distinct events delivered " +
+                $"{stored.Values.Sum()} stored, {backlog} pending when the receiver recovered ({acceptedBefore} acknowledged before), " +
+                $"{receiver.Attempts} attempts, {delivered.Values.Sum()} distinct events delivered " +
                 $"({receiver.Accepted.Count - delivered.Values.Sum()} repeats); propagation: {propagation.ToJsonString()}");
         });
     }
