@@ -55,6 +55,35 @@ public sealed class ConsentStoreConnectionTests : IAsyncLifetime
         Assert.NotEqual(await Scalar(second, "SELECT txid_current()"), await Scalar(second, "SELECT txid_current()"));
     }
 
+    /// <summary>
+    /// A SQLite writer that finds the write lock taken waits in SQLite's busy handler for the connection's Default
+    /// Timeout, not in Microsoft.Data.Sqlite's own retry, which sleeps 150 ms a try (ConsentStore.OpenAsync).
+    /// </summary>
+    [Theory]
+    [InlineData("", 30_000L)]
+    [InlineData(";Default Timeout=5", 5_000L)]
+    public async Task SQLite_connections_wait_for_the_write_lock_in_SQLites_busy_handler(string options, long expected)
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"busy-{Guid.NewGuid():N}.db");
+        try
+        {
+            var store = ConsentStore.Parse($"Data Source={file}{options}");
+            await using (var connection = await store.OpenAsync(CancellationToken.None))
+            {
+                Assert.Equal(expected, await Scalar(connection, "PRAGMA busy_timeout"));
+            }
+
+            // Again from the pool.
+            await using var pooled = await store.OpenAsync(CancellationToken.None);
+            Assert.Equal(expected, await Scalar(pooled, "PRAGMA busy_timeout"));
+        }
+        finally
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            File.Delete(file);
+        }
+    }
+
     private static async Task Execute(System.Data.Common.DbConnection connection, string sql)
     {
         await using var command = connection.CreateCommand();
