@@ -174,6 +174,7 @@ public abstract class PropagationTests(PropagationFixture fixture, ITestOutputHe
     public async Task Propagation_latency_on_a_healthy_receiver()
     {
         const int Events = 50;
+        const int Cold = 4;
         var store = Unique("latency");
         await using var receiver = await WebhookReceiver.StartAsync();
         await (await Admin.PublishPolicyAsync(store, 1)).ShouldBeOkAsync();
@@ -197,9 +198,16 @@ public abstract class PropagationTests(PropagationFixture fixture, ITestOutputHe
             .Order().ToList();
         var fromSend = received.Select(r => Stopwatch.GetElapsedTime(acknowledgedAt[r.Body["subjectId"]!.GetValue<string>()].Sent, r.ReceivedAt).TotalMilliseconds)
             .Order().ToList();
+        // The first events to a newly registered system also pay for its deliverer's activation, its endpoint's read and
+        // the first connection to the receiver: given apart from the rest.
+        var inOrder = received.Select(r => Stopwatch.GetElapsedTime(acknowledgedAt[r.Body["subjectId"]!.GetValue<string>()].Acknowledged, r.ReceivedAt).TotalMilliseconds)
+            .ToList();
+        var warm = inOrder.Skip(Cold).Order().ToList();
         var stored = (await PropagationAsync(store))["latency"]!;
         output.WriteLine($"PROPAGATION-LATENCY ({(fixture.Database.IsPostgres ? "PostgreSQL" : "SQLite")}, {Events} withdrawals, one at a time): " +
-            $"write acknowledged -> receiver: p50 {P(fromAck, 0.5):F1} ms, p99 {P(fromAck, 0.99):F1} ms, max {fromAck[^1]:F1} ms; " +
+            $"write acknowledged -> receiver: p50 {P(fromAck, 0.5):F1} ms, p99 {P(fromAck, 0.99):F1} ms, max {fromAck[^1]:F1} ms " +
+            $"(the first {Cold}: {string.Join(", ", inOrder.Take(Cold).Select(l => l.ToString("F1", System.Globalization.CultureInfo.InvariantCulture)))} ms; " +
+            $"the other {warm.Count}: p50 {P(warm, 0.5):F1} ms, p99 {P(warm, 0.99):F1} ms); " +
             $"write sent -> receiver: p50 {P(fromSend, 0.5):F1} ms, p99 {P(fromSend, 0.99):F1} ms; " +
             $"stored commit -> 2xx: p50 {stored["p50Ms"]} ms, p99 {stored["p99Ms"]} ms");
         Assert.True(P(fromAck, 0.99) < 2000, $"p99 {P(fromAck, 0.99)} ms");
