@@ -55,7 +55,7 @@ internal static class DownstreamWebhook
                     },
                     Responses = new OpenApiResponses
                     {
-                        ["200"] = new OpenApiResponse
+                        ["2XX"] = new OpenApiResponse
                         {
                             Description = "Acknowledged: any 2xx within Downstream:DeliveryTimeout. Anything else, a redirect included, "
                                 + "is a failure, retried with backoff until Downstream:GiveUpAfter.",
@@ -69,8 +69,8 @@ internal static class DownstreamWebhook
     private static OpenApiSchema Event() => new()
     {
         Type = JsonSchemaType.Object,
-        Description = "One change a downstream system must act on: stop using (withdrawal), delete (deletion, cancellation) or stop "
-            + "profiling (minor) the subject's data.",
+        Description = "One change a downstream system must act on (§3(4) of the privacy policy): consent withdrawn for the named "
+            + "purposes, the subject's data deleted or the account cancelled, or the subject found to be a minor, who is not tracked.",
         Required = new HashSet<string> { "id", "type", "storeId", "subjectId", "at" },
         Properties = new Dictionary<string, IOpenApiSchema>
         {

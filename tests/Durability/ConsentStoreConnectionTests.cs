@@ -9,6 +9,7 @@ namespace ShopAstro.Tests.Durability;
 /// How the consent store connects to PostgreSQL: pooled connections keep their prepared statements and are not reset
 /// when they go back to the pool (seven statements per storage call, half of PostgreSQL's under first writes), which is
 /// safe only because nothing leaves session state and an unfinished transaction still ends when its connection closes.
+/// And how it connects to SQLite: a writer behind the write lock waits in SQLite's busy handler.
 /// </summary>
 public sealed class ConsentStoreConnectionTests : IAsyncLifetime
 {
