@@ -9,7 +9,8 @@ namespace ShopAstro.Tests.Faults;
 
 /// <summary>
 /// Downstream propagation under faults, on PostgreSQL with silo and edge processes and a real receiver: every stored
-/// withdrawal is delivered (at least once) across SIGKILLed silos, and no event is ever delivered for a write that
+/// withdrawal, deletion, cancellation and minor flag is delivered (at least once) across SIGKILLed silos and a receiver
+/// that fails and stalls meanwhile, and no event is ever delivered for a write that
 /// was not stored (here: writes refused during a PostgreSQL outage). The stored truth is the subject's receipts.
 /// </summary>
 [Collection("faults")]
@@ -29,7 +30,7 @@ public sealed class PropagationFaultTests(ITestOutputHelper output)
     };
 
     [Fact]
-    public async Task Every_stored_withdrawal_reaches_the_receiver_across_silo_kills_and_no_other_event_does()
+    public async Task Every_stored_change_reaches_the_receiver_across_silo_kills_and_no_other_event_does()
     {
         var redis = ServiceProcess.RedisOrFail();
         await using var database = await TestDatabase.PostgresAsync();
@@ -70,6 +71,35 @@ public sealed class PropagationFaultTests(ITestOutputHelper output)
                 }
             })).ToArray();
 
+            // Beside them, subjects that are granted, then deleted, cancelled or flagged a minor: one event each if stored.
+            var lifecycleSubjects = new ConcurrentQueue<string>();
+            var lifecycle = Enumerable.Range(0, 2).Select(w => Task.Run(async () =>
+            {
+                for (var n = 0; !stop.IsCancellationRequested; n++)
+                {
+                    var subject = $"x{w}-{n}";
+                    lifecycleSubjects.Enqueue(subject);
+                    Interlocked.Increment(ref attempts);
+                    try
+                    {
+                        using (await client.SetConsentAsync(Store, subject, "analytics", true))
+                        {
+                        }
+
+                        using var response = (n % 3) switch
+                        {
+                            0 => await client.DeleteAsync($"/v1/stores/{Store}/subjects/{subject}"),
+                            1 => await client.PostAsync($"/v1/stores/{Store}/subjects/{subject}/cancel", null),
+                            _ => await client.PutAsync($"/v1/stores/{Store}/subjects/{subject}/age", ConsentApi.Json("""{"minor":true}""")),
+                        };
+                    }
+                    catch (Exception exception) when (exception is HttpRequestException or TaskCanceledException)
+                    {
+                        // Not acknowledged: the subject's stored status says whether it happened.
+                    }
+                }
+            })).ToArray();
+
             // The receiver fails (503) through the first kill and stalls past the send timeout through the second, so a
             // backlog of unacknowledged events is held across both; it recovers only once the writes have stopped.
             var modes = new[] { WebhookReceiver.Mode.Fail, WebhookReceiver.Mode.Stall };
@@ -85,6 +115,7 @@ public sealed class PropagationFaultTests(ITestOutputHelper output)
             await Task.Delay(TimeSpan.FromSeconds(3));
             await stop.CancelAsync();
             await Task.WhenAll(writers);
+            await Task.WhenAll(lifecycle);
             var acceptedBefore = receiver.Accepted.Count;
             long backlog;
             using (var pending = await client.GetAsync($"/v1/stores/{Store}/propagation"))
@@ -105,13 +136,17 @@ public sealed class PropagationFaultTests(ITestOutputHelper output)
 
             // A withdrawal stored after a grant that was not (a failed write) changed nothing, and has no event.
             var stored = receipts.ToDictionary(r => r.Key, r => r.Value.Events);
+            var statuses = await StoredStatusEvents(client, Store, lifecycleSubjects);
 
             var deadline = DateTime.UtcNow + DeliveryBound;
             Dictionary<string, int> delivered;
+            Dictionary<string, string> deliveredStatus;
             while (true)
             {
                 delivered = Delivered(receiver);
-                if (stored.All(s => delivered.GetValueOrDefault(s.Key) == s.Value) || DateTime.UtcNow > deadline)
+                deliveredStatus = DeliveredStatusEvents(receiver);
+                if ((stored.All(s => delivered.GetValueOrDefault(s.Key) == s.Value)
+                        && statuses.All(s => deliveredStatus.GetValueOrDefault(s.Key) == s.Value)) || DateTime.UtcNow > deadline)
                 {
                     break;
                 }
@@ -120,15 +155,25 @@ public sealed class PropagationFaultTests(ITestOutputHelper output)
             }
 
             var mismatches = stored.Where(s => delivered.GetValueOrDefault(s.Key) != s.Value)
-                .Select(s => $"{s.Key}: stored {s.Value}, delivered {delivered.GetValueOrDefault(s.Key)}").ToList();
-            Assert.True(mismatches.Count == 0, "every stored withdrawal, and only those, is delivered:\n" + string.Join("\n", mismatches));
+                .Select(s => $"{s.Key}: stored {s.Value}, delivered {delivered.GetValueOrDefault(s.Key)}")
+                .Concat(statuses.Where(s => deliveredStatus.GetValueOrDefault(s.Key) != s.Value)
+                    .Select(s => $"{s.Key}: stored {s.Value ?? "no change"}, delivered {deliveredStatus.GetValueOrDefault(s.Key) ?? "nothing"}"))
+                .ToList();
+            Assert.True(mismatches.Count == 0, "every stored withdrawal, deletion, cancellation and minor flag, and only those, is delivered:\n"
+                + string.Join("\n", mismatches));
+            var statusEvents = statuses.Values.Count(v => v is not null);
+            var byKind = statuses.Values.OfType<string>().CountBy(v => v).ToDictionary();
+            Assert.True(byKind.Count == 3 && byKind.Values.All(c => c >= 3),
+                $"too few deletions, cancellations and minor flags stored: {string.Join(", ", byKind.Select(k => $"{k.Key} {k.Value}"))}");
             Assert.Equal(0, receiver.BadSignatures);
             var propagation = (await (await client.GetAsync($"/v1/stores/{Store}/propagation")).ReadJsonAsync())["systems"]![0]!;
             Assert.True(receiver.Attempts > receiver.Accepted.Count, "no delivery attempt failed or stalled");
+            var distinctDelivered = receiver.Accepted.DistinctBy(r => r.EventId).Count();
             output.WriteLine($"PROPAGATION-KILLS: {attempts} writes, {acknowledgedWithdrawals.Values.Sum()} acknowledged withdrawals, " +
-                $"{stored.Values.Sum()} stored, {backlog} pending when the receiver recovered ({acceptedBefore} acknowledged before), " +
-                $"{receiver.Attempts} attempts, {delivered.Values.Sum()} distinct events delivered " +
-                $"({receiver.Accepted.Count - delivered.Values.Sum()} repeats); propagation: {propagation.ToJsonString()}");
+                $"{stored.Values.Sum()} stored, {statusEvents} deletions, cancellations and minor flags stored " +
+                $"({string.Join(", ", byKind.Select(k => $"{k.Key} {k.Value}"))}), {backlog} pending when the receiver recovered ({acceptedBefore} acknowledged before), " +
+                $"{receiver.Attempts} attempts, {distinctDelivered} distinct events delivered " +
+                $"({receiver.Accepted.Count - distinctDelivered} repeats); propagation: {propagation.ToJsonString()}");
         });
     }
 
@@ -196,6 +241,37 @@ public sealed class PropagationFaultTests(ITestOutputHelper output)
         .DistinctBy(r => r.EventId)
         .GroupBy(r => r.Body["subjectId"]!.GetValue<string>())
         .ToDictionary(g => g.Key, g => g.Count());
+
+    /// <summary>Per subject, the one deletion, cancellation or minor event delivered (distinct by event id); several are joined.</summary>
+    private static Dictionary<string, string> DeliveredStatusEvents(WebhookReceiver receiver) => receiver.Accepted
+        .Where(r => r.Body["type"]!.GetValue<string>() != "withdrawal")
+        .DistinctBy(r => r.EventId)
+        .GroupBy(r => r.Body["subjectId"]!.GetValue<string>())
+        .ToDictionary(g => g.Key, g => string.Join("+", g.Select(r => r.Body["type"]!.GetValue<string>())));
+
+    /// <summary>
+    /// Per subject, the event its stored status calls for (erased: deletion, cancelled: cancellation, minor: minor), or
+    /// null when the change was not stored (no record, or still active).
+    /// </summary>
+    private static async Task<Dictionary<string, string?>> StoredStatusEvents(HttpClient client, string store, IEnumerable<string> subjects)
+    {
+        var stored = new Dictionary<string, string?>();
+        foreach (var subject in subjects)
+        {
+            using var response = await RetryGet(client, $"/v1/stores/{store}/subjects/{subject}");
+            Assert.True(response.StatusCode is HttpStatusCode.OK or HttpStatusCode.NotFound, $"{subject}: {(int)response.StatusCode}");
+            var status = response.StatusCode == HttpStatusCode.OK ? (await response.ReadJsonAsync())["status"]!.GetValue<string>() : null;
+            stored[subject] = status switch
+            {
+                "erased" => "deletion",
+                "cancelled" => "cancellation",
+                "minor" => "minor",
+                _ => null,
+            };
+        }
+
+        return stored;
+    }
 
     /// <summary>
     /// Per subject, the stored withdrawal receipts, and those that turned a grant (or nothing) into a withdrawal: one event each.
