@@ -52,7 +52,7 @@ public static class LoadTestsProgram
                     Required("dir"), Required("output"), Subjects(), Stores());
             case "preview":
                 return await PreviewBench.RunAsync(Path.GetFullPath(Required("edge")), Required("pg"),
-                    long.Parse(options.GetValueOrDefault("subjects", "1000000"), CultureInfo.InvariantCulture), Path.GetFullPath(Required("out")));
+                    Subjects(), Path.GetFullPath(Required("out")));
             case "open-loop":
                 return await OpenLoopProcess.ServeAsync(new KeySpace(Subjects(), Stores()));
             case "lookups":
