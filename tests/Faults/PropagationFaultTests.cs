@@ -11,7 +11,7 @@ namespace ShopAstro.Tests.Faults;
 /// Downstream propagation under faults, on PostgreSQL with silo and edge processes and a real receiver: every stored
 /// withdrawal, deletion, cancellation and minor flag is delivered (at least once) across SIGKILLed silos and a receiver
 /// that fails and stalls meanwhile, and no event is ever delivered for a write that
-/// was not stored (here: writes refused during a PostgreSQL outage). The stored truth is the subject's receipts.
+/// was not stored (here: writes refused during a PostgreSQL outage). The stored truth is the subject's receipts and status.
 /// </summary>
 [Collection("faults")]
 public sealed class PropagationFaultTests(ITestOutputHelper output)
