@@ -20,7 +20,7 @@ internal sealed class Counters(RunContext run)
     /// <summary>Bytes allocated per request by one process over an attached run, and how they were counted.</summary>
     internal sealed record Allocation(double PerRequest, string Source, string Detail);
 
-    private readonly Dictionary<string, (long? Bytes, long Ticks, long Requests)> _ticks = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (long? Bytes, long Ticks)> _ticks = new(StringComparer.Ordinal);
 
     /// <summary>
     /// wrk's single-check load, unmeasured, with dotnet-counters and an allocation-tick session attached to the targets;
@@ -37,7 +37,7 @@ internal sealed class Counters(RunContext run)
             if (session is not null)
             {
                 var (bytes, count) = await session.StopAsync();
-                _ticks[name] = (bytes, count, result.Requests);
+                _ticks[name] = (bytes, count);
             }
         }
 
@@ -55,10 +55,10 @@ internal sealed class Counters(RunContext run)
         var rate = run.Report.Counters.GetValueOrDefault(name)?.FirstOrDefault(c => c.Key.StartsWith("dotnet.gc.heap.total_allocated", StringComparison.Ordinal)).Value;
         double? fromCounters = rate is { } r && attachedRun.RequestsPerSecond > 0 ? Math.Round(r / attachedRun.RequestsPerSecond, 0) : null;
         var counted = fromCounters is { } c ? $"{c:N0} B" : "no figure";
-        if (_ticks.GetValueOrDefault(name) is { Bytes: { } bytes, Requests: > 0 } ticks)
+        if (_ticks.GetValueOrDefault(name) is { Bytes: { } bytes } ticks && attachedRun.Requests > 0)
         {
-            return new Allocation(Math.Round((double)bytes / ticks.Requests, 0), "the GC's allocation ticks over EventPipe / requests of an extra wrk run",
-                $"{bytes / 1e6:N1} MB in {ticks.Ticks:N0} ticks over {ticks.Requests:N0} requests; the process's own count (dotnet.gc.heap.total_allocated) gave {counted}");
+            return new Allocation(Math.Round((double)bytes / attachedRun.Requests, 0), "the GC's allocation ticks over EventPipe / requests of an extra wrk run",
+                $"{bytes / 1e6:N1} MB in {ticks.Ticks:N0} ticks over {attachedRun.Requests:N0} requests; the process's own count (dotnet.gc.heap.total_allocated) gave {counted}");
         }
 
         // The process's own count alone: a rate of 0 under load is that count stopped, not a figure.
